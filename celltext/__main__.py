@@ -1,0 +1,3 @@
+from celltext.cli import main
+
+main()

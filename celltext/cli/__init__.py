@@ -1,0 +1,49 @@
+"""The ``celltext`` command line. Each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import typer
+
+from celltext.cli.common import setup_logging
+
+app = typer.Typer(
+    name="celltext",
+    help="celltext: compact text-to-text models around a 3D cellular network.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module defines ``register(app)``; the order is the order of ``celltext --help``.
+_COMMAND_MODULES = (
+    "celltext.cli.demo",
+    "celltext.cli.data",
+    "celltext.cli.teacher",
+    "celltext.cli.models",
+    "celltext.cli.train",
+    "celltext.cli.registry",
+    "celltext.cli.evaluate",
+    "celltext.cli.bench",
+    "celltext.cli.inference",
+    "celltext.cli.serve",
+    "celltext.cli.export",
+)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    setup_logging(verbose)
+
+
+for _name in _COMMAND_MODULES:
+    # TODO(integration): import unconditionally once every area has landed its module.
+    if importlib.util.find_spec(_name) is not None:
+        importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,9 @@
+"""Model zoo: building blocks, cores (embedding -> embedding) and decoders (embedding -> text).
+
+Importing this package imports every model module so that all architectures register
+(see :mod:`celltext.models.registry`).
+"""
+
+from celltext.models.registry import count_parameters, create_model, list_models, resolve
+
+__all__ = ["count_parameters", "create_model", "list_models", "resolve"]
