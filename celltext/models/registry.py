@@ -4,6 +4,8 @@ Modelled on timm's ``_registry.py``: a decorator registers a model class under a
 versioned name such as ``hybrid_cct_mamba_v1``; ``create_model(name, **overrides)``
 builds it from its default config with some fields replaced. A bare family name
 (``hybrid_cct_mamba``) resolves to the highest registered version of the given kind.
+Names are unique per kind: ``hybrid_cct_mamba_v1`` exists both as a core and as a decoder,
+so look-ups of such a name must say which ``kind`` they mean.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ModelEntry:
     cls: Callable[[Any], nn.Module]
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+_REGISTRY: dict[tuple[str, str], ModelEntry] = {}  # (kind, versioned name) -> entry
 
 
 def register_model(name: str, kind: Kind, config_cls: type[Config]) -> Callable:
@@ -44,9 +46,9 @@ def register_model(name: str, kind: Kind, config_cls: type[Config]) -> Callable:
         raise ValueError(f"kind must be 'core' or 'decoder', got {kind!r}")
 
     def decorator(cls: Callable) -> Callable:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(
+        if (kind, name) in _REGISTRY:
+            raise ValueError(f"{kind} model {name!r} is already registered")
+        _REGISTRY[(kind, name)] = ModelEntry(
             name, match["family"], int(match["version"]), kind, config_cls, cls
         )
         return cls
@@ -56,20 +58,17 @@ def register_model(name: str, kind: Kind, config_cls: type[Config]) -> Callable:
 
 def resolve(name: str, kind: Kind | None = None) -> ModelEntry:
     """Find an entry by versioned name, or by family name (latest version of ``kind``)."""
-    if name in _REGISTRY:
-        entry = _REGISTRY[name]
-        if kind is not None and entry.kind != kind:
-            raise KeyError(f"model {name!r} is a {entry.kind}, not a {kind}")
-        return entry
     candidates = [
-        e for e in _REGISTRY.values() if e.family == name and (kind is None or e.kind == kind)
+        e
+        for e in _REGISTRY.values()
+        if name in (e.name, e.family) and (kind is None or e.kind == kind)
     ]
     if not candidates:
-        known = ", ".join(sorted(_REGISTRY))
+        known = ", ".join(sorted(f"{k}:{n}" for k, n in _REGISTRY))
         raise KeyError(f"unknown model {name!r}{f' of kind {kind}' if kind else ''}; known: {known}")
     kinds = {e.kind for e in candidates}
     if len(kinds) > 1:
-        raise KeyError(f"model family {name!r} exists as {sorted(kinds)}; pass kind=")
+        raise KeyError(f"model {name!r} exists as {' and '.join(sorted(kinds))}; pass kind=")
     return max(candidates, key=lambda e: e.version)
 
 
@@ -89,7 +88,8 @@ def create_model(
 def list_models(kind: Kind | None = None) -> list[ModelEntry]:
     """Every registered architecture (optionally of one kind), sorted by name."""
     return sorted(
-        (e for e in _REGISTRY.values() if kind is None or e.kind == kind), key=lambda e: e.name
+        (e for e in _REGISTRY.values() if kind is None or e.kind == kind),
+        key=lambda e: (e.kind, e.name),
     )
 
 
