@@ -78,7 +78,10 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(field, f"expected {len(args)} items, got {len(value)}")
-            items = [_coerce(v, a, f"{field}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            items = [
+                _coerce(v, a, f"{field}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            ]
         else:
             item_tp = args[0] if args else Any
             items = [_coerce(v, item_tp, f"{field}[{i}]") for i, v in enumerate(value)]

@@ -4,6 +4,7 @@ Importing this package imports every model module so that all architectures regi
 (see :mod:`celltext.models.registry`).
 """
 
+from celltext.models import cores, decoders  # noqa: F401  (registers every architecture)
 from celltext.models.registry import count_parameters, create_model, list_models, resolve
 
 __all__ = ["count_parameters", "create_model", "list_models", "resolve"]

@@ -1,0 +1,78 @@
+"""``celltext bench``: latency, throughput, memory, parameters (celltext.evaluation.bench)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+
+def bench_command(
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Checkpoint dir, name@alias, name/version, or 'retrieval'."
+    ),
+    release: str = typer.Option("v1", "--release", "-r", help="Release the questions come from."),
+    threads: int = typer.Option(2, "--threads", help="torch intra-op threads (set explicitly)."),
+    iters: int = typer.Option(50, "--iters", help="Timed batch-1 calls per stage."),
+    batch: int = typer.Option(64, "--batch", help="Batch size of the throughput runs."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (core and decoder)."),
+    no_predictor: bool = typer.Option(
+        False, "--no-predictor", help="Skip the serving Predictor (end_to_end) stage."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Latency p50/p95 per stage (batch 1, warm), throughput at batch 64, memory, params.
+
+    The retrieval baseline is measured in the same run, so the end-to-end/retrieval latency
+    ratio compares like with like.
+    """
+    import torch
+
+    from celltext.data.release import load_release
+    from celltext.evaluation.bench import run_bench
+
+    if iters < 1 or batch < 1:
+        raise fail("--iters and --batch must be >= 1")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise fail("--device cuda but no CUDA device is available")
+    try:
+        rel = load_release(release)
+        report = run_bench(model, rel, iters, threads, device, not no_predictor, batch_size=batch)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise fail(str(exc)) from exc
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if json_out:
+        emit_json(report)
+    else:
+        _print(report)
+
+
+def _print(report: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"celltext bench: {report['model']} ({report['machine']['cpu']})")
+    for col in (
+        "stage",
+        "p50 ms",
+        "p95 ms",
+        f"items/s @{report['throughput_per_s']['batch_size']}",
+    ):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    for stage, lat in report["latency_ms"].items():
+        tput = report["throughput_per_s"].get(stage)
+        table.add_row(stage, f"{lat['p50']:.2f}", f"{lat['p95']:.2f}", f"{tput or 0:.1f}")
+    err_console.print(table)
+    if "ratio_end_to_end_to_retrieval" in report:
+        err_console.print(f"end-to-end / retrieval p50: {report['ratio_end_to_end_to_retrieval']}x")
+    err_console.print(f"params: {report.get('params')}  memory: {report['memory']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench`` to the CLI."""
+    app.command("bench")(bench_command)

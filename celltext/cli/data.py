@@ -1,0 +1,180 @@
+"""``celltext data build / stats / review / report``: the versioned Q-A dataset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+data_app = typer.Typer(
+    help="Build, verify, review and plot dataset releases.", no_args_is_help=True
+)
+
+RELEASE_OPTION = typer.Option("v1", "--release", "-r", help="Release version or directory.")
+
+
+def stats_of(release) -> dict:
+    """The stats contract: ``{version, sha256, total, subjects, per_domain, per_split}``."""
+    from celltext.data.release import count_pairs
+
+    counts = count_pairs(release.pairs())
+    manifest = release.manifest
+    for key in ("total", "subjects", "per_domain", "per_split"):
+        if key in manifest and manifest[key] != counts[key]:
+            from celltext.data.release import ReleaseIntegrityError
+
+            raise ReleaseIntegrityError(
+                f"{release.path / 'manifest.json'}: {key} in the manifest does not match the data"
+            )
+    return {
+        "version": release.version,
+        "sha256": release.sha256,
+        "total": counts["total"],
+        "subjects": counts["subjects"],
+        "per_domain": counts["per_domain"],
+        "per_split": counts["per_split"],
+    }
+
+
+def _load(release: str):
+    from celltext.data.release import ReleaseIntegrityError, load_release
+
+    try:
+        return load_release(release)
+    except (ReleaseIntegrityError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@data_app.command("build")
+def build(
+    version: str = typer.Option("v1", "--version", help="Release version to build."),
+    config: Path | None = typer.Option(None, "--config", help="BuildConfig YAML/JSON."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory."),
+    threads: int = typer.Option(1, "--threads", help="torch threads for the teacher."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Build a release from the offline sources (see scripts/install_sources.sh)."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from celltext.config import ConfigError
+    from celltext.data.build import BuildConfig, SourceMissingError, build_release
+
+    torch.set_num_threads(threads)
+    try:
+        cfg = BuildConfig.load(config) if config else BuildConfig()
+        cfg = cfg.replace(version=version)
+    except (ConfigError, OSError) as exc:
+        raise fail(f"bad build config: {exc}") from exc
+    start = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=err_console) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            key = "embedding" if stage == "embedding" else "sources"
+            if key not in tasks:
+                tasks[key] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[key], completed=done, total=max(total, 1), description=stage)
+
+        try:
+            result = build_release(cfg, out, progress)
+        except SourceMissingError as exc:
+            raise fail(str(exc)) from exc
+    from celltext.data.release import load_release
+
+    summary = stats_of(load_release(str(result.path)))
+    summary["path"] = str(result.path)
+    summary["wall_s"] = round(time.perf_counter() - start, 1)
+    summary["build_report"] = result.report
+    if json_out:
+        emit_json(summary)
+    else:
+        err_console.print(f"release {summary['version']} at {result.path}")
+        err_console.print(f"{summary['total']} pairs, {summary['subjects']} subjects")
+        err_console.print(f"per split: {summary['per_split']}")
+        err_console.print(f"per domain: {summary['per_domain']}")
+        err_console.print(f"built in {summary['wall_s']} s")
+
+
+@data_app.command("stats")
+def stats(release: str = RELEASE_OPTION, json_out: bool = JSON_OPTION) -> None:
+    """Verify a release's hashes and print its counts."""
+    from celltext.data.release import ReleaseIntegrityError
+
+    rel = _load(release)
+    try:
+        out = stats_of(rel)
+    except ReleaseIntegrityError as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(out)
+        return
+    err_console.print(f"release {out['version']}  sha256 {out['sha256']}")
+    err_console.print(f"{out['total']} pairs over {out['subjects']} subjects (hashes verified)")
+    for name in ("per_split", "per_domain"):
+        for key, value in out[name].items():
+            err_console.print(f"  {key:<24} {value:>7}")
+
+
+@data_app.command("review")
+def review(
+    release: str = RELEASE_OPTION,
+    n: int = typer.Option(200, "--n", help="How many pairs to sample."),
+    out: Path | None = typer.Option(None, "--out", help="CSV or JSONL file to write."),
+    apply: Path | None = typer.Option(
+        None, "--apply", help="A reviewed file: add its 'reject' rows to the reject list."
+    ),
+    rejects: Path | None = typer.Option(None, "--rejects", help="Reject list file."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Export a sample for human review, or apply a reviewed file to the reject list."""
+    from celltext.data import review as rv
+
+    if apply is not None:
+        if not apply.exists():
+            raise fail(f"{apply}: no such file")
+        added = rv.apply_verdicts(apply, rejects)
+        result = {"applied": str(apply), "rejected_added": added}
+        result["rejects_file"] = str(rejects or rv.REJECTS_FILE)
+    else:
+        rel = _load(release)
+        target = out or rv.REVIEW_DIR / f"sample-{rel.version}.csv"
+        path = rv.export_sample(rv.sample_for_review(rel, n), target)
+        result = {"release": rel.version, "exported": str(path), "count": n}
+    if json_out:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            err_console.print(f"{key}: {value}")
+
+
+@data_app.command("report")
+def report(
+    release: str = RELEASE_OPTION,
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Where to write the PNGs."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Plot the domain distribution and answer lengths of a release (PNG)."""
+    from celltext.data.report import make_report
+
+    rel = _load(release)
+    files = make_report(rel, out_dir)
+    result = {"release": rel.version, "figures": [str(f) for f in files]}
+    if json_out:
+        emit_json(result)
+    else:
+        for f in files:
+            err_console.print(f"wrote {f}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``celltext data ...``."""
+    app.add_typer(data_app, name="data")

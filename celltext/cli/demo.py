@@ -1,0 +1,142 @@
+"""``celltext demo``: the main job on the embedded default (what ``make demo`` runs).
+
+With a shipped model under ``models/default`` it answers one sample question per domain
+(answer, confidence, fallback, latency) and prints the evaluation summary. Without one it
+shows what exists: the data release's stats, sample pairs, and the teacher's similarity
+for a question and its answer versus an unrelated sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console
+from celltext.paths import default_model_dir
+
+UNRELATED = "The recipe calls for two cups of flour and a pinch of salt."
+
+
+def _sample_per_domain(pairs: list, seed: int = 0) -> list:
+    """One pair per domain, chosen deterministically."""
+    rng = random.Random(seed)
+    by_domain: dict[str, list] = {}
+    for pair in pairs:
+        by_domain.setdefault(pair.domain, []).append(pair)
+    return [rng.choice(by_domain[d]) for d in sorted(by_domain)]
+
+
+def _teacher_check(pair) -> dict:
+    from celltext.teacher import load_teacher
+
+    teacher = load_teacher()
+    q, a, u = teacher.encode([pair.question, pair.answer, UNRELATED])
+    return {
+        "teacher": teacher.id,
+        "question": pair.question,
+        "answer": pair.answer,
+        "unrelated": UNRELATED,
+        "cos_question_answer": float(np.dot(q, a)),
+        "cos_question_unrelated": float(np.dot(q, u)),
+    }
+
+
+def _answer_samples(samples: list) -> list[dict]:
+    from celltext.serving.predictor import Predictor
+
+    predictor = Predictor.from_ref(None)
+    predictor.answer([samples[0].question])  # warm-up, so latencies are warm
+    rows = []
+    for pair in samples:
+        ans = predictor.answer([pair.question])[0]
+        rows.append(
+            {
+                "domain": pair.domain,
+                "question": pair.question,
+                "answer": ans.answer,
+                "reference": pair.answer,
+                "confidence": round(float(ans.confidence), 3),
+                "fallback": bool(ans.fallback),
+                "fallback_reason": ans.fallback_reason,
+                "latency_ms": round(float(ans.latency_ms), 1),
+                "model": ans.model,
+            }
+        )
+    return rows
+
+
+def _eval_summary(limit: int) -> dict:
+    from celltext.evaluation.evaluate import evaluate
+
+    return evaluate(model_ref=None, split="test_paraphrase", fallback=False, limit=limit)
+
+
+def demo(
+    release: str = typer.Option("v1", help="Data release to show."),
+    eval_limit: int = typer.Option(300, help="Pairs of test_paraphrase in the live eval."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Run the shipped model on one sample question per domain and summarise its quality."""
+    from celltext.data.release import load_release
+
+    rel = load_release(release)
+    stats = {
+        "version": rel.version,
+        "sha256": rel.sha256,
+        "per_split": {s: len(rel.pairs(s)) for s in rel.manifest["per_split"]},
+    }
+    samples = _sample_per_domain(rel.pairs("test_paraphrase"))
+    report: dict = {"release": stats, "teacher_check": _teacher_check(samples[0])}
+    has_model = (default_model_dir() / "model.safetensors").exists()
+    if has_model:
+        report["answers"] = _answer_samples(samples)
+        report["eval"] = _eval_summary(eval_limit)
+    else:
+        report["samples"] = [dataclasses.asdict(p) for p in samples[:5]]
+    if json_out:
+        emit_json(report)
+        return
+    _print_report(report, has_model, eval_limit)
+
+
+def _print_report(report: dict, has_model: bool, eval_limit: int) -> None:
+    out = err_console
+    rel = report["release"]
+    out.rule(f"celltext demo — release {rel['version']} ({rel['sha256'][:12]})")
+    out.print("pairs per split: " + json.dumps(rel["per_split"]))
+    tc = report["teacher_check"]
+    out.print(
+        f"teacher {tc['teacher']}: cos(question, its answer) = {tc['cos_question_answer']:.3f}"
+        f"  vs  cos(question, unrelated) = {tc['cos_question_unrelated']:.3f}"
+    )
+    if not has_model:
+        out.print("[yellow]No shipped model under models/default yet; sample pairs:[/]")
+        for pair in report["samples"]:
+            out.print(f"  [{pair['domain']}] Q: {pair['question']}\n      A: {pair['answer']}")
+        return
+    table = Table(title="Shipped model on one question per domain", show_lines=True)
+    for col in ("domain", "question", "answer", "conf", "fallback", "ms"):
+        table.add_column(col)
+    for row in report["answers"]:
+        table.add_row(
+            row["domain"],
+            row["question"],
+            row["answer"],
+            f"{row['confidence']:.2f}",
+            (row["fallback_reason"] or "yes") if row["fallback"] else "no",
+            f"{row['latency_ms']:.0f}",
+        )
+    out.print(table)
+    ev = report["eval"]
+    keys = ("bleu", "chrf", "rouge_l", "semantic_similarity", "exact_match", "coherence")
+    summary = ", ".join(f"{k}={ev[k]:.3f}" for k in keys if k in ev)
+    out.print(f"eval on the first {eval_limit} of test_paraphrase (generative only): {summary}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

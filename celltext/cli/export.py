@@ -1,0 +1,93 @@
+"""``celltext export onnx``: ONNX files for the torch-free path, with a parity report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
+
+
+@export_app.command("onnx")
+def onnx(
+    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Output directory."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model ref (default: shipped)."),
+    int8: bool = typer.Option(
+        False, "--int8", help="Also write a dynamic-int8 variant (<out>-int8)."
+    ),
+    parity: bool = typer.Option(True, "--parity/--no-parity", help="Compare ORT with PyTorch."),
+    split: str = typer.Option(
+        "test_paraphrase", "--split", help="Release split for the parity run."
+    ),
+    release: str = typer.Option("v1", "--release", help="Data release for the parity run."),
+    limit: int = typer.Option(0, "--limit", min=0, help="At most this many questions (0: all)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export teacher, core and decoder to ONNX (+ manifest); report ORT vs PyTorch parity."""
+    from celltext.cli.inference import set_torch_threads
+    from celltext.serving.onnx_export import export_model
+    from celltext.serving.predictor import Predictor
+
+    try:
+        predictor = Predictor.from_ref(model, fallback=False)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
+        raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
+    set_torch_threads()  # one thread each for PyTorch and onnxruntime: a fair comparison
+    if predictor.retrieval_only:
+        raise fail("the retrieval baseline has no network to export", code=2)
+    err_console.print(f"exporting {predictor.info.label} to {out}")
+    manifest = export_model(predictor, out)
+    result = {"out": str(out), "decoder_mode": manifest["decoder"]["mode"],
+              "files": sorted(manifest_files(out))}  # fmt: skip
+    int8_dir = None
+    if int8:
+        from celltext.serving.onnx_parity import quantize_int8
+
+        int8_dir = quantize_int8(out, out.parent / f"{out.name}-int8")
+        result["int8_out"] = str(int8_dir)
+    if parity:
+        result["parity"] = _parity(predictor, out, int8_dir, release, split, limit)
+    if as_json:
+        emit_json(result)
+    else:
+        err_console.print(f"wrote {len(result['files'])} files to {out}")
+        if parity:
+            err_console.print((out / "parity.md").read_text())
+
+
+def manifest_files(out: Path) -> list[str]:
+    return json.loads((out / "manifest.json").read_text())["files"]
+
+
+def _parity(
+    predictor, out: Path, int8_dir: Path | None, release: str, split: str, limit: int
+) -> dict:
+    from celltext.data.release import load_release
+    from celltext.serving.onnx_parity import parity_report, report_markdown, tensorrt_check
+    from celltext.serving.onnx_runtime import OrtPredictor
+
+    pairs = load_release(release).pairs(split)
+    if limit:
+        pairs = pairs[:limit]
+    questions = [p.question for p in pairs]
+    paths = {"onnx": OrtPredictor.from_dir(out, fallback=False)}
+    if int8_dir is not None:
+        paths["onnx-int8"] = OrtPredictor.from_dir(int8_dir, fallback=False)
+    report = parity_report(
+        predictor, paths, questions, [p.answer for p in pairs], split=f"{release}/{split}"
+    )
+    report["tensorrt"] = tensorrt_check(out, questions[:32])
+    command = f"celltext export onnx --out {out}" + (" --int8" if int8_dir else "")
+    command += f" --split {split}" + (f" --limit {limit}" if limit else "")
+    (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "parity.md").write_text(report_markdown(report, command))
+    return report
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` (``export onnx``)."""
+    app.add_typer(export_app, name="export")

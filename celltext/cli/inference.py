@@ -1,0 +1,237 @@
+"""``celltext ask``, ``celltext answer`` (batch JSONL, resumable) and ``celltext decode``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+log = logging.getLogger(__name__)
+
+MODEL_OPTION = typer.Option(
+    None, "--model", "-m",
+    help="Checkpoint dir, registry ref (name@alias, name/version), or 'retrieval'. "
+    "Default: the shipped model.",
+)  # fmt: skip
+NO_FALLBACK_OPTION = typer.Option(
+    False, "--no-fallback", help="Return the generated answer whatever its quality."
+)
+THRESHOLD_OPTION = typer.Option(
+    None, "--threshold", min=0.0, max=1.0, help="Confidence below which the fallback answers."
+)
+
+
+def set_torch_threads() -> None:
+    """``$CELLTEXT_TORCH_THREADS`` (default 1) intra-op threads, if torch is in use: on a
+    shared 2-core machine a second thread makes a batch-1 answer many times slower."""
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(max(1, int(os.environ.get("CELLTEXT_TORCH_THREADS", "1"))))
+
+
+def _predictor(model: str | None, no_fallback: bool, threshold: float | None):
+    from celltext.serving.predictor import Predictor
+
+    try:
+        predictor = Predictor.from_ref(model, fallback=not no_fallback, threshold=threshold)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
+        raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
+    set_torch_threads()
+    return predictor
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    model: str | None = MODEL_OPTION,
+    no_fallback: bool = NO_FALLBACK_OPTION,
+    threshold: float | None = THRESHOLD_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Answer one question."""
+    if not question.strip():
+        raise fail("the question is empty", code=2)
+    predictor = _predictor(model, no_fallback, threshold)
+    (result,) = predictor.answer([question.strip()])
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    typer.echo(result.answer)
+    note = f"fallback ({result.fallback_reason})" if result.fallback else "generated"
+    err_console.print(
+        f"[dim]confidence {result.confidence:.2f} · {note} · "
+        f"{result.latency_ms:.0f} ms · {result.model}[/]"
+    )
+
+
+# -- batch ------------------------------------------------------------------------------------
+def _done_ids(output: Path) -> set[str]:
+    """Ids already written to ``output``; a torn last line (killed run) is cut off."""
+    if not output.exists():
+        return set()
+    done: set[str] = set()
+    good_bytes = 0
+    with output.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                done.add(str(json.loads(raw)["id"]))
+            except (ValueError, KeyError, TypeError):
+                break
+            good_bytes += len(raw)
+    if good_bytes != output.stat().st_size:
+        log.warning("%s: dropping an incomplete last line from an interrupted run", output)
+        with output.open("r+b") as fh:
+            fh.truncate(good_bytes)
+    return done
+
+
+def _read_jsonl(path: Path, bad: list[dict]) -> Iterator[tuple[int, str, str]]:
+    """(line number, id, question) of each valid line; problems go to ``bad``."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+                if "id" not in row or row["id"] in (None, ""):
+                    raise ValueError("missing 'id'")
+                q = row.get("question")
+                if not isinstance(q, str) or not q.strip():
+                    raise ValueError("missing or empty 'question'")
+            except ValueError as exc:
+                bad.append({"line": lineno, "error": str(exc)[:200]})
+                err_console.print(f"[yellow]{path}:{lineno}: skipped: {exc}[/]")
+                continue
+            yield lineno, str(row["id"]), q.strip()
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def answer(
+    input: Path = typer.Option(
+        ..., "--input", "-i", exists=True, dir_okay=False, help="JSONL of {id, question}."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", dir_okay=False, help="JSONL to write (appended; resumable)."
+    ),
+    model: str | None = MODEL_OPTION,
+    no_fallback: bool = NO_FALLBACK_OPTION,
+    threshold: float | None = THRESHOLD_OPTION,
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Questions per model batch."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Answer every question of a JSONL file; re-running skips ids already in the output."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    predictor = _predictor(model, no_fallback, threshold)
+    done = _done_ids(output)
+    bad: list[dict] = []
+    stats = {"written": 0, "skipped_existing": 0, "fallback": 0}
+    start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    columns = (TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with output.open("a", encoding="utf-8") as out, Progress(*columns, console=err_console) as bar:
+        task = bar.add_task("answer", total=_count_lines(input))
+        batch: list[tuple[str, str]] = []
+
+        def flush() -> None:
+            rows = predictor.answer([q for _, q in batch])
+            for (rid, q), r in zip(batch, rows, strict=True):
+                record = {"id": rid, "question": q, "answer": r.answer, "confidence": r.confidence,
+                          "fallback": r.fallback, "fallback_reason": r.fallback_reason,
+                          "latency_ms": r.latency_ms, "model": r.model}  # fmt: skip
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                stats["fallback"] += int(r.fallback)
+            out.flush()
+            os.fsync(out.fileno())  # a killed run loses at most the batch in flight
+            stats["written"] += len(batch)
+            bar.advance(task, len(batch))
+            batch.clear()
+
+        for _, rid, q in _read_jsonl(input, bad):
+            if rid in done:
+                stats["skipped_existing"] += 1
+                bar.advance(task)
+                continue
+            done.add(rid)  # a repeated id inside the input is answered once
+            batch.append((rid, q))
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        bar.advance(task, len(bad))
+    summary = {
+        "input": str(input), "output": str(output), **stats, "malformed": bad,
+        "fallback_rate": stats["fallback"] / stats["written"] if stats["written"] else 0.0,
+        "seconds": round(time.perf_counter() - start, 3), "model": predictor.info.label,
+    }  # fmt: skip
+    if as_json:
+        emit_json(summary)
+    else:
+        err_console.print(
+            f"wrote {stats['written']} answers to {output} ({stats['skipped_existing']} already "
+            f"there, {len(bad)} malformed lines skipped) in {summary['seconds']} s"
+        )
+
+
+# -- decode ------------------------------------------------------------------------------------
+def decode(
+    input: Path = typer.Option(
+        ..., "--input", "-i", exists=True, dir_okay=False, help="(N, D) or (D,) .npy"
+    ),
+    model: str | None = MODEL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Decode raw teacher embeddings (.npy) to text; checks the dimension against the model."""
+    from celltext.serving.predictor import DimensionError
+
+    try:
+        embs = np.load(input, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise fail(f"{input}: not a readable .npy array ({exc})", code=2) from exc
+    if not np.issubdtype(embs.dtype, np.number):
+        raise fail(f"{input}: expected a numeric array, got dtype {embs.dtype}", code=2)
+    predictor = _predictor(model, no_fallback=False, threshold=None)
+    try:
+        decoded = predictor.decode(embs)
+    except DimensionError as exc:
+        raise fail(f"{input}: {exc}", code=2) from exc
+    result = {
+        "texts": [{"text": d.text, "similarity": d.similarity} for d in decoded],
+        "dim": predictor.dim,
+        "model": predictor.info.label,
+    }
+    if as_json:
+        emit_json(result)
+        return
+    for d in decoded:
+        typer.echo(d.text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ask``, ``answer`` and ``decode``."""
+    app.command("ask")(ask)
+    app.command("answer")(answer)
+    app.command("decode")(decode)

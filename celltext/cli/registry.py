@@ -1,0 +1,208 @@
+"""``celltext registry``: registered model versions, aliases, comparison, soups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+registry_app = typer.Typer(
+    help="Model registry (MLflow): versions, aliases (champion/challenger), lineage.",
+    no_args_is_help=True,
+)
+
+NAME_ARG = typer.Argument("celltext", help="Registered model name.")
+
+
+def _registry():
+    from celltext.registry.models import ModelRegistry
+
+    return ModelRegistry()
+
+
+def _errors():
+    from celltext.registry.checkpoint import CheckpointIntegrityError
+    from celltext.registry.models import RegistryError
+    from celltext.registry.soup import SoupError
+
+    return (RegistryError, SoupError, CheckpointIntegrityError, FileNotFoundError)
+
+
+def _table(rows: list[dict[str, Any]], metrics: list[str]) -> Table:
+    table = Table("name", "version", "aliases", "dataset", "preset", *metrics)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            str(r["version"]),
+            ",".join(r["aliases"]),
+            r["tags"].get("dataset_version", ""),
+            r["tags"].get("preset", ""),
+            *(f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics),
+        )
+    return table
+
+
+@registry_app.command("list")
+def list_cmd(
+    name: str = typer.Argument(None, help="Only this registered model."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """List registered versions (newest first) with aliases and headline metrics."""
+    try:
+        rows = _registry().list_versions(name)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(rows)
+        return
+    err_console.print(_table(rows, ["val/cosine", "val/token_acc"]))
+
+
+@registry_app.command("show")
+def show_cmd(
+    ref: str = typer.Argument(..., help="name@alias, name/version or a checkpoint directory."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """One version (or checkpoint): registry info plus its checkpoint metadata."""
+    from celltext.registry.checkpoint import read_metadata
+    from celltext.registry.resolve import resolve_model_ref
+
+    try:
+        info: dict[str, Any] = {}
+        if not Path(ref).is_dir():
+            reg = _registry()
+            name, version = reg.resolve(ref)
+            info = reg.describe(name, version)
+        path = resolve_model_ref(ref)
+        info["path"] = str(path)
+        info["metadata"] = read_metadata(path)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(info)
+        return
+    meta = info["metadata"]
+    err_console.print(f"[bold]{ref}[/] -> {path}")
+    for key in ("architecture", "dataset", "parameters", "git", "metrics"):
+        err_console.print(f"  {key}: {meta.get(key)}")
+
+
+@registry_app.command("promote")
+def promote_cmd(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: int = typer.Argument(None, help="Version to promote (or use --best)."),
+    alias: str = typer.Option("champion", "--alias", help="champion or challenger."),
+    best: str = typer.Option(None, "--best", help="Promote the best version by this metric."),
+    mode: str = typer.Option("max", "--mode", help="max or min (with --best)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Point an alias (default champion) at a version; champions are kept in a history."""
+    try:
+        reg = _registry()
+        if best is not None:
+            version = reg.best_version(name, best, mode)["version"]
+        if version is None:
+            raise fail("give a VERSION or --best METRIC")
+        info = reg.promote(name, version, alias)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(info)
+        return
+    err_console.print(f"{name}@{alias} -> version {version}")
+
+
+@registry_app.command("rollback")
+def rollback_cmd(name: str = NAME_ARG, json_out: bool = JSON_OPTION) -> None:
+    """Move champion back to the previous champion version."""
+    try:
+        info = _registry().rollback(name)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(info)
+        return
+    err_console.print(
+        f"{name}@champion -> version {info['version']} (was {info['rolled_back_from']})"
+    )
+
+
+@registry_app.command("compare")
+def compare_cmd(
+    name: str = NAME_ARG,
+    versions: list[int] = typer.Argument(None, help="Versions to compare (default: all)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Metrics and lineage of versions side by side."""
+    try:
+        result = _registry().compare(name, versions or None)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(result)
+        return
+    table = Table("version", "aliases", "dataset", "preset", *result["metrics"])
+    for row in result["versions"]:
+        table.add_row(
+            str(row["version"]),
+            ",".join(row["aliases"]),
+            str(row["dataset"]),
+            str(row["preset"]),
+            *("" if row[m] is None else f"{row[m]:.4f}" for m in result["metrics"]),
+        )
+    err_console.print(table)
+
+
+@registry_app.command("best")
+def best_cmd(
+    name: str = NAME_ARG,
+    metric: str = typer.Option("val/cosine", "--metric", help="Validation metric to rank by."),
+    mode: str = typer.Option("max", "--mode", help="max or min."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """The best version by a validation metric."""
+    try:
+        info = _registry().best_version(name, metric, mode)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(info)
+        return
+    err_console.print(f"{name}/{info['version']}: {metric} = {info['metrics'][metric]:.4f}")
+
+
+@registry_app.command("soup")
+def soup_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory of the averaged checkpoint."),
+    refs: list[str] = typer.Argument(None, help="Checkpoints or registry refs to average."),
+    name: str = typer.Option(None, "--name", help="Average the top-k versions of this model."),
+    top_k: int = typer.Option(3, "--top-k", help="How many versions (with --name)."),
+    metric: str = typer.Option("val/cosine", "--metric", help="Ranking metric (with --name)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Average the weights of several compatible checkpoints (a model soup)."""
+    from celltext.registry.resolve import resolve_model_ref
+    from celltext.registry.soup import make_soup
+
+    try:
+        if name:
+            reg = _registry()
+            refs = [f"{name}/{r['version']}" for r in reg.top_versions(name, metric, top_k)]
+        paths = [resolve_model_ref(r) for r in refs or []]
+        path = make_soup(paths, out)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    result = {"checkpoint": str(path), "ingredients": refs}
+    if json_out:
+        emit_json(result)
+        return
+    err_console.print(f"soup of {len(paths)} checkpoints -> {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``celltext registry ...``."""
+    app.add_typer(registry_app, name="registry")

@@ -1,0 +1,93 @@
+"""``celltext train``: train a preset (decoder, core, finetune stages), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+
+def train_cmd(
+    preset: str = typer.Option(
+        None,
+        "--preset",
+        "-p",
+        help="Preset name (configs/presets) or YAML path; optional with --resume.",
+    ),
+    seed: int = typer.Option(None, "--seed", help="Override the preset's seed."),
+    out: Path = typer.Option(
+        None, "--out", help="Run directory (default: <celltext home>/runs/<preset>-seed<seed>)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run in --out."),
+    stage: str = typer.Option(
+        "all", "--stage", help="decoder | core | finetune | all (the preset's enabled stages)."
+    ),
+    register: bool = typer.Option(
+        True, "--register/--no-register", help="Log to MLflow and register the final model."
+    ),
+    init: Path = typer.Option(
+        None, "--init", help="Start from this checkpoint's weights (e.g. train only --stage core)."
+    ),
+    release: str = typer.Option(None, "--release", help="Override the data release version."),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Override a preset field: --set stages.core.train.lr=3e-4 (repeat)."
+    ),
+    threads: int = typer.Option(None, "--threads", help="torch threads (overrides the preset)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Train a preset: tiny (tests, seconds), quick (CPU, minutes), default (the shipped
+    model), paper (768-D teacher, 15x15x11 lattice; GPU). Prints the final checkpoint and
+    its metrics; with --json as one JSON document."""
+    from celltext.config import ConfigError
+    from celltext.training.presets import load_preset
+    from celltext.training.trainer import RunDirError, train
+
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if release is not None:
+        overrides.append(f"data.release={release}")
+    if threads is not None:
+        overrides.append(f"threads={threads}")
+    if preset is None and not resume:
+        raise fail("pass --preset (or --resume --out DIR)")
+    if preset is None and (overrides or out is None):
+        raise fail("--resume without --preset needs --out and no overrides")
+    stages = None if stage == "all" else [s.strip() for s in stage.split(",")]
+    try:
+        cfg = load_preset(preset, overrides) if preset is not None else None
+        result = train(
+            cfg,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            stages=stages,
+            register=None if register else False,
+            progress=progress,
+            init=init,
+        )
+    except (ConfigError, RunDirError, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if not result.is_main_process:
+        return  # under `accelerate launch`, only the main process reports
+    summary = result.to_dict()
+    if json_out:
+        emit_json(summary)
+        return
+    err_console.print(f"[bold green]done[/] in {result.elapsed_s:.1f}s -> {result.checkpoint}")
+    for key in ("val/cosine", "val/token_acc", "val/perplexity", "val/exact_match"):
+        if key in result.metrics:
+            err_console.print(f"  {key} = {result.metrics[key]:.4f}")
+    if result.registered:
+        reg = result.registered
+        err_console.print(f"  registered {reg['name']}/{reg['version']} {reg['aliases']}")
+    typer.echo(str(result.checkpoint))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``celltext train``."""
+    app.command("train")(train_cmd)

@@ -1,0 +1,271 @@
+"""Question-answering systems as the evaluator sees them: questions in, predictions out.
+
+Three systems share one interface (``name``, ``teacher``, ``predict(questions, cache)``):
+
+- :class:`RetrievalSystem`: the nearest-neighbour baseline. Its "predicted embedding" is
+  the teacher embedding of the retrieved answer, so core cosine is comparable.
+- :class:`GenerativeSystem`: teacher -> core -> decoder, no fallback (``--no-fallback``).
+  Optional reranking: N candidates (greedy + N-1 seeded samples), keep the one whose
+  teacher embedding is closest to the target embedding (the core's prediction).
+- :class:`PredictorSystem`: the production path (``celltext.serving.predictor.Predictor``,
+  quality check and phrase-bank fallback); core embeddings come from the same checkpoint.
+
+Shapes: ``B`` questions, ``D`` teacher dim, ``N`` rerank candidates.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from celltext.evaluation.baselines import RetrievalBaseline
+from celltext.evaluation.metrics import cosine_rows, unit_rows
+
+
+@dataclass
+class Prediction:
+    """One answer with what the evaluator needs to score it."""
+
+    answer: str
+    core_emb: np.ndarray | None = None  # (D,) predicted answer embedding, model teacher space
+    fallback: bool = False
+    confidence: float | None = None
+    fallback_reason: str | None = None
+
+
+@dataclass
+class DecodeOptions:
+    """How the decoder turns an embedding into text."""
+
+    strategy: str = "greedy"
+    max_new_tokens: int = 48
+    num_beams: int = 4
+    rerank: int = 0  # candidates per item; 0 or 1 = no reranking
+    rerank_temperature: float = 0.8
+    rerank_top_p: float = 0.95
+    seed: int = 0
+    batch_size: int = 64
+    normalize_core_output: bool = True
+
+
+class RetrievalSystem:
+    """Adapter of :class:`RetrievalBaseline` to the system interface."""
+
+    def __init__(self, baseline: RetrievalBaseline):
+        self.baseline = baseline
+        self.name = baseline.name
+        self.teacher = baseline.teacher
+        self.tokenizer = None
+
+    def info(self) -> dict[str, Any]:
+        """Description for reports."""
+        return {"kind": "retrieval", "teacher": self.teacher.id, "index_size": self.baseline.size}
+
+    def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
+        """Retrieve the nearest training answer for each question."""
+        answers, score, embs = self.baseline.retrieve(questions, cache=cache)
+        return [
+            Prediction(answer=a, core_emb=e, confidence=float(s))
+            for a, s, e in zip(answers, score, embs, strict=True)
+        ]
+
+    def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
+        """Just the answers (what a latency measurement times)."""
+        return self.baseline.retrieve(questions, cache=cache)[0]
+
+
+class GenerativeSystem:
+    """Teacher -> core -> decoder, exactly the model's generative path (no fallback)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        teacher: Any,
+        name: str = "model",
+        options: DecodeOptions | None = None,
+        device: str = "cpu",
+        meta: dict[str, Any] | None = None,
+    ):
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.teacher = teacher
+        self.name = name
+        self.options = options or DecodeOptions()
+        self.device = device
+        self.meta = meta or {}
+
+    @classmethod
+    def from_checkpoint(
+        cls, ckpt: Any, options: DecodeOptions | None = None, device: str = "cpu", name=None
+    ):
+        """Build from a :class:`celltext.registry.checkpoint.Checkpoint`."""
+        from celltext.teacher import load_teacher
+
+        teacher = load_teacher(ckpt.model.teacher_id)
+        keys = ("registered_name", "registered_version", "weights_sha256", "config_hash")
+        meta = {"path": str(ckpt.path), **{k: ckpt.metadata[k] for k in keys if k in ckpt.metadata}}
+        return cls(
+            ckpt.model, ckpt.tokenizer, teacher, name or str(ckpt.path), options, device, meta
+        )
+
+    def with_options(self, **changes: Any) -> GenerativeSystem:
+        """A shallow copy with some decode options replaced (shares the model)."""
+        other = copy.copy(self)
+        other.options = DecodeOptions(**{**self.options.__dict__, **changes})
+        return other
+
+    def info(self) -> dict[str, Any]:
+        """Architecture names and parameter counts."""
+        from celltext.models.registry import count_parameters
+
+        m = self.model
+        return {
+            "kind": "generative",
+            "core": getattr(m, "core_name", type(m.core).__name__),
+            "decoder": getattr(m, "decoder_name", type(m.decoder).__name__),
+            "teacher": self.teacher.id,
+            # All parameters (a loaded model may have requires_grad switched off).
+            "params_core": count_parameters(m.core, trainable_only=False),
+            "params_decoder": count_parameters(m.decoder, trainable_only=False),
+            "params_total": count_parameters(m, trainable_only=False),
+            **self.meta,
+        }
+
+    # -- stages ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def core_embeddings(self, q_embs: np.ndarray) -> np.ndarray:
+        """Core forward: question embeddings (B, D) -> predicted answer embeddings (B, D)."""
+        x = torch.as_tensor(np.asarray(q_embs, dtype=np.float32), device=self.device)  # (B, D)
+        out = self.model.core(x)
+        if isinstance(out, tuple):  # (embedding, activity) from cores that report activity
+            out = out[0]
+        pred = out.float().cpu().numpy()  # (B, D)
+        # Decoders train on unit vectors; the Predictor normalises the same way.
+        return unit_rows(pred) if self.options.normalize_core_output else pred
+
+    @torch.inference_mode()
+    def _generate(self, embs: np.ndarray, strategy: str, **kw: Any) -> list[str]:
+        o = self.options
+        x = torch.as_tensor(np.asarray(embs, dtype=np.float32), device=self.device)  # (B, D)
+        ids = self.model.decoder.generate(
+            x, max_new_tokens=o.max_new_tokens, strategy=strategy, num_beams=o.num_beams, **kw
+        )
+        return [self.tokenizer.decode(list(seq)).strip() for seq in ids]
+
+    def decode(self, embs: np.ndarray) -> list[str]:
+        """Embeddings (B, D) -> texts, in batches, reranked when ``options.rerank > 1``."""
+        embs = np.asarray(embs, dtype=np.float32)
+        bs = self.options.batch_size
+        out: list[str] = []
+        for start in range(0, len(embs), bs):
+            chunk = embs[start : start + bs]  # (b, D)
+            if self.options.rerank > 1:
+                out.extend(self._decode_rerank(chunk, start))
+            else:
+                out.extend(self._generate(chunk, self.options.strategy))
+        return out
+
+    def _decode_rerank(self, embs: np.ndarray, offset: int) -> list[str]:
+        """Best of ``n`` candidates (the plain decode + n-1 samples) by teacher cosine."""
+        o, b = self.options, len(embs)
+        cands = [self._generate(embs, o.strategy)]
+        reps = np.repeat(embs, o.rerank - 1, axis=0)  # (b * (n-1), D)
+        # Seed per chunk so results do not depend on what ran before (determinism), on a
+        # forked RNG so the caller's random state is left alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(o.seed + offset)
+            samples = self._generate(
+                reps, "sample", temperature=o.rerank_temperature, top_p=o.rerank_top_p
+            )
+        for j in range(o.rerank - 1):
+            cands.append(samples[j :: o.rerank - 1])  # the j-th sample of every item
+        flat = [c for cand in cands for c in cand]  # (n * b,) candidate-major
+        cemb = np.asarray(self.teacher.encode(flat), dtype=np.float32)  # (n * b, D)
+        target = np.tile(embs, (len(cands), 1))  # (n * b, D)
+        score = cosine_rows(cemb, target).reshape(len(cands), b)  # (n, b)
+        best = np.argmax(score, axis=0)  # (b,) ties -> plain decode first
+        return [cands[best[i]][i] for i in range(b)]
+
+    def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
+        """Answer ``questions`` through teacher -> core -> decoder."""
+        if not questions:
+            return []
+        q = np.asarray(self.teacher.encode(list(questions), cache=cache), dtype=np.float32)
+        core = self.core_embeddings(q)  # (B, D)
+        texts = self.decode(core)
+        return [Prediction(answer=t, core_emb=e) for t, e in zip(texts, core, strict=True)]
+
+    def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
+        """Just the answers (what a latency measurement times)."""
+        return [p.answer for p in self.predict(questions, cache=cache)]
+
+
+class PredictorSystem:
+    """The production path with its quality check and fallback (the serving Predictor)."""
+
+    def __init__(self, predictor: Any, generative: GenerativeSystem):
+        self.predictor = predictor
+        self.generative = generative
+        self.teacher = generative.teacher
+        self.tokenizer = generative.tokenizer
+        self.name = generative.name
+
+    @classmethod
+    def from_ref(
+        cls, ref: str | None, generative: GenerativeSystem, release: Any
+    ) -> PredictorSystem:
+        """``Predictor.from_ref(ref, fallback=True)`` with its phrase bank built from the
+        ``train`` split of ``release`` (the same release the evaluation uses)."""
+        from celltext.serving.fallback import FallbackBank
+        from celltext.serving.predictor import Predictor, PredictorConfig
+
+        train = release.pairs("train")
+        bank = FallbackBank.from_pairs(
+            [p.question for p in train], [p.answer for p in train], generative.teacher,
+            source=f"release {release.version}",
+        )  # fmt: skip
+        o = generative.options
+        config = PredictorConfig(
+            fallback=True,
+            release=release.version,
+            strategy=o.strategy,
+            max_new_tokens=o.max_new_tokens,
+            num_beams=o.num_beams,
+            normalize_core_output=o.normalize_core_output,
+        )
+        predictor = Predictor.from_ref(
+            ref, fallback=True, config=config, teacher=generative.teacher, bank=bank
+        )
+        return cls(predictor, generative)
+
+    def info(self) -> dict[str, Any]:
+        """The generative model's info, marked as going through the Predictor."""
+        return {**self.generative.info(), "kind": "predictor", "fallback": True}
+
+    def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
+        """Answers from the Predictor; core embeddings from the same checkpoint's core."""
+        if not questions:
+            return []
+        answers = self.predictor.answer(list(questions))
+        q = np.asarray(self.teacher.encode(list(questions), cache=cache), dtype=np.float32)
+        core = self.generative.core_embeddings(q)  # (B, D)
+        return [
+            Prediction(
+                answer=a.answer,
+                core_emb=e,
+                fallback=bool(a.fallback),
+                confidence=float(a.confidence),
+                fallback_reason=getattr(a, "fallback_reason", None),
+            )
+            for a, e in zip(answers, core, strict=True)
+        ]
+
+    def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
+        """Just the Predictor's answers (its own teacher cache setting applies)."""
+        return [a.answer for a in self.predictor.answer(list(questions))]

@@ -1,0 +1,1 @@
+"""Reusable building blocks: norms, attention, CCT, Mamba, 3D lattice."""

@@ -1,0 +1,114 @@
+"""``hybrid_cct_mamba_v1`` decoder: Mamba layers with attention layers interleaved.
+
+Pure state-space models are weak at copying and associative recall; a few attention
+layers among them recover it (Jamba, Lieber et al. 2024; Zamba; Waleffe et al. 2024,
+"An Empirical Study of Mamba-based Language Models" (NVIDIA Mamba-2-Hybrid)). The layer
+``pattern`` is a string over ``M`` (a pre-norm residual
+:class:`~celltext.models.blocks.mamba.MambaLayer`) and ``A`` (a pre-norm
+:class:`~celltext.models.blocks.attention.TransformerBlock`: causal attention with RoPE,
+then SwiGLU). Default ``"MMAMMA"``: one attention layer per two Mamba layers, denser than
+Jamba's 1:7 because the model is only six layers deep and answers are short.
+
+Incremental decoding: attention layers use a KV cache, Mamba layers their recurrent
+``step`` (conv window + SSM state), so each token costs O(1) in Mamba layers. The prefill
+(K prefix vectors + ``<bos>``) runs through ``step`` token by token: K + 1 steps.
+
+Default: d 192, K = 8, 6 heads, Mamba d_state 16, expand 2: about 3.0M parameters.
+
+Shape legend: B batch, T positions, d model width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from celltext.config import require
+from celltext.models.blocks.attention import TransformerBlock
+from celltext.models.blocks.mamba import MambaBlock, MambaConfig, MambaLayer
+from celltext.models.decoders.base import DecoderConfig, DecoderState, PrefixDecoder
+from celltext.models.registry import register_model
+
+
+@dataclass
+class HybridDecoderConfig(DecoderConfig):
+    """Jamba-style hybrid decoder."""
+
+    d_model: int = 192
+    n_heads: int = 6
+    n_prefix: int = 8
+    mlp_ratio: float = 2.0
+    pattern: str = "MMAMMA"  # M = Mamba layer, A = attention block
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            len(self.pattern) >= 1 and set(self.pattern) <= {"M", "A"},
+            "pattern",
+            "must be a non-empty string of 'M' (Mamba) and 'A' (attention)",
+        )
+        require(self.d_state > 0, "d_state", "must be > 0")
+        require(self.d_conv >= 2, "d_conv", "must be >= 2")
+        require(self.expand > 0, "expand", "must be > 0")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.pattern)
+
+    def mamba_config(self) -> MambaConfig:
+        """Config of each Mamba layer."""
+        return MambaConfig(
+            d_model=self.d_model, d_state=self.d_state, d_conv=self.d_conv, expand=self.expand
+        )
+
+
+@register_model("hybrid_cct_mamba_v1", kind="decoder", config_cls=HybridDecoderConfig)
+class HybridDecoder(PrefixDecoder):
+    """Interleaved Mamba and attention layers, conditioned by prefix vectors."""
+
+    self_initialised = (MambaBlock,)
+
+    def __init__(self, cfg: HybridDecoderConfig):
+        super().__init__(cfg)
+        mcfg = cfg.mamba_config()
+        self.layers = nn.ModuleList(
+            MambaLayer(mcfg)
+            if kind == "M"
+            else TransformerBlock(
+                cfg.d_model, cfg.n_heads, cfg.mlp_ratio, causal=True, rope=True, dropout=cfg.dropout
+            )
+            for kind in cfg.pattern
+        )
+        self.init_weights()
+
+    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
+        # x: (B, T, d)
+        for i, (kind, layer) in enumerate(zip(self.cfg.pattern, self.layers, strict=True)):
+            if state is None:
+                x = layer(x)
+            elif kind == "A":
+                x = layer(x, cache=state.caches[i], start_pos=state.pos)
+            else:
+                cache, ys = state.caches[i], []
+                for t in range(x.shape[1]):
+                    y, cache = layer.step(x[:, t], cache)  # (B, d)
+                    ys.append(y)
+                state.caches[i] = cache
+                x = torch.stack(ys, dim=1)  # (B, T, d)
+        return x
+
+    def _new_caches(self, batch: int, max_len: int) -> list[Any]:
+        ref = self.tok_emb.weight
+        kw = {"device": ref.device, "dtype": ref.dtype}
+        return [
+            layer.allocate_cache(batch, **kw)
+            if kind == "M"
+            else layer.allocate_cache(batch, max_len, **kw)
+            for kind, layer in zip(self.cfg.pattern, self.layers, strict=True)
+        ]

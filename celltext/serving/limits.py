@@ -1,0 +1,150 @@
+"""Request limits: body size (413) and the configured per-request bounds (422).
+
+:class:`BodyLimitMiddleware` refuses a body larger than ``max_bytes`` twice over: at once
+when ``Content-Length`` says so, and while the body streams in (chunked uploads, or a
+client that lies about its length), by raising a 413 ``HTTPException`` from ``receive`` —
+FastAPI re-raises ``HTTPException`` while reading the body, so the client gets a clean 413.
+
+The ``check_*`` helpers raise :class:`fastapi.exceptions.RequestValidationError`, so a
+configured limit gives the same 422 body as a schema violation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyTooLarge(HTTPException):
+    """The request body is over the configured limit."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body too large: the limit is {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware enforcing a maximum request body size."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _content_length(scope)
+        if length is not None and length > self.max_bytes:
+            await _send_error(send, 413, BodyTooLarge(self.max_bytes).detail)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge as exc:  # raised outside FastAPI's body reading
+            if started:
+                raise
+            await _send_error(send, 413, exc.detail)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _invalid(loc: tuple, msg: str, value) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
+
+
+def check_question(question: str, max_chars: int, loc: tuple = ("body", "question")) -> None:
+    """422 unless ``question`` is non-blank and at most ``max_chars`` characters."""
+    if not question.strip():
+        raise _invalid(loc, "question must not be empty", question)
+    if len(question) > max_chars:
+        raise _invalid(
+            loc, f"question too long: {len(question)} characters, the limit is {max_chars}", None
+        )
+
+
+def check_batch(items: Sequence, max_items: int, field: str) -> None:
+    """422 unless the batch has at most ``max_items`` entries."""
+    if len(items) > max_items:
+        raise _invalid(
+            ("body", field), f"batch too large: {len(items)} items, the limit is {max_items}", None
+        )
+
+
+def check_embedding_rows(rows: Sequence[Sequence[float]], dim: int, teacher: str) -> None:
+    """422 unless every row has exactly ``dim`` numbers."""
+    for i, row in enumerate(rows):
+        if len(row) != dim:
+            raise _invalid(
+                ("body", "embeddings", i),
+                f"wrong embedding size: row {i} has {len(row)} numbers, the model expects "
+                f"{dim} (teacher {teacher})",
+                None,
+            )
+
+
+def finite_json(value):
+    """``value`` with every non-finite float replaced by its string (``inf``, ``nan``): error
+    bodies echo the client's input, and strict JSON has no infinities."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+async def validation_error_handler(request, exc: RequestValidationError):
+    """FastAPI's 422 body, safe for inputs such as ``Infinity`` (else a 500)."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(
+        status_code=422, content={"detail": finite_json(jsonable_encoder(exc.errors()))}
+    )

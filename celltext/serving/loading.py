@@ -1,0 +1,100 @@
+"""Loading what a :class:`~celltext.serving.predictor.Predictor` needs from a model reference.
+
+The reference is resolved by :func:`celltext.registry.resolve_model_ref` (checkpoint dir,
+``name@alias``, ``name/version``, ``None`` for the shipped default); ``retrieval`` means no
+model at all, only the teacher and the phrase bank. The teacher is the one the checkpoint
+was trained with; the phrase bank comes from the configured release (built once, cached).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from celltext.serving.fallback import FallbackBank
+from celltext.serving.predictor import (
+    RETRIEVAL,
+    ModelInfo,
+    PredictorConfig,
+    model_info_from_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+
+def is_onnx_export(ref: str | Path) -> bool:
+    """Whether ``ref`` is a directory written by ``onnx_export.export_model``."""
+    path = Path(ref)
+    return (path / "manifest.json").is_file() and (path / "core.onnx").is_file()
+
+
+def resolve_ref(ref: str | None) -> Path:
+    """Checkpoint directory of ``ref`` (see module docstring)."""
+    from celltext.registry import resolve_model_ref
+
+    return Path(resolve_model_ref(ref))
+
+
+def load_components(
+    ref: str | None, config: PredictorConfig, teacher=None, bank: FallbackBank | None = None
+) -> dict[str, Any]:
+    """``teacher``, ``system``, ``tokenizer``, ``bank`` and ``info`` for a Predictor."""
+    from celltext.teacher import load_teacher
+
+    if ref == RETRIEVAL:
+        teacher = teacher or load_teacher()
+        bank = bank or load_bank(teacher, config, required=True)
+        info = ModelInfo(RETRIEVAL, config.release, ref=ref, teacher_id=teacher.id, dim=teacher.dim)
+        return {"teacher": teacher, "system": None, "tokenizer": None, "bank": bank, "info": info}
+
+    from celltext.registry.checkpoint import load_checkpoint
+
+    path = resolve_ref(ref)
+    ckpt = load_checkpoint(path)
+    system = ckpt.model.eval()
+    for p in system.parameters():
+        p.requires_grad_(False)
+    info = model_info_from_checkpoint(ckpt, ref)
+    registered = _registered(ref)
+    if registered is not None:
+        info.name, info.version = registered[0], str(registered[1])
+    if teacher is not None and info.teacher_id and teacher.id != info.teacher_id:
+        log.info("model %s needs teacher %s, not %s", info.label, info.teacher_id, teacher.id)
+        teacher, bank = None, None
+    teacher = teacher or load_teacher(info.teacher_id or "minilm")
+    if bank is None and config.fallback:
+        bank = load_bank(teacher, config, required=False)
+    log.info("loaded model %s from %s", info.label, path)
+    return {
+        "teacher": teacher,
+        "system": system,
+        "tokenizer": ckpt.tokenizer,
+        "bank": bank,
+        "info": info,
+    }
+
+
+def _registered(ref: str | None) -> tuple[str, int] | None:
+    """Registry name and version behind ``ref`` (None for paths and the default)."""
+    if ref is None or Path(ref).exists():
+        return None
+    from celltext.serving import registry_client
+
+    try:
+        return registry_client.resolve(ref)
+    except Exception:  # noqa: BLE001 -- the label is cosmetic; the load itself succeeded
+        return None
+
+
+def load_bank(teacher, config: PredictorConfig, required: bool) -> FallbackBank | None:
+    """The release's phrase bank; without a release the fallback uses a fixed answer."""
+    try:
+        return FallbackBank.for_release(teacher, config.release, config.bank_split)
+    except Exception as exc:  # noqa: BLE001 -- a missing release must not stop serving
+        if required:
+            raise
+        log.warning(
+            "no phrase bank (release %s): %s; fallback answers are fixed", config.release, exc
+        )
+        return None

@@ -1,0 +1,346 @@
+"""Export a model (teacher, core, decoder) to ONNX for the torch-free onnxruntime path.
+
+Files written to the output directory (``manifest.json`` lists them with sha256):
+
+- ``teacher.onnx``: the teacher's transformer + mean pooling + L2 normalisation;
+  inputs ``input_ids``, ``attention_mask`` (+ ``token_type_ids`` for BERT), output
+  ``embedding`` (B, D). ``teacher_tokenizer.json`` is its tokenizer for ``tokenizers``.
+- ``core.onnx``: ``question_emb`` (B, D) -> ``answer_emb`` (B, D).
+- ``decoder_prefill.onnx``: ``emb`` (B, D) -> ``logits`` (B, V) of the first answer token
+  and the decoder's incremental state after the K prefix vectors and ``<bos>``;
+- ``decoder_step.onnx``: ``input_ids`` (B, 1) + state -> ``logits`` (B, V) + new state.
+  The state is explicit tensors: per attention layer ``s{i}_k``/``s{i}_v`` (B, H, T, Dh)
+  growing by one position per step (KV cache), per Mamba layer its fixed-size
+  ``s{i}_conv``/``s{i}_ssm``, per causal conv layer ``s{i}_buf``. Each new token costs one
+  step, as in PyTorch.
+- ``decoder_full.onnx``: ``emb`` + ``input_ids`` (B, L) -> ``logits`` (B, L, V), the
+  teacher-forced forward; used only when a decoder's state cannot be exported, at
+  O(L) recomputation per token (O(L^2) per answer; ~48 tokens makes that a few times
+  slower than the stepped path, see the parity report).
+- ``tokenizer.json``: the model's CellTokenizer.
+
+The export reuses the model's own modules: the only thing swapped in is the cache object
+(a KV cache that concatenates instead of writing into a preallocated buffer), so the
+exported step is the same code as ``decoder.decode``. Tracing uses the TorchScript-based
+exporter (``dynamo=False``; the dynamo exporter needs ``onnxscript``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+# -- explicit decoder state ---------------------------------------------------------------
+class ConcatKVCache:
+    """KV cache with the interface of ``celltext.models.blocks.attention.KVCache`` that grows
+    by concatenation, so its length is a traced tensor shape (exportable)."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor):
+        self.k = k  # (B, H, T, Dh)
+        self.v = v
+
+    @property
+    def length(self):
+        return self.k.shape[2]
+
+    @property
+    def capacity(self):
+        return self.k.shape[2] + 1
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, start_pos) -> None:
+        self.k = torch.cat([self.k, k], dim=2)  # (B, H, T+L, Dh)
+        self.v = torch.cat([self.v, v], dim=2)
+
+
+def _cache_kind(cache: Any) -> str:
+    name = type(cache).__name__
+    if name == "KVCache":
+        return "kv"
+    if isinstance(cache, tuple) and hasattr(cache, "_fields"):
+        return "tuple"
+    if hasattr(cache, "buf"):
+        return "buf"
+    raise TypeError(f"cannot export a decoder cache of type {name}")
+
+
+def state_spec(decoder: nn.Module) -> list[dict[str, Any]]:
+    """Per layer: kind and tensor names of the incremental state (see module docstring)."""
+    spec = []
+    for i, cache in enumerate(decoder.new_state(1, 4).caches):
+        kind = _cache_kind(cache)
+        if kind == "kv":
+            names = [f"s{i}_k", f"s{i}_v"]
+        elif kind == "tuple":
+            names = [f"s{i}_{f}" for f in cache._fields]
+        else:
+            names = [f"s{i}_buf"]
+        spec.append({"kind": kind, "names": names})
+    return spec
+
+
+def _flatten(caches: list[Any]) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    for cache in caches:
+        if isinstance(cache, ConcatKVCache):
+            out += [cache.k, cache.v]
+        elif isinstance(cache, tuple):
+            out += list(cache)
+        else:
+            out.append(cache.buf)
+    return out
+
+
+def _unflatten(template: list[Any], tensors: list[torch.Tensor]) -> list[Any]:
+    caches, j = [], 0
+    for cache in template:
+        kind = _cache_kind(cache)
+        if kind == "kv":
+            caches.append(ConcatKVCache(tensors[j], tensors[j + 1]))
+            j += 2
+        elif kind == "tuple":
+            n = len(cache._fields)
+            caches.append(type(cache)(*tensors[j : j + n]))
+            j += n
+        else:
+            cache.buf = tensors[j]
+            caches.append(cache)
+            j += 1
+    return caches
+
+
+class DecoderPrefill(nn.Module):
+    """emb (B, D) -> first-token logits (B, V) and the state after prefix + ``<bos>``."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, emb: torch.Tensor):
+        batch = emb.shape[0]
+        state = self.decoder.new_state(batch, 1)
+        state.caches = [_empty_kv(c, emb) if _cache_kind(c) == "kv" else c for c in state.caches]
+        bos = torch.full_like(emb[:, :1], self.decoder.cfg.bos_id, dtype=torch.long)  # (B, 1)
+        logits = self.decoder.decode(bos, state, emb=emb)  # (B, V)
+        return (logits, *_flatten(state.caches))
+
+
+def _empty_kv(cache: Any, emb: torch.Tensor) -> ConcatKVCache:
+    """A KV cache with no positions yet: (B, H, 0, Dh), batch traced from ``emb``."""
+    _, heads, _, head_dim = cache.k.shape
+    empty = emb.new_zeros((emb.shape[0], heads, 0, head_dim))  # (B, H, 0, Dh)
+    return ConcatKVCache(empty, empty)
+
+
+class DecoderStep(nn.Module):
+    """input_ids (B, 1) + state -> logits (B, V) + new state."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, input_ids: torch.Tensor, *state: torch.Tensor):
+        from celltext.models.decoders.base import DecoderState
+
+        template = self.decoder.new_state(1, 4).caches
+        caches = _unflatten(template, list(state))
+        dec_state = DecoderState(caches)
+        dec_state.pos = _position(caches)
+        logits = self.decoder.decode(input_ids, dec_state)  # (B, V)
+        return (logits, *_flatten(dec_state.caches))
+
+
+def _position(caches: list[Any]):
+    """Positions consumed so far: the length of any KV cache (traced)."""
+    for cache in caches:
+        if isinstance(cache, ConcatKVCache):
+            return cache.length
+    return 1  # no attention layer: position only matters to attention (RoPE)
+
+
+class TeacherPooled(nn.Module):
+    """The teacher transformer + attention-masked mean pooling + L2 normalisation."""
+
+    def __init__(self, transformer: nn.Module, use_token_types: bool):
+        super().__init__()
+        self.transformer = transformer
+        self.use_token_types = use_token_types
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.use_token_types:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.transformer(**kwargs).last_hidden_state  # (B, L, H)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+# -- export ---------------------------------------------------------------------------------
+def _rms_norm_symbolic(g, x, normalized_shape, weight, eps):
+    """``aten::rms_norm`` (the fused op behind ``F.rms_norm``) as opset-17 primitives:
+    ``x / sqrt(mean(x^2) + eps) * weight`` over the normalised trailing axes."""
+    from torch.onnx import symbolic_helper as sh
+
+    dims = sh._parse_arg(normalized_shape, "is")
+    eps_value = None if sh._is_none(eps) else sh._parse_arg(eps, "f")
+    if eps_value is None:
+        eps_value = float(torch.finfo(torch.float32).eps)
+    mean = g.op("ReduceMean", g.op("Mul", x, x), axes_i=list(range(-len(dims), 0)), keepdims_i=1)
+    eps_c = g.op("Constant", value_t=torch.tensor(eps_value, dtype=torch.float32))
+    y = g.op("Div", x, g.op("Sqrt", g.op("Add", mean, eps_c)))
+    return y if sh._is_none(weight) else g.op("Mul", y, weight)
+
+
+_SYMBOLICS_REGISTERED = False
+
+
+def _register_symbolics() -> None:
+    global _SYMBOLICS_REGISTERED
+    if not _SYMBOLICS_REGISTERED:
+        torch.onnx.register_custom_op_symbolic("aten::rms_norm", _rms_norm_symbolic, OPSET)
+        _SYMBOLICS_REGISTERED = True
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs, outputs, axes) -> None:
+    _register_symbolics()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=inputs, output_names=outputs,
+            dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+        )  # fmt: skip
+
+
+def export_teacher(teacher, out: Path) -> dict[str, Any]:
+    """``teacher.onnx`` + ``teacher_tokenizer.json``; returns the manifest entry."""
+    st = getattr(teacher, "inner", teacher).model  # SentenceTransformer
+    first = st[0]
+    transformer = first.auto_model.eval()
+    folder = Path(teacher.spec.locate()) if hasattr(teacher, "spec") else None
+    tok_src = folder / "tokenizer.json" if folder else None
+    if tok_src is None or not tok_src.is_file():
+        raise FileNotFoundError(f"teacher {teacher.id}: no tokenizer.json to export")
+    (out / "teacher_tokenizer.json").write_bytes(tok_src.read_bytes())
+    use_types = "token_type_ids" in first.tokenizer.model_input_names
+    enc = first.tokenizer(
+        ["an example", "a longer example sentence"], padding=True, return_tensors="pt"
+    )
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if use_types else [])
+    args = tuple(enc[n] for n in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+    _export(
+        TeacherPooled(transformer, use_types),
+        args,
+        out / "teacher.onnx",
+        names,
+        ["embedding"],
+        axes,
+    )
+    return {
+        "id": teacher.id,
+        "dim": int(teacher.dim),
+        "max_seq_length": int(getattr(first, "max_seq_length", 256) or 256),
+        "inputs": names,
+        "pad_id": int(first.tokenizer.pad_token_id or 0),
+    }
+
+
+def export_core(core: nn.Module, dim: int, out: Path) -> None:
+    """``core.onnx`` with a dynamic batch axis."""
+    x = torch.nn.functional.normalize(torch.randn(2, dim), dim=1)
+    axes = {"question_emb": {0: "batch"}, "answer_emb": {0: "batch"}}
+    _export(core.eval(), (x,), out / "core.onnx", ["question_emb"], ["answer_emb"], axes)
+
+
+def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
+    """Stepped export (prefill + step) when the state is exportable, else full forward."""
+    decoder = decoder.eval()
+    emb = torch.nn.functional.normalize(torch.randn(2, dim), dim=1)
+    ids = torch.ones(2, 3, dtype=torch.long)
+    full_axes = {
+        "emb": {0: "batch"},
+        "input_ids": {0: "batch", 1: "tokens"},
+        "logits": {0: "batch", 1: "tokens"},
+    }
+    _export(
+        decoder, (emb, ids), out / "decoder_full.onnx", ["emb", "input_ids"], ["logits"], full_axes
+    )
+    info: dict[str, Any] = {"mode": "full", "n_prefix": int(decoder.cfg.n_prefix)}
+    try:
+        spec = state_spec(decoder)
+        names = [n for layer in spec for n in layer["names"]]
+        dyn = {
+            n: {0: "batch", 2: "past"} if layer["kind"] == "kv" else {0: "batch"}
+            for layer in spec
+            for n in layer["names"]
+        }
+        prefill = DecoderPrefill(decoder)
+        first = prefill(emb)
+        _export(prefill, (emb,), out / "decoder_prefill.onnx", ["emb"], ["logits", *names],
+                {"emb": {0: "batch"}, "logits": {0: "batch"}, **dyn})  # fmt: skip
+        step_in = [f"in_{n}" for n in names]
+        step_axes = {"input_ids": {0: "batch"}, "logits": {0: "batch"}}
+        step_axes |= {f"in_{n}": dyn[n] for n in names} | dyn
+        next_ids = first[0].argmax(-1, keepdim=True)  # (B, 1)
+        _export(DecoderStep(decoder), (next_ids, *first[1:]), out / "decoder_step.onnx",
+                ["input_ids", *step_in], ["logits", *names], step_axes)  # fmt: skip
+        info.update(mode="step", state=spec)
+    except Exception as exc:  # noqa: BLE001 -- fall back to the full forward, documented
+        log.warning("decoder step export failed (%s); the ONNX path uses the full forward", exc)
+        info["step_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return info
+
+
+def export_model(predictor, out: str | Path) -> dict[str, Any]:
+    """Export a loaded :class:`~celltext.serving.predictor.Predictor` to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if predictor.retrieval_only:
+        raise ValueError("the retrieval baseline has no network to export")
+    start = time.perf_counter()
+    system = predictor.system
+    teacher_info = export_teacher(predictor.teacher, out)
+    export_core(system.core, predictor.dim, out)
+    decoder_info = export_decoder(system.decoder, predictor.dim, out)
+    predictor.tokenizer.save(out / "tokenizer.json")
+    tok = predictor.tokenizer
+    decoder_info |= {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
+                     "vocab_size": tok.vocab_size}  # fmt: skip
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": predictor.info.to_dict(),
+        "teacher": teacher_info,
+        "decoder": decoder_info,
+        "predictor": predictor.config.to_dict(),
+        "opset": OPSET,
+        "torch": torch.__version__,
+        "export_seconds": round(time.perf_counter() - start, 2),
+    }
+    return write_manifest(out, manifest)
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write ``manifest.json`` with the sha256 of every file in ``out``; return it."""
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+    full = {**manifest, "files": files}
+    (out / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
+    return full

@@ -1,0 +1,187 @@
+"""Parity of the onnxruntime path with PyTorch, int8 quantisation, and the report of both.
+
+:func:`parity_report` answers the same questions with the PyTorch predictor and with one or
+more ONNX Runtime predictors, all with the fallback off and greedy decoding, and counts
+identical answers; it also records the largest teacher-embedding and core-output
+differences, latency (p50/p95 per question at batch 1) and, with reference answers, the
+semantic similarity of each path (one metric definition: :mod:`celltext.evaluation.metrics`).
+:func:`report_markdown` turns it into the snippet for ``docs/PERFORMANCE_ANALYSIS.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from celltext.serving.onnx_export import MANIFEST, write_manifest
+
+log = logging.getLogger(__name__)
+
+QUANTIZED = ("core.onnx", "decoder_prefill.onnx", "decoder_step.onnx", "decoder_full.onnx")
+
+
+def quantize_int8(src: str | Path, dst: str | Path, teacher: bool = False) -> Path:
+    """Copy an export to ``dst`` with dynamic int8 weights for the core and decoder
+    (and the teacher when ``teacher``), via ``onnxruntime.quantization.quantize_dynamic``."""
+    import json
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    names = QUANTIZED + (("teacher.onnx",) if teacher else ())
+    for path in src.iterdir():
+        if not path.is_file() or path.name == MANIFEST:
+            continue
+        if path.name in names:
+            quantize_dynamic(str(path), str(dst / path.name), weight_type=QuantType.QInt8)
+        else:
+            shutil.copy2(path, dst / path.name)
+    manifest = json.loads((src / MANIFEST).read_text())
+    manifest["quantized"] = {
+        "type": "dynamic int8",
+        "files": [n for n in names if (src / n).exists()],
+    }
+    manifest.pop("files", None)
+    write_manifest(dst, manifest)
+    return dst
+
+
+def _timed_answers(
+    predictor, questions: Sequence[str], batch_size: int, latency_samples: int = 50
+) -> tuple[list[str], list[float]]:
+    """Generated answers, and batch-1 latencies (ms) of the first ``latency_samples`` questions."""
+    answers: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        answers += [a.answer for a in predictor.answer(questions[start : start + batch_size])]
+    latencies = []
+    for q in questions[: min(latency_samples, len(questions))]:
+        t0 = time.perf_counter()
+        predictor.answer([q])
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+    return answers, latencies
+
+
+def _latency(ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(ms, dtype=np.float64)
+    if not arr.size:
+        return {"p50_ms": 0.0, "p95_ms": 0.0}
+    return {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95))}
+
+
+def parity_report(
+    torch_predictor,
+    ort_predictors: dict[str, Any],
+    questions: Sequence[str],
+    references: Sequence[str] | None = None,
+    batch_size: int = 32,
+    split: str | None = None,
+    examples: int = 5,
+    latency_samples: int = 50,
+) -> dict[str, Any]:
+    """Compare PyTorch with each ONNX Runtime predictor (``{"onnx": p, "onnx-int8": q}``)."""
+    questions = list(questions)
+    for p in (torch_predictor, *ort_predictors.values()):
+        p.config = p.config.replace(fallback=False, strategy="greedy")
+    ref_answers, ref_ms = _timed_answers(torch_predictor, questions, batch_size, latency_samples)
+    q_torch = torch_predictor.embed(questions[:64])  # (n, D)
+    core_torch = torch_predictor._core(q_torch)  # (n, D)
+    report: dict[str, Any] = {
+        "split": split,
+        "questions": len(questions),
+        "model": torch_predictor.info.label,
+        "paths": {"pytorch": {"latency": _latency(ref_ms)}},
+    }
+    sims = _similarity(torch_predictor, ref_answers, references)
+    if sims is not None:
+        report["paths"]["pytorch"]["semantic_similarity"] = sims
+    for name, pred in ort_predictors.items():
+        answers, ms = _timed_answers(pred, questions, batch_size, latency_samples)
+        diffs = [i for i, (a, b) in enumerate(zip(ref_answers, answers, strict=True)) if a != b]
+        q_ort = pred.embed(questions[:64])
+        entry: dict[str, Any] = {
+            "identical": len(questions) - len(diffs),
+            "different": len(diffs),
+            "identical_rate": (len(questions) - len(diffs)) / max(1, len(questions)),
+            "teacher_max_abs_diff": float(np.abs(q_ort - q_torch).max()) if len(q_ort) else 0.0,
+            "core_max_abs_diff": float(np.abs(pred._core(q_torch) - core_torch).max())
+            if len(q_torch)
+            else 0.0,
+            "latency": _latency(ms),
+            "providers": getattr(pred, "providers", ["CPUExecutionProvider"]),
+            "examples": [
+                {"question": questions[i], "pytorch": ref_answers[i], name: answers[i]}
+                for i in diffs[:examples]
+            ],
+        }
+        sims = _similarity(torch_predictor, answers, references)
+        if sims is not None:
+            entry["semantic_similarity"] = sims
+        report["paths"][name] = entry
+    return report
+
+
+def _similarity(
+    predictor, answers: Sequence[str], references: Sequence[str] | None
+) -> float | None:
+    if references is None:
+        return None
+    from celltext.evaluation.metrics import semantic_similarity
+
+    return semantic_similarity(list(answers), list(references), teacher=predictor.teacher)
+
+
+def tensorrt_check(folder: str | Path, questions: Sequence[str]) -> dict[str, Any]:
+    """Answer with the TensorRT execution provider where onnxruntime has it; else say why not."""
+    from celltext.serving.onnx_runtime import OrtPredictor, available_providers
+
+    providers = available_providers()
+    if "TensorrtExecutionProvider" not in providers:
+        return {"available": False, "reason": f"onnxruntime providers here: {providers}"}
+    try:
+        pred = OrtPredictor.from_dir(
+            folder, fallback=False,
+            providers=[
+                "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+            ],
+        )  # fmt: skip
+        answers, ms = _timed_answers(pred, list(questions), 32)
+    except Exception as exc:  # noqa: BLE001 -- report, do not fail the export
+        return {"available": True, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"available": True, "answers": len(answers), "latency": _latency(ms)}
+
+
+def report_markdown(report: dict[str, Any], command: str = "") -> str:
+    """A markdown snippet of a parity report (for ``docs/PERFORMANCE_ANALYSIS.md``)."""
+    lines = [
+        f"### ONNX Runtime parity ({report['model']}, {report['questions']} questions"
+        + (f" of `{report['split']}`" if report.get("split") else "")
+        + ")",
+        "",
+        "| path | identical to PyTorch | different | semantic similarity | p50 ms | p95 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, entry in report["paths"].items():
+        ident = (
+            "—" if name == "pytorch" else f"{entry['identical']} ({entry['identical_rate']:.1%})"
+        )
+        diff = "—" if name == "pytorch" else str(entry["different"])
+        sim = entry.get("semantic_similarity")
+        lat = entry["latency"]
+        lines.append(
+            f"| {name} | {ident} | {diff} | {'—' if sim is None else f'{sim:.4f}'} "
+            f"| {lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} |"
+        )
+    trt = report.get("tensorrt")
+    if trt is not None:
+        lines += ["", f"TensorRT execution provider: {trt}"]
+    lines += ["", "Greedy decoding, fallback off; latency per question at batch 1 (first 50)."]
+    if command:
+        lines += ["", f"Produced by `{command}`."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,479 @@
+"""The production predictor: teacher -> core -> decoder -> quality check -> fallback.
+
+Shapes: B questions, D teacher dimension.
+
+::
+
+    questions --teacher--> q (B, D) --core--> e (B, D) --decoder--> answers
+    answers --teacher--> a (B, D);  quality = cos(a, e) and coherence -> confidence
+    confidence < threshold, an empty answer, or ANY stage raising -> the phrase bank
+
+Every :class:`Answer` says whether the fallback was used and why (``fallback_reason``:
+``low_confidence``, ``empty_answer``, ``teacher_error``, ``core_error``, ``decoder_error``,
+``quality_error``), its confidence, its latency and the model that produced it. With
+``fallback=False`` the generated answer is returned whatever its quality and a failing
+stage raises :class:`StageError` (what ``celltext eval --no-fallback`` needs).
+
+The route handlers of the service and the CLI only ever call this object; they never touch
+torch themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from celltext.config import Config, require
+from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
+from celltext.serving.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL = "retrieval"
+_REASON_CHARS = 200
+
+
+class StageError(RuntimeError):
+    """A stage of the pipeline raised; ``stage`` names it, ``__cause__`` is the error."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"{stage} failed: {type(cause).__name__}: {cause}")
+
+    @property
+    def reason(self) -> str:
+        """Short ``fallback_reason`` text."""
+        return f"{self.stage}_error: {type(self.cause).__name__}: {self.cause}"[:_REASON_CHARS]
+
+
+class DimensionError(ValueError):
+    """An embedding has the wrong size for the model; the message says what was expected."""
+
+
+@dataclass
+class PredictorConfig(Config):
+    """How answers are produced and checked."""
+
+    threshold: float = 0.5
+    """Confidence below which the fallback replaces the generated answer."""
+    fallback: bool = True
+    """Use the phrase bank on low quality or failure (False: raw model output, errors raise)."""
+    strategy: Literal["greedy", "beam", "sample"] = "greedy"
+    max_new_tokens: int = 48
+    num_beams: int = 4
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    rerank: int = 0
+    """Candidates per answer (the plain decode + samples), best by teacher cosine; 0/1: off."""
+    rerank_temperature: float = 0.8
+    rerank_top_p: float = 0.95
+    seed: int = 0
+    similarity_weight: float = 0.7
+    """Weight of the re-embedding similarity in the confidence (the rest is coherence)."""
+    use_coherence: bool = True
+    fallback_search: Literal["question", "answer"] = "question"
+    """Phrase-bank look-up: nearest train question (robust to a failing core) or nearest
+    known answer to the core's prediction."""
+    normalize_core_output: bool = True
+    """L2-normalise the core's prediction before decoding (decoders train on unit vectors)."""
+    release: str = "v1"
+    bank_split: str = "train"
+
+    def validate(self) -> None:
+        require(0.0 <= self.threshold <= 1.0, "threshold", "must be in 0..1")
+        require(self.max_new_tokens > 0, "max_new_tokens", "must be > 0")
+        require(self.num_beams > 0, "num_beams", "must be > 0")
+        require(self.repetition_penalty > 0, "repetition_penalty", "must be > 0")
+        require(self.no_repeat_ngram_size >= 0, "no_repeat_ngram_size", "must be >= 0")
+        require(self.rerank >= 0, "rerank", "must be >= 0")
+        require(self.rerank_temperature > 0, "rerank_temperature", "must be > 0")
+        require(0.0 < self.rerank_top_p <= 1.0, "rerank_top_p", "must be in (0, 1]")
+        require(0.0 <= self.similarity_weight <= 1.0, "similarity_weight", "must be in 0..1")
+
+
+@dataclass
+class ModelInfo:
+    """Which model answers: registry name and version, architectures, teacher."""
+
+    name: str
+    version: str
+    ref: str | None = None
+    path: str | None = None
+    core: str | None = None
+    decoder: str | None = None
+    teacher_id: str = ""
+    dim: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        """``name/version``, the ``model`` field of every answer."""
+        return f"{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (without the full metadata)."""
+        data = asdict(self)
+        data.pop("metadata")
+        data["label"] = self.label
+        data["metrics"] = self.metadata.get("metrics", {})
+        return data
+
+
+@dataclass
+class Answer:
+    """One answer with its provenance."""
+
+    question: str
+    answer: str
+    confidence: float
+    fallback: bool
+    fallback_reason: str | None
+    latency_ms: float
+    model: str
+    similarity: float | None = None
+    coherence: float | None = None
+    generated: str | None = None
+    """The model's own answer (also when the fallback replaced it)."""
+    model_confidence: float | None = None
+    """Confidence of the model's own answer (the quality check's score)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+@dataclass
+class Decoded:
+    """Text decoded from one raw embedding and how well it preserves it (teacher cosine)."""
+
+    text: str
+    similarity: float | None
+
+
+class Predictor:
+    """Answers questions with a checkpointed model, checking quality, falling back on failure.
+
+    ``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``, ``.decoder``)
+    with its ``tokenizer``; ``system=None`` is the retrieval-only mode.
+    """
+
+    def __init__(
+        self,
+        teacher,
+        system=None,
+        tokenizer=None,
+        bank: FallbackBank | None = None,
+        config: PredictorConfig | None = None,
+        info: ModelInfo | None = None,
+    ):
+        self.teacher = teacher if isinstance(teacher, LockedTeacher) else LockedTeacher(teacher)
+        teacher = self.teacher
+        self.system = system
+        self.tokenizer = tokenizer
+        self.bank = bank
+        self.config = config or PredictorConfig()
+        self.info = info or ModelInfo(RETRIEVAL if system is None else "model", "local")
+        self.assessor = QualityAssessor(
+            teacher, self.config.similarity_weight, self.config.use_coherence
+        )
+        if system is not None and tokenizer is None:
+            raise ValueError("a model needs its tokenizer")
+        if system is None and bank is None:
+            raise ValueError("retrieval mode needs a phrase bank")
+        if bank is not None and bank.dim != teacher.dim:
+            raise ValueError(f"phrase bank has dim {bank.dim}, teacher {teacher.dim}")
+        model_dim = getattr(system, "dim", None)
+        if model_dim is not None and model_dim != teacher.dim:
+            raise ValueError(
+                f"model expects dim {model_dim} but teacher {teacher.id} gives {teacher.dim}"
+            )
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_ref(
+        cls,
+        ref: str | None = None,
+        fallback: bool = True,
+        threshold: float | None = None,
+        config: PredictorConfig | None = None,
+        teacher=None,
+        bank: FallbackBank | None = None,
+    ) -> Predictor:
+        """Load the model ``ref`` (checkpoint dir, ``name@alias``, ``name/version``, ``None``
+        for the shipped default, ``retrieval``, or an ONNX export directory, which runs on
+        onnxruntime) with its teacher and phrase bank."""
+        from celltext.serving.loading import is_onnx_export, load_components
+
+        cfg = config or PredictorConfig()
+        overrides: dict[str, Any] = {"fallback": fallback}
+        if threshold is not None:
+            overrides["threshold"] = threshold
+        cfg = cfg.replace(**overrides)
+        if ref is not None and is_onnx_export(ref):
+            from celltext.serving.onnx_runtime import OrtPredictor
+
+            ort_bank = bank if bank is not None else ("release" if cfg.fallback else None)
+            return OrtPredictor.from_dir(ref, cfg.fallback, cfg.threshold, bank=ort_bank)
+        parts = load_components(ref, cfg, teacher=teacher, bank=bank)
+        return cls(config=cfg, **parts)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension the model expects."""
+        return int(self.teacher.dim)
+
+    @property
+    def retrieval_only(self) -> bool:
+        """True in ``--model retrieval`` mode."""
+        return self.system is None
+
+    # -- public API -----------------------------------------------------------------------
+    def answer(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer each question (one batch through every stage)."""
+        start = time.perf_counter()
+        questions = [str(q) for q in questions]
+        if not questions:
+            return []
+        rows = self._answer(questions)
+        ms = (time.perf_counter() - start) * 1000.0
+        for row in rows:
+            row.latency_ms = ms
+        return rows
+
+    def timeout_answers(self, questions: Sequence[str], timeout_s: float) -> list[Answer] | None:
+        """Phrase-bank answers found without any model call (for a request past its timeout);
+        None when the fallback is disabled or there is no bank."""
+        if not self.config.fallback or self.bank is None:
+            return None
+        reason = f"timeout: no answer within {timeout_s:g} s"
+        return self._fallback(list(questions), None, None, [reason] * len(questions))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Teacher embeddings (N, D) float32, L2-normalised (no disk cache)."""
+        return np.asarray(self.teacher.encode(list(texts), cache=False), dtype=np.float32)
+
+    def check_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Validate raw embeddings: (D,) or (N, D) with the model's D, finite; returns (N, D)."""
+        arr = np.asarray(embeddings, dtype=np.float32)
+        if arr.ndim == 1:
+            arr = arr[None, :]  # (1, D)
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise DimensionError(
+                f"expected embeddings of shape (N, {self.dim}) for teacher {self.teacher.id} "
+                f"(dimension {self.dim}), got shape {tuple(np.shape(embeddings))}"
+            )
+        if not np.isfinite(arr).all():
+            raise DimensionError("embeddings contain NaN or infinity")
+        return arr
+
+    def decode(self, embeddings: np.ndarray) -> list[Decoded]:
+        """Decode raw embeddings (N, D) to text (no core); checks D against the model."""
+        embs = self.check_embeddings(embeddings)  # (N, D)
+        if self.retrieval_only:
+            return [Decoded(m.text, m.score) for m in self.bank.by_answer(embs)]
+        texts = self._generate(embs)
+        quals = self.assessor.assess(None, texts, embs)
+        return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
+
+    def activity(self, question: str) -> dict[str, Any] | None:
+        """Lattice activity of the core for ``question``, or None if the core has no lattice."""
+        from celltext.serving.activity import lattice_activity
+
+        if self.retrieval_only:
+            return None
+        q = self.embed([question])  # (1, D)
+        return lattice_activity(self.system.core, q)
+
+    # -- pipeline -------------------------------------------------------------------------
+    def _answer(self, questions: list[str]) -> list[Answer]:
+        label = self.info.label
+        q_embs = preds = None
+        try:
+            q_embs = _run("teacher", self.embed, questions)  # (B, D)
+            if self.retrieval_only:
+                return self._retrieve(questions, q_embs)
+            preds = _run("core", self._core, q_embs)  # (B, D)
+            texts = _run("decoder", self._generate, preds)
+            quals = _run("quality", self.assessor.assess, questions, texts, preds, q_embs)
+        except StageError as exc:
+            if not self.config.fallback:
+                raise
+            log.warning("predictor stage failed, falling back: %s", exc, exc_info=exc.cause)
+            return self._fallback(questions, q_embs, preds, [exc.reason] * len(questions))
+        rows = [
+            self._row(q, t, qual, label) for q, t, qual in zip(questions, texts, quals, strict=True)
+        ]
+        failing = [i for i, r in enumerate(rows) if r.fallback_reason is not None]
+        if failing and self.config.fallback:
+            subset = self._fallback(
+                [questions[i] for i in failing],
+                q_embs[failing],
+                preds[failing],
+                [rows[i].fallback_reason for i in failing],
+            )
+            for i, fb in zip(failing, subset, strict=True):
+                old = rows[i]
+                fb.generated, fb.similarity, fb.coherence = (
+                    old.generated,
+                    old.similarity,
+                    old.coherence,
+                )
+                fb.model_confidence = old.model_confidence
+                rows[i] = fb
+        if not self.config.fallback:
+            for r in rows:
+                r.fallback_reason = None
+        return rows
+
+    def _row(self, question: str, text: str, qual: Quality, label: str) -> Answer:
+        reason = None
+        if not text.strip():
+            reason = "empty_answer"
+        elif qual.confidence < self.config.threshold:
+            reason = f"low_confidence: {qual.confidence:.3f} < {self.config.threshold:.3f}"
+        return Answer(
+            question, text, qual.confidence, False, reason, 0.0, label,
+            qual.similarity, qual.coherence, text, qual.confidence,
+        )  # fmt: skip
+
+    def _core(self, q_embs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(q_embs, dtype=np.float32))  # (B, D)
+            out = self.system.core(x)
+            if isinstance(out, tuple):  # (embedding, activity) from return_activity cores
+                out = out[0]
+            pred = out.float().cpu().numpy()  # (B, D)
+        if pred.shape != q_embs.shape:
+            raise ValueError(f"core returned shape {pred.shape}, expected {q_embs.shape}")
+        if not np.isfinite(pred).all():
+            raise ValueError("core returned NaN or infinity")
+        return unit_rows(pred) if self.config.normalize_core_output else pred
+
+    def _generate(self, embs: np.ndarray) -> list[str]:
+        """Decode (B, D) embeddings; with ``rerank`` > 1, the best of the plain decode and
+        ``rerank - 1`` samples by teacher cosine to the embedding (as ``celltext eval``)."""
+        cfg = self.config
+        texts = self._decode(embs, cfg.strategy)
+        if cfg.rerank <= 1:
+            return texts
+        import torch
+
+        n = cfg.rerank - 1
+        reps = np.repeat(embs, n, axis=0)  # (B * n, D)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # the same question gets the same candidates
+            samples = self._decode(reps, "sample", cfg.rerank_temperature, cfg.rerank_top_p)
+        cands = [texts] + [samples[j::n] for j in range(n)]  # (n + 1) lists of B texts
+        flat = [t for cand in cands for t in cand]
+        cemb = unit_rows(self.teacher.encode(flat, cache=False))  # ((n + 1) * B, D)
+        target = np.tile(unit_rows(embs), (len(cands), 1))  # ((n + 1) * B, D)
+        score = np.sum(cemb * target, axis=1).reshape(len(cands), len(embs))  # (n + 1, B)
+        best = np.argmax(score, axis=0)  # (B,) ties keep the plain decode
+        return [cands[best[i]][i] for i in range(len(embs))]
+
+    def _decode(
+        self, embs: np.ndarray, strategy: str, temperature: float = 1.0, top_p: float = 1.0
+    ) -> list[str]:
+        import torch
+
+        cfg = self.config
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(embs, dtype=np.float32))  # (B, D)
+            ids = self.system.decoder.generate(
+                x,
+                max_new_tokens=cfg.max_new_tokens,
+                strategy=strategy,
+                num_beams=cfg.num_beams,
+                repetition_penalty=cfg.repetition_penalty,
+                no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+                temperature=temperature,
+                top_p=top_p,
+            )
+        return [self.tokenizer.decode(seq).strip() for seq in ids]
+
+    def _retrieve(self, questions: list[str], q_embs: np.ndarray) -> list[Answer]:
+        matches = _run("retrieval", self.bank.by_question, q_embs)
+        return [
+            Answer(q, m.text, _clip01(m.score), False, None, 0.0, self.info.label, m.score)
+            for q, m in zip(questions, matches, strict=True)
+        ]
+
+    def _fallback(
+        self,
+        questions: list[str],
+        q_embs: np.ndarray | None,
+        preds: np.ndarray | None,
+        reasons: list[str],
+    ) -> list[Answer]:
+        matches = self._search_bank(questions, q_embs, preds)
+        label = f"{self.info.label}+fallback"
+        return [
+            Answer(q, m.text, _clip01(m.score), True, r, 0.0, label)
+            for q, m, r in zip(questions, matches, reasons, strict=True)
+        ]
+
+    def _search_bank(self, questions, q_embs, preds) -> list[Match]:
+        """Phrase-bank answers; lexical when the teacher failed; a fixed text if all fails."""
+        if self.bank is not None:
+            try:
+                if preds is not None and self.config.fallback_search == "answer":
+                    return self.bank.by_answer(preds)
+                if q_embs is not None:
+                    return self.bank.by_question(q_embs)
+                return self.bank.lexical(questions)
+            except Exception:  # noqa: BLE001 -- the fallback itself must never fail a request
+                log.exception("phrase bank search failed; using the last-resort answer")
+        return [Match(LAST_RESORT_ANSWER, 0.0, -1) for _ in questions]
+
+    def __repr__(self) -> str:
+        return f"Predictor(model={self.info.label!r}, fallback={self.config.fallback})"
+
+
+def _run(stage: str, fn, *args):
+    """Call ``fn(*args)``; any exception becomes a :class:`StageError` naming ``stage``."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 -- every stage failure is handled the same way
+        raise StageError(stage, exc) from exc
+
+
+def _clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+def model_info_from_checkpoint(ckpt, ref: str | None) -> ModelInfo:
+    """Name and version of a loaded checkpoint, from the registry ref or its metadata."""
+    meta = dict(getattr(ckpt, "metadata", {}) or {})
+    path = Path(getattr(ckpt, "path", "") or ".")
+    name = meta.get("registered_name") or meta.get("name")
+    version = meta.get("registered_version") or meta.get("version")
+    if ref and ref not in (RETRIEVAL,) and not Path(ref).exists():
+        if "@" in ref:
+            name = name or ref.split("@", 1)[0]
+        elif "/" in ref:
+            name, _, version = ref.rpartition("/")
+    if not name:
+        name = "default" if ref is None else path.name
+    if not version:
+        version = str(meta.get("config_hash", ""))[:8] or "local"
+    system = ckpt.model
+    return ModelInfo(
+        name=str(name),
+        version=str(version),
+        ref=ref,
+        path=str(path),
+        core=getattr(system, "core_name", None),
+        decoder=getattr(system, "decoder_name", None),
+        teacher_id=str(getattr(system, "teacher_id", "")),
+        dim=int(getattr(system, "dim", 0) or 0),
+        metadata=meta,
+    )

@@ -1,0 +1,179 @@
+"""Request and response models of the HTTP API (pydantic; they make the OpenAPI docs).
+
+Static bounds here are hard caps that hold for every deployment; the configured limits
+(``max_question_chars``, ``max_batch``) are checked per request by
+:mod:`celltext.serving.limits` and give the same 422 error shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+HARD_MAX_CHARS = 100_000
+HARD_MAX_ITEMS = 10_000
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value.strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnswerRequest(_Strict):
+    """One question."""
+
+    question: str = Field(
+        ..., min_length=1, max_length=HARD_MAX_CHARS, examples=["What is backpropagation?"]
+    )
+    include_activity: bool = Field(False, description="Also return the lattice activity.")
+
+    check_question = field_validator("question")(_non_blank)
+
+
+class AnswerOut(BaseModel):
+    """An answer and its provenance."""
+
+    question: str
+    answer: str
+    confidence: float = Field(..., ge=0.0, le=1.0)
+    fallback: bool
+    fallback_reason: str | None = None
+    latency_ms: float
+    model: str
+    similarity: float | None = None
+    coherence: float | None = None
+    generated: str | None = Field(None, description="The model's own answer, also when replaced.")
+    activity: dict[str, Any] | None = None
+
+
+class BatchAnswerRequest(_Strict):
+    """Several questions, answered as one batch."""
+
+    questions: list[str] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
+
+    @field_validator("questions")
+    @classmethod
+    def _each_non_blank(cls, value: list[str]) -> list[str]:
+        out = []
+        for i, q in enumerate(value):
+            if not q.strip():
+                raise ValueError(f"question {i} is empty")
+            out.append(q.strip())
+        return out
+
+
+class BatchAnswerResponse(BaseModel):
+    answers: list[AnswerOut]
+    latency_ms: float
+    model: str
+
+
+class DecodeRequest(_Strict):
+    """Raw teacher-space embeddings, one row per text."""
+
+    embeddings: list[list[FiniteFloat]] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
+
+
+class DecodedOut(BaseModel):
+    text: str
+    similarity: float | None = Field(None, description="Teacher cosine of the text to its input.")
+
+
+class DecodeResponse(BaseModel):
+    texts: list[DecodedOut]
+    dim: int
+    model: str
+    latency_ms: float
+
+
+class EmbedRequest(_Strict):
+    texts: list[str] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
+
+
+class EmbedResponse(BaseModel):
+    embeddings: list[list[float]]
+    dim: int
+    teacher: str
+    latency_ms: float
+
+
+class ActivityRequest(_Strict):
+    question: str = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
+
+    check_question = field_validator("question")(_non_blank)
+
+
+class ActivityResponse(BaseModel):
+    available: bool
+    shape: list[int] | None = None
+    values: list[list[list[float]]] | None = Field(None, description="values[x][y][z] in 0..1.")
+    max: float | None = None
+    mean: float | None = None
+    reason: str | None = None
+
+
+class ModelOut(BaseModel):
+    name: str
+    version: str
+    label: str
+    ref: str | None = None
+    path: str | None = None
+    core: str | None = None
+    decoder: str | None = None
+    teacher_id: str = ""
+    dim: int = 0
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelsResponse(BaseModel):
+    current: ModelOut
+    registry: list[dict[str, Any]] = Field(default_factory=list)
+    registry_error: str | None = None
+
+
+class PromoteRequest(_Strict):
+    version: str = Field(..., min_length=1, max_length=100)
+    alias: str = Field("champion", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class RollbackRequest(_Strict):
+    alias: str = Field("champion", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class AdminResponse(BaseModel):
+    name: str
+    alias: str
+    version: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackRequest(_Strict):
+    question: str = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
+    answer: str = Field(..., max_length=HARD_MAX_CHARS)
+    rating: Literal["up", "down"]
+    model: str | None = Field(None, max_length=200)
+    fallback: bool | None = None
+    confidence: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    comment: str | None = Field(None, max_length=2000)
+
+    check_question = field_validator("question")(_non_blank)
+
+
+class FeedbackResponse(BaseModel):
+    id: int
+    counts: dict[str, int]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "loading", "error"]
+    model: str | None = None
+    uptime_s: float
+    fallback: bool
+    detail: str | None = None

@@ -1,0 +1,119 @@
+"""A tiny end-to-end build on fixture sources with a fake teacher: splits, templates,
+reject list, build report, deterministic output."""
+
+from __future__ import annotations
+
+import pytest
+
+from celltext.data import splits, templates
+from celltext.data.build import BuildConfig, SourceMissingError, build_release, fact_key
+from celltext.data.release import load_release
+from celltext.data.schema import DOMAINS, SPLITS
+
+
+def _cfg(dictd_dir, glossary_dir, tmp_path, **kw):
+    base = dict(
+        version="vtest",
+        sources=("glossary", "foldoc", "elements", "jargon", "vera"),
+        dictd_dir=str(dictd_dir),
+        glossary_dir=str(glossary_dir),
+        rejects_file=str(tmp_path / "rejects.txt"),
+        coherence_floor=-1.0,
+        unseen_fraction=0.3,
+        val_fraction=0.1,
+        paraphrase_fraction=0.45,
+    )
+    return BuildConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def built(shared_dictd_dir, glossary_dir, tmp_path_factory, fake_teacher):
+    tmp = tmp_path_factory.mktemp("built")
+    cfg = _cfg(shared_dictd_dir, glossary_dir, tmp)
+    return build_release(cfg, tmp / "rel", teacher=fake_teacher)
+
+
+def test_build_writes_a_verified_release(built):
+    rel = load_release(str(built.path))
+    assert rel.version == "vtest" and len(rel.pairs()) == len(built.pairs) > 10
+    assert set(rel.manifest["per_split"]) == set(SPLITS)
+    assert set(rel.manifest["per_domain"]) == set(DOMAINS)
+    assert rel.manifest["generator"]["config_hash"] == _hash_of(rel.manifest)
+    assert {s["name"] for s in rel.manifest["sources"]} >= {"foldoc", "glossary", "vera"}
+    annotations = rel.annotations()
+    assert set(annotations) == {p.id for p in rel.pairs()}
+
+
+def _hash_of(manifest):
+    return BuildConfig.from_dict(manifest["generator"]["config"]).config_hash()
+
+
+def test_build_report_counts_malformed_entries(built):
+    report = built.report
+    skipped = report["skipped_source_entries"]
+    assert skipped["foldoc:malformed_index_line"]["count"] == 1
+    assert skipped["elements:malformed_entry"]["count"] == 1
+    assert skipped["glossary:malformed_entry"]["count"] == 1
+    assert report["skipped_source_entries_total"] >= 4
+
+
+def test_no_unseen_subject_in_train_and_reserved_templates_never_in_train(built):
+    by_split = {s: [p for p in built.pairs if p.split == s] for s in SPLITS}
+    assert by_split["test_unseen"] and by_split["test_paraphrase"]
+    train_subjects = {splits.subject_key(p.subject) for p in by_split["train"] + by_split["val"]}
+    assert not train_subjects & {splits.subject_key(p.subject) for p in by_split["test_unseen"]}
+    for p in by_split["train"] + by_split["val"] + by_split["test_unseen"]:
+        assert p.template_id not in templates.RESERVED_IDS
+    for p in by_split["test_paraphrase"]:
+        assert p.template_id in templates.RESERVED_IDS
+        assert splits.subject_key(p.subject) in train_subjects
+
+
+def test_split_assignment_is_deterministic(
+    shared_dictd_dir, glossary_dir, tmp_path, fake_teacher, built
+):
+    cfg = _cfg(shared_dictd_dir, glossary_dir, tmp_path)
+    a = built
+    b = build_release(cfg, tmp_path / "b", teacher=fake_teacher)
+    assert [(p.id, p.split, p.question) for p in a.pairs] == [
+        (p.id, p.split, p.question) for p in b.pairs
+    ]
+    files = a.path.glob("*.jsonl.gz")
+    for f in files:
+        assert f.read_bytes() == (b.path / f.name).read_bytes()
+    assert splits.base_split("quicksort", "abc", 0.5, 0.1, "s") == splits.base_split(
+        "Quicksort ", "abc", 0.5, 0.1, "s"
+    )
+
+
+def test_reject_list_is_honoured(shared_dictd_dir, glossary_dir, tmp_path, fake_teacher, built):
+    victim = next(p for p in built.pairs if p.subject == "quicksort")
+    other = next(p for p in built.pairs if p.subject == "replay buffer")
+    rejects = tmp_path / "rejects.txt"
+    rejects.write_text(f"# reviewed\n{victim.id}  # wrong\nsubject: Replay Buffer\n")
+    cfg = _cfg(shared_dictd_dir, glossary_dir, tmp_path, rejects_file=str(rejects))
+    again = build_release(cfg, tmp_path / "r", teacher=fake_teacher)
+    ids = {p.id for p in again.pairs}
+    assert victim.id not in ids and not any(p.subject == other.subject for p in again.pairs)
+    assert again.report["dropped_facts"]["review_rejected"] >= 2
+    assert again.report["reject_list_entries"] == 2
+
+
+def test_missing_source_is_a_clear_error(tmp_path, glossary_dir, fake_teacher):
+    cfg = _cfg(tmp_path / "nowhere", glossary_dir, tmp_path)
+    with pytest.raises(SourceMissingError, match="install_sources.sh"):
+        build_release(cfg, tmp_path / "x", teacher=fake_teacher)
+
+
+def test_every_template_family_has_reserved_and_normal_templates():
+    for (qtype, style), items in templates.TEMPLATES.items():
+        assert any(t.reserved for t in items), (qtype, style)
+        assert any(not t.reserved for t in items), (qtype, style)
+    tpl = templates.choose("definition", "noun", "key")
+    assert tpl.render({"x": "algorithm", "xa": "an algorithm"}).endswith(("?", "."))
+    with pytest.raises(KeyError):
+        templates.choose("definition", "no-such-style", "key")
+
+
+def test_fact_key_is_stable(built):
+    assert fact_key.__doc__ and len(built.pairs[0].id.split("-")[0]) == 16

@@ -1,0 +1,52 @@
+"""Feedback export into the dataset review loop; the release phrase bank, built once."""
+
+from __future__ import annotations
+
+import pytest
+from serving_tiny import PAIRS, tiny_release
+
+from celltext.serving.fallback import FallbackBank
+from celltext.serving.feedback import FeedbackStore
+
+
+@pytest.fixture
+def release(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
+    tiny_release(tmp_path / "releases")
+    from celltext.data.release import load_release
+
+    return load_release("v1")
+
+
+def test_thumbs_down_on_a_bank_answer_can_be_rejected_in_review(release, tmp_path):
+    from celltext.data.review import apply_verdicts, read_verdicts
+
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    store.add(
+        "What is SGD?", PAIRS[2][1], "down", model="m+fallback", fallback=True, confidence=0.4
+    )
+    store.add("Who are you?", "I am a model.", "down", model="m", fallback=False)
+    store.add("What is a tokenizer?", PAIRS[4][1], "up")
+    out = store.export_review(tmp_path / "review.csv", release=release)
+    rows = read_verdicts(out)
+    assert [r["id"] for r in rows] == ["train-2", "feedback-2"]  # thumbs-down only
+    assert rows[0]["answer"] == PAIRS[2][1] and rows[0]["verdict"] == ""
+    assert "asked 'What is SGD?'" in rows[0]["note"]
+    rows[0]["verdict"] = "reject"  # the reviewer's decision
+    import csv
+
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    rejects = tmp_path / "rejects.txt"
+    assert apply_verdicts(out, rejects) == 1
+    assert rejects.read_text().startswith("train-2")
+
+
+def test_release_bank_is_built_once_then_loaded(release, teacher, monkeypatch):
+    bank = FallbackBank.for_release(teacher, "v1")
+    assert bank.answers == [a for _, a in PAIRS] and bank.source.startswith("v1-")
+    monkeypatch.setattr(teacher, "encode", lambda *a, **k: pytest.fail("re-embedded"))
+    again = FallbackBank.for_release(teacher, "v1")
+    assert again.questions == bank.questions

@@ -1,0 +1,157 @@
+"""ONNX export: identical greedy answers on onnxruntime, a torch-free path, int8, the report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from serving_tiny import PAIRS
+
+from celltext.serving.onnx_parity import (
+    parity_report,
+    quantize_int8,
+    report_markdown,
+    tensorrt_check,
+)
+from celltext.serving.onnx_runtime import OrtPredictor, available_providers
+
+QUESTIONS = [q for q, _ in PAIRS] + ["Who wrote Hamlet?", "Explain gradient clipping."]
+
+
+@pytest.fixture(scope="module")
+def cli_export(fitted_ckpt, teacher, tmp_path_factory):
+    """``celltext export onnx --json`` of the fitted tiny model, parity on a tiny release."""
+    from serving_tiny import tiny_release
+    from typer.testing import CliRunner
+
+    from celltext.cli import app
+
+    root = tmp_path_factory.mktemp("onnx")
+    tiny_release(root / "releases")
+    out = root / "tiny"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CELLTEXT_RELEASES", str(root / "releases"))
+        args = ["export", "onnx", "--model", str(fitted_ckpt), "--out", str(out), "--json"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def exported(cli_export, fitted_ckpt, teacher, bank):
+    from celltext.serving.predictor import Predictor
+
+    out, _ = cli_export
+    predictor = Predictor.from_ref(str(fitted_ckpt), teacher=teacher, bank=bank)
+    manifest = json.loads((out / "manifest.json").read_text())
+    bank_path = bank.save(out.parent / "bank.npz")
+    return predictor, out, manifest, bank_path
+
+
+def test_export_writes_stepped_decoder_and_manifest(exported):
+    _, out, manifest, _ = exported
+    assert manifest["decoder"]["mode"] == "step"
+    assert manifest["decoder"]["state"][0]["names"] == ["s0_k", "s0_v"]
+    for name in ("teacher.onnx", "core.onnx", "decoder_prefill.onnx", "decoder_step.onnx",
+                 "decoder_full.onnx", "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
+        assert name in manifest["files"] and (out / name).is_file()
+
+
+def test_onnxruntime_matches_pytorch(exported, bank):
+    predictor, out, _, _ = exported
+    ort_pred = OrtPredictor.from_dir(out, bank=bank)
+    torch_rows = predictor.answer(QUESTIONS)
+    ort_rows = ort_pred.answer(QUESTIONS)
+    assert [r.answer for r in ort_rows] == [r.answer for r in torch_rows]
+    assert [r.fallback for r in ort_rows] == [r.fallback for r in torch_rows]
+    assert ort_rows[0].model == "tiny-mlp-ret/0+onnx"
+    report = parity_report(
+        predictor, {"onnx": ort_pred}, QUESTIONS, None, split="tiny", latency_samples=3
+    )
+    assert report["paths"]["onnx"]["identical"] == len(QUESTIONS)
+    assert report["paths"]["onnx"]["teacher_max_abs_diff"] < 1e-4
+    assert "| onnx | 10 (100.0%) | 0 |" in report_markdown(report)
+
+
+def test_full_forward_decoder_gives_the_same_answers(exported, bank):
+    predictor, out, _, _ = exported
+    ort_pred = OrtPredictor.from_dir(out, bank=bank)
+    ort_pred.system.mode = "full"
+    ort_pred.system.full = ort_pred.system.step = None
+    from celltext.serving.onnx_runtime import _session
+
+    ort_pred.system.full = _session(out / "decoder_full.onnx", None, 1)
+    predictor.config = predictor.config.replace(fallback=False)
+    ort_pred.config = ort_pred.config.replace(fallback=False)
+    assert [r.answer for r in ort_pred.answer(QUESTIONS[:4])] == [
+        r.answer for r in predictor.answer(QUESTIONS[:4])
+    ]
+
+
+def test_onnx_path_does_not_import_torch(exported):
+    _, out, _, bank_path = exported
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from celltext.serving.onnx_runtime import OrtPredictor
+        p = OrtPredictor.from_dir({str(out)!r}, bank={str(bank_path)!r})
+        rows = p.answer({QUESTIONS[:2]!r})
+        assert "torch" not in sys.modules, "torch was imported"
+        print(json.dumps([r.answer for r in rows]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [a for _, a in PAIRS[:2]]
+
+
+def test_int8_variant_answers(exported, bank, tmp_path):
+    predictor, out, _, _ = exported
+    q8 = quantize_int8(out, tmp_path / "int8")
+    manifest = json.loads((q8 / "manifest.json").read_text())
+    assert "core.onnx" in manifest["quantized"]["files"]
+    assert (q8 / "core.onnx").stat().st_size < (out / "core.onnx").stat().st_size
+    pred = OrtPredictor.from_dir(q8, bank=bank)
+    rows = pred.answer(QUESTIONS[:3])
+    assert all(r.answer for r in rows)
+    refs = [a for _, a in PAIRS[:3]]
+    report = parity_report(predictor, {"onnx-int8": pred}, QUESTIONS[:3], refs, latency_samples=2)
+    entry = report["paths"]["onnx-int8"]
+    assert entry["identical"] + entry["different"] == 3
+    assert 0.0 <= entry["semantic_similarity"] <= 1.0 + 1e-5
+
+
+def test_tensorrt_skips_cleanly_without_it(exported):
+    _, out, _, _ = exported
+    result = tensorrt_check(out, QUESTIONS[:2])
+    if "TensorrtExecutionProvider" not in available_providers():
+        assert result["available"] is False and "providers" in result["reason"]
+    else:  # pragma: no cover - GPU machines only
+        assert result["available"] is True
+
+
+def test_export_cli_writes_files_and_parity_report(cli_export):
+    out, body = cli_export
+    assert body["decoder_mode"] == "step" and "core.onnx" in body["files"]
+    onnx_entry = body["parity"]["paths"]["onnx"]
+    assert onnx_entry["identical"] == 2 and onnx_entry["different"] == 0
+    assert body["parity"]["split"] == "v1/test_paraphrase"
+    assert json.loads((out / "parity.json").read_text())["questions"] == 2
+    assert "celltext export onnx" in (out / "parity.md").read_text()
+
+
+def test_from_ref_serves_an_export_directory(exported, tmp_path, monkeypatch):
+    from serving_tiny import tiny_release
+
+    from celltext.serving.predictor import Predictor
+
+    monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
+    tiny_release(tmp_path / "releases")
+    _, out, _, _ = exported
+    pred = Predictor.from_ref(str(out), threshold=1.0)  # every answer falls back: bank needed
+    assert isinstance(pred, OrtPredictor) and pred.bank is not None
+    (row,) = pred.answer([PAIRS[6][0]])
+    assert row.fallback and row.answer == PAIRS[6][1]

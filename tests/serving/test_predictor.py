@@ -1,0 +1,191 @@
+"""The production predictor: answers, quality check, fallback under injected faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from serving_tiny import PAIRS
+
+from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank
+from celltext.serving.predictor import DimensionError, Predictor, StageError
+
+QUESTIONS = [q for q, _ in PAIRS]
+ANSWERS = [a for _, a in PAIRS]
+
+
+def _boom(*_args, **_kwargs):
+    raise RuntimeError("injected fault")
+
+
+def test_answers_carry_provenance(predictor):
+    rows = predictor.answer(QUESTIONS[:3])
+    assert [r.question for r in rows] == QUESTIONS[:3]
+    for row, expected in zip(rows, ANSWERS[:3], strict=True):
+        assert row.answer == expected  # the fitted tiny model memorised its pairs
+        assert row.fallback is False and row.fallback_reason is None
+        assert 0.0 <= row.confidence <= 1.0 and row.confidence > 0.9
+        assert row.latency_ms > 0
+        assert row.model == "tiny-mlp-ret/0"
+        assert row.generated == row.answer
+        assert set(row.to_dict()) >= {"answer", "confidence", "fallback", "latency_ms", "model"}
+    assert predictor.answer([]) == []
+
+
+def test_low_confidence_falls_back_with_reason(predictor):
+    predictor.config = predictor.config.replace(threshold=1.0)
+    (row,) = predictor.answer(["What does SGD stand for?"])
+    assert row.fallback is True
+    assert row.fallback_reason.startswith("low_confidence")
+    assert row.answer == "SGD stands for stochastic gradient descent."  # nearest train question
+    assert row.generated is not None and row.model_confidence is not None
+    assert row.model.endswith("+fallback")
+
+
+def test_empty_generation_falls_back(predictor, monkeypatch):
+    monkeypatch.setattr(predictor, "_generate", lambda embs: ["  "] * len(embs))
+    (row,) = predictor.answer([QUESTIONS[0]])
+    assert row.fallback and row.fallback_reason == "empty_answer"
+
+
+@pytest.mark.parametrize("stage", ["teacher", "core", "decoder", "quality"])
+def test_any_failing_stage_falls_back(predictor, monkeypatch, stage):
+    targets = {
+        "teacher": (predictor.teacher, "encode"),
+        "core": (predictor.system.core, "forward"),
+        "decoder": (predictor.system.decoder, "generate"),
+        "quality": (predictor.assessor, "assess"),
+    }
+    obj, name = targets[stage]
+    monkeypatch.setattr(obj, name, _boom)
+    rows = predictor.answer(QUESTIONS[:4] + ["completely unrelated text about cooking"])
+    assert len(rows) == 5
+    for row in rows:
+        assert row.fallback is True
+        assert row.fallback_reason.startswith(f"{stage}_error: RuntimeError: injected fault")
+        assert 0.0 <= row.confidence <= 1.0
+    # even without the teacher, the lexical look-up finds the known questions
+    assert [r.answer for r in rows[:4]] == ANSWERS[:4]
+
+
+def test_without_fallback_a_failing_stage_raises(predictor, monkeypatch):
+    predictor.config = predictor.config.replace(fallback=False)
+    monkeypatch.setattr(predictor.system.decoder, "generate", _boom)
+    with pytest.raises(StageError, match="decoder failed"):
+        predictor.answer([QUESTIONS[0]])
+
+
+def test_without_fallback_low_quality_is_returned(predictor):
+    predictor.config = predictor.config.replace(fallback=False, threshold=1.0)
+    (row,) = predictor.answer([QUESTIONS[1]])
+    assert row.fallback is False and row.fallback_reason is None
+    assert row.answer == ANSWERS[1]
+
+
+def test_broken_bank_gives_last_resort_answer(predictor, monkeypatch):
+    monkeypatch.setattr(predictor.system.core, "forward", _boom)
+    monkeypatch.setattr(predictor.bank, "by_question", _boom)
+    (row,) = predictor.answer([QUESTIONS[0]])
+    assert row.fallback and row.answer == LAST_RESORT_ANSWER and row.confidence == 0.0
+
+
+def test_timeout_answers_use_no_model(predictor, monkeypatch):
+    monkeypatch.setattr(predictor.teacher, "encode", _boom)
+    rows = predictor.timeout_answers([QUESTIONS[2]], 1.5)
+    assert rows[0].fallback and rows[0].fallback_reason == "timeout: no answer within 1.5 s"
+    assert rows[0].answer == ANSWERS[2]
+    predictor.config = predictor.config.replace(fallback=False)
+    assert predictor.timeout_answers([QUESTIONS[2]], 1.5) is None
+
+
+def test_retrieval_mode(retrieval):
+    assert retrieval.retrieval_only and retrieval.info.label == "retrieval/v1"
+    rows = retrieval.answer(["Which city is the capital of France?"])
+    assert rows[0].answer == "Paris is the capital of France."
+    assert rows[0].fallback is False and rows[0].confidence > 0.5
+    decoded = retrieval.decode(retrieval.embed([ANSWERS[3]]))
+    assert decoded[0].text == ANSWERS[3]
+
+
+def test_decode_checks_dimension(predictor, teacher):
+    embs = teacher.encode(ANSWERS[:2])
+    decoded = predictor.decode(embs)
+    assert [d.text for d in decoded] == ANSWERS[:2]
+    assert all(d.similarity > 0.9 for d in decoded)
+    assert predictor.decode(embs[0])[0].text == ANSWERS[0]  # a single (D,) vector
+    with pytest.raises(
+        DimensionError, match=r"expected embeddings of shape \(N, 384\).*got shape \(2, 100\)"
+    ):
+        predictor.decode(np.zeros((2, 100), dtype=np.float32))
+    with pytest.raises(DimensionError, match="NaN"):
+        predictor.decode(np.full((1, 384), np.nan, dtype=np.float32))
+
+
+def test_embed(predictor):
+    vecs = predictor.embed(["a", "b c"])
+    assert vecs.shape == (2, 384) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_activity(lattice_ckpt, predictor, teacher, bank):
+    lattice = Predictor.from_ref(str(lattice_ckpt), teacher=teacher, bank=bank)
+    act = lattice.activity("What is a lattice?")
+    assert act["shape"] == [3, 3, 2]
+    values = np.array(act["values"])
+    assert values.shape == (3, 3, 2) and values.min() >= 0 and values.max() == pytest.approx(1.0)
+    assert predictor.activity("What is a lattice?") is None  # mlp core: no lattice
+
+
+def test_model_info(predictor):
+    info = predictor.info.to_dict()
+    assert info["core"] == "mlp_v1" and info["decoder"] == "ret_v1"
+    assert info["teacher_id"] == "all-MiniLM-L6-v2" and info["dim"] == 384
+    assert info["label"] == "tiny-mlp-ret/0"
+
+
+def test_bank_roundtrip_and_corruption(bank, tmp_path):
+    path = bank.save(tmp_path / "bank.npz")
+    again = FallbackBank.load(path)
+    assert again.answers == bank.answers
+    np.testing.assert_array_equal(again.question_embs, bank.question_embs)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the embeddings
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        FallbackBank.load(path)
+
+
+def test_bank_rejects_wrong_dimension(bank):
+    with pytest.raises(ValueError, match="dimension 384"):
+        bank.by_question(np.zeros((1, 10), dtype=np.float32))
+
+
+def test_calibrate_threshold(predictor):
+    from celltext.serving.calibrate import calibrate_threshold
+
+    questions = QUESTIONS[:4] + ["Who wrote Hamlet?"]
+    references = ANSWERS[:4] + ["Shakespeare wrote Hamlet."]
+    result = calibrate_threshold(predictor, questions, references, thresholds=[0.0, 0.5, 1.01])
+    assert [c["threshold"] for c in result["curve"]] == [0.0, 0.5, 1.01]
+    assert (
+        result["curve"][0]["fallback_rate"] == 0.0 and result["curve"][-1]["fallback_rate"] == 1.0
+    )
+    assert result["best"]["semantic_similarity"] == max(
+        c["semantic_similarity"] for c in result["curve"]
+    )
+    assert result["oracle"] >= result["best"]["semantic_similarity"] - 1e-9
+    assert predictor.config.fallback is True  # restored
+
+
+def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypatch):
+    decode = predictor._decode
+
+    def worse_greedy(embs, strategy, *args):
+        if strategy == "greedy":
+            return ["Bananas are yellow fruit."] * len(embs)
+        return decode(embs, "greedy")  # the "samples": the true answers
+
+    monkeypatch.setattr(predictor, "_decode", worse_greedy)
+    predictor.config = predictor.config.replace(rerank=3)
+    assert [r.answer for r in predictor.answer(QUESTIONS[:3])] == ANSWERS[:3]
+    predictor.config = predictor.config.replace(rerank=0)
+    assert predictor.answer(QUESTIONS[:1])[0].generated == "Bananas are yellow fruit."

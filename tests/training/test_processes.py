@@ -1,0 +1,109 @@
+"""Real processes: ``celltext train`` killed with SIGKILL resumes to the same weights, and a
+2-process CPU run (``accelerate launch``, gloo) completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import training_fakes
+from typer.testing import CliRunner
+
+from celltext.registry.checkpoint import read_metadata, verify_checkpoint
+
+FAKE_CLI = Path(__file__).with_name("fake_cli.py")
+VENV_BIN = Path(sys.executable).parent
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CELLTEXT_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
+
+
+def test_sigkill_then_resume_gives_identical_weights(tmp_path, reference, monkeypatch):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        str(FAKE_CLI),
+        "train",
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-register",
+        "--no-progress",
+        "--json",
+    ]
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
+        deadline = time.monotonic() + 120
+        latest = out / "checkpoints" / "LATEST"
+        while proc.poll() is None and not latest.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()[-2000:]
+    assert latest.exists() and not (out / "final").exists(), "the run was not interrupted"
+
+    training_fakes.install(monkeypatch)
+    from celltext.cli import app
+
+    result = CliRunner().invoke(
+        app, ["train", "--resume", "--out", str(out), "--no-register", "--no-progress", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["resumed_from"] is not None
+    assert summary["weights_sha256"] == reference.weights_sha256
+
+
+@pytest.mark.slow
+def test_two_process_cpu_run_with_accelerate_launch(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    cmd = [
+        str(VENV_BIN / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        str(FAKE_CLI),
+        "train",
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-register",
+        "--no-progress",
+        "--json",
+        "--set",
+        "stages.finetune.enabled=false",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)  # exactly one document: only rank 0 reports
+    meta = verify_checkpoint(summary["checkpoint"])
+    assert meta["training"]["world_size"] == 2
+    assert read_metadata(summary["checkpoint"])["metrics"]["val/cosine"] > 0
