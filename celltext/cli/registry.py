@@ -91,6 +91,26 @@ def show_cmd(
         err_console.print(f"  {key}: {meta.get(key)}")
 
 
+@registry_app.command("register")
+def register_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory (e.g. models/default)."),
+    name: str = typer.Option("celltext", "--name", help="Registered model name."),
+    alias: str = typer.Option(
+        "auto", "--alias", help="champion, challenger, none, or auto (champion if none yet)."
+    ),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Register an existing checkpoint (verified first) as a new version."""
+    try:
+        info = _registry().register_checkpoint(checkpoint, name=name, alias=alias)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(info)
+        return
+    err_console.print(f"{name}/{info['version']} <- {checkpoint} (aliases: {info['aliases']})")
+
+
 @registry_app.command("promote")
 def promote_cmd(
     name: str = typer.Argument(..., help="Registered model name."),

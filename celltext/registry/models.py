@@ -98,6 +98,37 @@ class ModelRegistry:
             self.set_alias(name, "challenger", version)
         return self.describe(name, version)
 
+    def register_checkpoint(
+        self,
+        checkpoint_dir: str | Path,
+        name: str = "celltext",
+        alias: str = "auto",
+        experiment: str = "celltext-imports",
+    ) -> dict[str, Any]:
+        """Register an existing checkpoint directory (e.g. the shipped ``models/default``).
+
+        The checkpoint is verified first (sha256 of every file); an MLflow run records its
+        metadata metrics and carries a copy as the artifact the new version points at.
+        """
+        from celltext.registry.checkpoint import verify_checkpoint
+        from celltext.registry.tracking import MlflowTracker
+
+        checkpoint_dir = Path(checkpoint_dir)
+        verify_checkpoint(checkpoint_dir, include_train_state=False)
+        meta = read_metadata(checkpoint_dir)
+        tracker = MlflowTracker(experiment, run_name=f"import-{checkpoint_dir.name}")
+        try:
+            tracker.set_tags({"imported_from": str(checkpoint_dir.resolve())})
+            tracker.log_metrics(meta.get("metrics", {}), step=0)
+            tracker.log_artifacts(checkpoint_dir, CHECKPOINT_ARTIFACT)
+        except Exception:
+            tracker.finish("FAILED")
+            raise
+        tracker.finish("FINISHED")
+        return self.register(
+            name, tracker.run_id, checkpoint_dir, alias=alias, description="imported checkpoint"
+        )
+
     # -- aliases --------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``name@alias`` at ``version``."""

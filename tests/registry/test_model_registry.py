@@ -138,3 +138,30 @@ def test_training_run_is_tracked_and_registered(mlflow_store, tmp_path, monkeypa
         next(iter(ck.model.state_dict().values())),
         next(iter(load_checkpoint(result.checkpoint).model.state_dict().values())),
     )
+
+
+def test_register_an_existing_checkpoint_and_refuse_a_tampered_one(
+    mlflow_store, tmp_path, tokenizer
+):
+    ck = save_checkpoint(
+        tmp_path / "shipped",
+        make_model(tokenizer, 0),
+        tokenizer,
+        {},
+        {"metrics": {"val/cosine": 0.6}, "dataset": {"version": "v1", "sha256": "cd" * 32}},
+    )
+    runner = CliRunner()
+    name = "imported-model"
+    result = runner.invoke(app, ["registry", "register", str(ck), "--name", name, "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert (info["version"], info["aliases"]) == (1, ["champion"])
+    assert info["tags"]["dataset_sha256"] == "cd" * 32
+    assert load_checkpoint(resolve_model_ref(f"{name}@champion")).metadata["metrics"] == {
+        "val/cosine": 0.6
+    }
+    weights = ck / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])  # truncated
+    bad = runner.invoke(app, ["registry", "register", str(ck), "--name", name, "--json"])
+    assert bad.exit_code == 1 and "model.safetensors" in bad.output
+    assert [r["version"] for r in ModelRegistry().list_versions(name)] == [1]
