@@ -1,14 +1,19 @@
 """Reader for dictd databases: ``NAME.index`` (``headword<TAB>b64offset<TAB>b64length``) and
-``NAME.dict.dz`` (gzip-compatible dictzip holding the entries back to back)."""
+``NAME.dict.dz`` (gzip-compatible dictzip holding the entries back to back), and
+:class:`DictdSource`, the base of the sources read from one such database.
+"""
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from celltext.data.sources.base import SkipLog
+from celltext.data.sources.base import SkipLog, Source
+
+T = TypeVar("T")
 
 DEFAULT_DICTD_DIR = Path("/usr/share/dictd")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -99,3 +104,30 @@ class DictdDatabase:
                 skips.skip(source, "bad_encoding", heads[0])
                 continue
             yield DictdEntry(tuple(heads), text, offset)
+
+
+class DictdSource(Source):
+    """A source read from the dictd database called ``name`` in ``directory``.
+
+    Subclasses supply ``name``, ``info()`` and ``facts()``; sentences they append to
+    ``self._extra`` while yielding facts are returned by :meth:`extra_texts`.
+    """
+
+    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
+        self.db = DictdDatabase(self.name, directory)
+        self._extra: list[str] = []
+
+    def available(self) -> bool:
+        return self.db.available()
+
+    def parsed_entries(self, skips: SkipLog, parse: Callable[[str], T | None]) -> Iterator[T]:
+        """Each entry's text run through ``parse``; entries it rejects (None) are counted."""
+        for entry in self.db.entries(skips, self.name):
+            parsed = parse(entry.text)
+            if parsed is None:
+                skips.skip(self.name, "malformed_entry", entry.headwords[0])
+                continue
+            yield parsed
+
+    def extra_texts(self) -> Iterator[str]:
+        return iter(self._extra)

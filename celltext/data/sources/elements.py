@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from celltext.data.clean import first_sentences, strip_markup
 from celltext.data.phrasing import define
 from celltext.data.schema import Fact
-from celltext.data.sources.base import SkipLog, Source, SourceInfo
-from celltext.data.sources.dictd import DEFAULT_DICTD_DIR, DictdDatabase
+from celltext.data.sources.base import SkipLog, SourceInfo
+from celltext.data.sources.dictd import DictdSource
 
 _FIELD = re.compile(r"^(Symbol|Atomic number|Atomic weight):\s*(.+)$")
 
@@ -36,13 +35,10 @@ def parse_entry(text: str) -> tuple[str, dict[str, str], str] | None:
     return name, props, " ".join(desc)
 
 
-class ElementsSource(Source):
+class ElementsSource(DictdSource):
     """Symbols, atomic numbers and weights, and descriptions of the chemical elements."""
 
     name = "elements"
-
-    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
-        self.db = DictdDatabase("elements", directory)
 
     def info(self) -> SourceInfo:
         return SourceInfo(
@@ -54,16 +50,8 @@ class ElementsSource(Source):
             attribution="compiled by Jay F. Kominek",
         )
 
-    def available(self) -> bool:
-        return self.db.available()
-
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
-        for entry in self.db.entries(skips, self.name):
-            parsed = parse_entry(entry.text)
-            if parsed is None:
-                skips.skip(self.name, "malformed_entry", entry.headwords[0])
-                continue
-            name, props, desc = parsed
+        for name, props, desc in self.parsed_entries(skips, parse_entry):
             subject = name.lower()
             for prop, value in props.items():
                 answer = f"The {prop} of {subject} is {value}."

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from celltext.data.clean import (
     first_sentences,
@@ -26,8 +25,8 @@ from celltext.data.clean import (
 from celltext.data.domains import domain_from_foldoc_tags
 from celltext.data.phrasing import define, join_names
 from celltext.data.schema import Fact
-from celltext.data.sources.base import SkipLog, Source, SourceInfo
-from celltext.data.sources.dictd import DEFAULT_DICTD_DIR, DictdDatabase
+from celltext.data.sources.base import SkipLog, SourceInfo
+from celltext.data.sources.dictd import DictdSource
 
 _TAGS = re.compile(r"^\s*((?:<[^<>]{1,60}>\s*,?\s*)+)")
 _ACRO = re.compile(r"^\(([A-Z][A-Za-z0-9&/.\-]{1,12})\)\s*")
@@ -94,14 +93,10 @@ def _good_synonym(name: str, subject: str) -> bool:
     return name.lower() not in subject.lower() and subject.lower() not in name.lower()
 
 
-class FoldocSource(Source):
+class FoldocSource(DictdSource):
     """Definitions, acronyms and other names from FOLDOC."""
 
     name = "foldoc"
-
-    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
-        self.db = DictdDatabase("foldoc", directory)
-        self._extra: list[str] = []
 
     def info(self) -> SourceInfo:
         return SourceInfo(
@@ -114,15 +109,8 @@ class FoldocSource(Source):
             "Editor Denis Howe",
         )
 
-    def available(self) -> bool:
-        return self.db.available()
-
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
-        for entry in self.db.entries(skips, self.name):
-            parsed = parse_entry(entry.text)
-            if parsed is None:
-                skips.skip(self.name, "malformed_entry", entry.headwords[0])
-                continue
+        for parsed in self.parsed_entries(skips, parse_entry):
             yield from self._entry_facts(parsed, skips)
 
     def _entry_facts(self, e: FoldocEntry, skips: SkipLog) -> Iterator[Fact]:
@@ -171,6 +159,3 @@ class FoldocSource(Source):
         if synonyms:
             answer = sentence_case(f"{subject} is also called {join_names(synonyms[:3], 'or')}")
             yield Fact(subject, "other_name", answer, domain, self.name, core=", ".join(synonyms))
-
-    def extra_texts(self) -> Iterator[str]:
-        return iter(self._extra)

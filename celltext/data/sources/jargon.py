@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from celltext.data.clean import first_sentences, strip_markup, usable_extra, usable_gloss
 from celltext.data.domains import domain_from_keywords
 from celltext.data.phrasing import define
 from celltext.data.schema import Fact
-from celltext.data.sources.base import SkipLog, Source, SourceInfo
-from celltext.data.sources.dictd import DEFAULT_DICTD_DIR, DictdDatabase
+from celltext.data.sources.base import SkipLog, SourceInfo
+from celltext.data.sources.dictd import DictdSource
 
 _POS = re.compile(r"(?:^|[\s,])(n|adj|v|vt|vi|adv|interj|excl|pl|prep)\.", re.I)
 _SENSE = re.compile(r"^\s*\d+\.\s+(?:(?:n|adj|v|vt|vi|adv|interj)\.(?:,\s*\w+\.)*\s+)?")
@@ -53,14 +52,10 @@ def parse_entry(text: str) -> tuple[str, str, str] | None:
     return head, pos, first
 
 
-class JargonSource(Source):
+class JargonSource(DictdSource):
     """Definitions and synonyms from the Jargon File."""
 
     name = "jargon"
-
-    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
-        self.db = DictdDatabase("jargon", directory)
-        self._extra: list[str] = []
 
     def info(self) -> SourceInfo:
         return SourceInfo(
@@ -72,16 +67,8 @@ class JargonSource(Source):
             attribution="The Jargon File, version 4.4.7, edited by Eric S. Raymond",
         )
 
-    def available(self) -> bool:
-        return self.db.available()
-
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
-        for entry in self.db.entries(skips, self.name):
-            parsed = parse_entry(entry.text)
-            if parsed is None:
-                skips.skip(self.name, "malformed_entry", entry.headwords[0])
-                continue
-            head, pos, para = parsed
+        for head, pos, para in self.parsed_entries(skips, parse_entry):
             body = strip_markup(para)
             domain = "programming_algorithms" if _COMPUTING.search(body) else "general_knowledge"
             domain = domain_from_keywords(body, domain, ("deep_learning", "ai_ml_fundamentals"))
@@ -110,6 +97,3 @@ class JargonSource(Source):
             for sentence in first_sentences(body, max_tokens=96).split(". ")[1:]:
                 if usable_extra(sentence):
                     self._extra.append(sentence)
-
-    def extra_texts(self) -> Iterator[str]:
-        return iter(self._extra)

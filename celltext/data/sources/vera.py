@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from celltext.data.clean import english_ratio, normalise_unicode
 from celltext.data.domains import domain_from_keywords
 from celltext.data.phrasing import join_names
 from celltext.data.schema import Fact
-from celltext.data.sources.base import SkipLog, Source, SourceInfo
-from celltext.data.sources.dictd import DEFAULT_DICTD_DIR, DictdDatabase
+from celltext.data.sources.base import SkipLog, SourceInfo
+from celltext.data.sources.dictd import DictdSource
 
 _CONTEXT = re.compile(r"\s*\(([^()]*)\)\s*$")
 _ALT = re.compile(r',\s*"[^"]*"\s*$')
@@ -43,13 +42,10 @@ def parse_entry(text: str) -> tuple[str, str, list[str]] | None:
     return acronym, body, context
 
 
-class VeraSource(Source):
+class VeraSource(DictdSource):
     """Acronym expansions from V.E.R.A."""
 
     name = "vera"
-
-    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
-        self.db = DictdDatabase("vera", directory)
 
     def info(self) -> SourceInfo:
         return SourceInfo(
@@ -61,17 +57,9 @@ class VeraSource(Source):
             attribution="V.E.R.A., Oliver Heidelbach",
         )
 
-    def available(self) -> bool:
-        return self.db.available()
-
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
         grouped: dict[str, list[tuple[str, list[str]]]] = {}
-        for entry in self.db.entries(skips, self.name):
-            parsed = parse_entry(entry.text)
-            if parsed is None:
-                skips.skip(self.name, "malformed_entry", entry.headwords[0])
-                continue
-            acronym, expansion, context = parsed
+        for acronym, expansion, context in self.parsed_entries(skips, parse_entry):
             if not _EXPANSION_OK.match(expansion) or len(expansion.split()) > 10:
                 skips.skip(self.name, "odd_expansion", f"{acronym}: {expansion}")
                 continue
