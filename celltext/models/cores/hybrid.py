@@ -37,11 +37,12 @@ from einops import rearrange
 from celltext.config import Config, require
 from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.cct import CCTConfig, CCTEncoder, SeqPool
-from celltext.models.blocks.lattice import Lattice3D, LatticeConfig
+from celltext.models.blocks.lattice import Lattice3D
 from celltext.models.blocks.norms import RMSNorm
 from celltext.models.cores.common import (
     CoreModule,
     EmbeddingToMap,
+    LatticeMambaFields,
     LatticeMambaStage,
     ResidualHead,
 )
@@ -49,7 +50,7 @@ from celltext.models.registry import register_model
 
 
 @dataclass
-class HybridCCTMambaConfig(Config):
+class HybridCCTMambaConfig(LatticeMambaFields, Config):
     """Default: CPU-sized (8×8×8 lattice, about 0.7M parameters at dim 384)."""
 
     dim: int = 384  # teacher embedding width
@@ -83,13 +84,7 @@ class HybridCCTMambaConfig(Config):
         require(self.cct_heads > 0, "cct_heads", "must be > 0")
         require(self.cct_dim % self.cct_heads == 0, "cct_dim", "must be divisible by cct_heads")
         require(self.cct_layers >= 0, "cct_layers", "must be >= 0")
-        require(all(s > 0 for s in self.lattice_size), "lattice_size", "every side must be > 0")
-        require(self.lattice_state > 0, "lattice_state", "must be > 0")
-        require(self.lattice_steps > 0, "lattice_steps", "must be > 0")
-        require(self.neighbourhood in (6, 18, 26), "neighbourhood", "must be 6, 18 or 26")
-        require(self.mamba_layers >= 0, "mamba_layers", "must be >= 0")
-        require(self.d_state > 0, "d_state", "must be > 0")
-        require(self.expand > 0, "expand", "must be > 0")
+        self.validate_lattice_mamba()
         require(self.head_layers >= 0, "head_layers", "must be >= 0")
         require(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
 
@@ -104,18 +99,6 @@ class HybridCCTMambaConfig(Config):
             mlp_ratio=self.mlp_ratio,
             dropout=self.dropout,
             positional=self.positional,
-        )
-
-    def lattice_config(self) -> LatticeConfig:
-        """The lattice between the CCT and the Mamba layers."""
-        return LatticeConfig(
-            size=self.lattice_size,
-            state_dim=self.lattice_state,
-            neighbourhood=self.neighbourhood,
-            steps=self.lattice_steps,
-            boundary=self.boundary,
-            cell=self.cell,
-            hidden_mult=self.cell_hidden_mult,
         )
 
     @classmethod
@@ -159,9 +142,7 @@ class HybridCCTMambaCore(CoreModule):
         self.to_map = EmbeddingToMap(cfg.dim, cfg.map_channels, cfg.map_size)
         self.cct = CCTEncoder(cfg.cct_config())
         self.to_face = nn.Linear(dc, s)
-        self.stage = LatticeMambaStage(
-            cfg.lattice_config(), cfg.mamba_layers, cfg.d_state, cfg.expand, cfg.bidirectional
-        )
+        self.stage = LatticeMambaStage.from_config(cfg)
         self.from_face = nn.Linear(s, dc)
         self.head_blocks = nn.ModuleList(
             TransformerBlock(dc, cfg.cct_heads, cfg.mlp_ratio, False, False, cfg.dropout)

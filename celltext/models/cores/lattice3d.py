@@ -20,12 +20,11 @@ from typing import Literal
 
 import torch
 import torch.nn as nn
-from einops import rearrange
 
 from celltext.config import Config, require
 from celltext.models.blocks.lattice import Lattice3D, LatticeConfig
 from celltext.models.blocks.norms import RMSNorm
-from celltext.models.cores.common import CoreModule, ResidualHead
+from celltext.models.cores.common import FaceCore, ResidualHead
 from celltext.models.registry import register_model
 
 
@@ -62,7 +61,7 @@ class Lattice3DCoreConfig(Config):
 
 
 @register_model("lattice3d_v1", kind="core", config_cls=Lattice3DCoreConfig)
-class Lattice3DCore(CoreModule):
+class Lattice3DCore(FaceCore):
     """Embedding -> front face -> lattice steps -> back face -> embedding."""
 
     def __init__(self, cfg: Lattice3DCoreConfig):
@@ -74,14 +73,8 @@ class Lattice3DCore(CoreModule):
         self.norm = RMSNorm(face)
         self.out = ResidualHead(face, cfg.dim, cfg.skip, cfg.out_init_scale)
 
-    def forward(
-        self, x: torch.Tensor, return_activity: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, dim) -> (B, dim); with ``return_activity`` also (B, T, X, Y, Z) cell norms."""
-        self.check_input(x)
-        nx, ny, _ = self.cfg.lattice_size
-        drive = rearrange(self.to_face(x), "b (x y s) -> b x y s", x=nx, y=ny)
-        states, activity = self.lattice(drive, return_activity=return_activity)
-        face = rearrange(Lattice3D.back_face(states), "b x y s -> b (x y s)")
-        out = self.out(self.norm(face), x)
-        return (out, activity) if return_activity else out
+    def evolve(
+        self, drive: torch.Tensor, return_activity: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """drive: (B, X, Y, S) -> states (B, X, Y, Z, S) after the lattice steps."""
+        return self.lattice(drive, return_activity=return_activity)

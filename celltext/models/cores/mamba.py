@@ -20,17 +20,20 @@ from typing import Literal
 
 import torch
 import torch.nn as nn
-from einops import rearrange
 
 from celltext.config import Config, require
-from celltext.models.blocks.lattice import Lattice3D, LatticeConfig
 from celltext.models.blocks.norms import RMSNorm
-from celltext.models.cores.common import CoreModule, LatticeMambaStage, ResidualHead
+from celltext.models.cores.common import (
+    FaceCore,
+    LatticeMambaFields,
+    LatticeMambaStage,
+    ResidualHead,
+)
 from celltext.models.registry import register_model
 
 
 @dataclass
-class MambaCoreConfig(Config):
+class MambaCoreConfig(LatticeMambaFields, Config):
     """Lattice + Mamba core (same lattice and Mamba settings as the hybrid by default)."""
 
     dim: int = 384
@@ -50,26 +53,11 @@ class MambaCoreConfig(Config):
 
     def validate(self) -> None:
         require(self.dim > 0, "dim", "must be > 0")
-        require(self.mamba_layers >= 0, "mamba_layers", "must be >= 0")
-        require(self.d_state > 0, "d_state", "must be > 0")
-        require(self.expand > 0, "expand", "must be > 0")
-        self.lattice_config()
-
-    def lattice_config(self) -> LatticeConfig:
-        """The lattice."""
-        return LatticeConfig(
-            size=self.lattice_size,
-            state_dim=self.lattice_state,
-            neighbourhood=self.neighbourhood,
-            steps=self.lattice_steps,
-            boundary=self.boundary,
-            cell=self.cell,
-            hidden_mult=self.cell_hidden_mult,
-        )
+        self.validate_lattice_mamba()
 
 
 @register_model("mamba_v1", kind="core", config_cls=MambaCoreConfig)
-class MambaCore(CoreModule):
+class MambaCore(FaceCore):
     """Embedding -> front face -> lattice -> Mamba -> back face -> embedding."""
 
     def __init__(self, cfg: MambaCoreConfig):
@@ -77,20 +65,12 @@ class MambaCore(CoreModule):
         nx, ny, _ = cfg.lattice_size
         face = nx * ny * cfg.lattice_state
         self.to_face = nn.Linear(cfg.dim, face)
-        self.stage = LatticeMambaStage(
-            cfg.lattice_config(), cfg.mamba_layers, cfg.d_state, cfg.expand, cfg.bidirectional
-        )
+        self.stage = LatticeMambaStage.from_config(cfg)
         self.norm = RMSNorm(face)
         self.out = ResidualHead(face, cfg.dim, cfg.skip, cfg.out_init_scale)
 
-    def forward(
-        self, x: torch.Tensor, return_activity: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, dim) -> (B, dim); with ``return_activity`` also (B, T, X, Y, Z) cell norms."""
-        self.check_input(x)
-        nx, ny, _ = self.cfg.lattice_size
-        drive = rearrange(self.to_face(x), "b (x y s) -> b x y s", x=nx, y=ny)
-        states, activity = self.stage(drive, return_activity)  # (B, X, Y, Z, S)
-        face = rearrange(Lattice3D.back_face(states), "b x y s -> b (x y s)")
-        out = self.out(self.norm(face), x)
-        return (out, activity) if return_activity else out
+    def evolve(
+        self, drive: torch.Tensor, return_activity: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """drive: (B, X, Y, S) -> states (B, X, Y, Z, S) after the lattice and Mamba."""
+        return self.stage(drive, return_activity)

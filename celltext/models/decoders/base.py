@@ -12,7 +12,8 @@ Teacher forcing: ``forward(emb, input_ids)`` with ``input_ids = [<bos>, t1, ...,
 <pad>...]`` (right-padded) returns logits (B, L, V) where position i predicts
 ``input_ids[:, i + 1]``; train with ``cross_entropy(..., ignore_index=pad_id)``. Attention
 is causal, so right padding never affects the positions before it.
-Subclasses implement ``_layers_forward(x, state)`` and ``_new_caches(batch, max_len)``.
+Subclasses implement ``_layers_forward(x, state)`` and ``_new_caches(batch, max_len)``;
+their attention layers are :func:`causal_block` run through :func:`run_block`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from celltext.config import Config, require
+from celltext.models import generation
+from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.norms import RMSNorm
-from celltext.models.generation import generate, reorder_tree
 
 
 @dataclass
@@ -77,7 +79,27 @@ class DecoderState:
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (beam search)."""
-        self.caches = [reorder_tree(c, index) for c in self.caches]
+        self.caches = [generation.reorder_tree(c, index) for c in self.caches]
+
+
+def causal_block(cfg: DecoderConfig) -> TransformerBlock:
+    """The decoders' attention layer: causal self-attention with RoPE, then SwiGLU."""
+    return TransformerBlock(
+        cfg.d_model, cfg.n_heads, cfg.mlp_ratio, causal=True, rope=True, dropout=cfg.dropout
+    )
+
+
+def run_block(
+    block: TransformerBlock, x: torch.Tensor, state: DecoderState | None, index: int
+) -> torch.Tensor:
+    """x: (B, T, d) -> (B, T, d) through attention layer ``index`` of the decoder.
+
+    Without ``state`` over the whole sequence; with it, after the ``state.pos`` positions
+    held in the layer's KV cache ``state.caches[index]``.
+    """
+    if state is None:
+        return block(x)
+    return block(x, cache=state.caches[index], start_pos=state.pos)
 
 
 def _exporting() -> bool:
@@ -126,6 +148,11 @@ class PrefixDecoder(nn.Module):
                 nn.init.normal_(mod.weight, mean=0.0, std=std)
                 if getattr(mod, "bias", None) is not None:
                     nn.init.zeros_(mod.bias)
+
+    def _cache_kwargs(self) -> dict[str, Any]:
+        """Device and dtype for new caches: those of the weights."""
+        ref = self.tok_emb.weight
+        return {"device": ref.device, "dtype": ref.dtype}
 
     def _check_emb(self, emb: torch.Tensor) -> None:
         if emb.dim() != 2 or emb.shape[1] != self.cfg.dim:
@@ -180,31 +207,7 @@ class PrefixDecoder(nn.Module):
         state.pos += x.shape[1]
         return self.logits(h[:, -1])
 
-    def generate(
-        self,
-        emb: torch.Tensor,
-        max_new_tokens: int = 48,
-        strategy: str = "greedy",
-        num_beams: int = 4,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        temperature: float = 1.0,
-        **kwargs: Any,
-    ) -> list[list[int]]:
-        """Token ids (no BOS/EOS) per embedding (B, D).
-
-        See :func:`celltext.models.generation.generate` for the strategies and the extra
-        options (``repetition_penalty``, ``no_repeat_ngram_size``, ``min_new_tokens``,
-        ``length_penalty``, ``use_cache``, ``generator``).
-        """
-        return generate(
-            self,
-            emb,
-            max_new_tokens=max_new_tokens,
-            strategy=strategy,  # type: ignore[arg-type]
-            num_beams=num_beams,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            **kwargs,
-        )
+    # ``decoder.generate(emb, max_new_tokens=48, strategy="greedy", ...) -> list[list[int]]``
+    # is :func:`celltext.models.generation.generate` with this decoder as ``model``: token
+    # ids without BOS/EOS per embedding (B, D); see there for the strategies and options.
+    generate = generation.generate

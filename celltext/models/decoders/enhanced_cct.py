@@ -25,9 +25,14 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from celltext.config import require
-from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.norms import RMSNorm
-from celltext.models.decoders.base import DecoderConfig, DecoderState, PrefixDecoder
+from celltext.models.decoders.base import (
+    DecoderConfig,
+    DecoderState,
+    PrefixDecoder,
+    causal_block,
+    run_block,
+)
 from celltext.models.registry import register_model
 
 
@@ -98,28 +103,18 @@ class EnhancedCCTDecoder(PrefixDecoder):
             CausalConvMixer(cfg.d_model, cfg.conv_kernel, cfg.dropout)
             for _ in range(cfg.n_conv_layers)
         )
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                cfg.d_model, cfg.n_heads, cfg.mlp_ratio, causal=True, rope=True, dropout=cfg.dropout
-            )
-            for _ in range(cfg.n_layers)
-        )
+        self.blocks = nn.ModuleList(causal_block(cfg) for _ in range(cfg.n_layers))
         self.init_weights()
 
     def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
         # x: (B, T, d); caches: conv layers first, then attention blocks
-        n_conv = len(self.convs)
         for i, conv in enumerate(self.convs):
             x = conv(x, None if state is None else state.caches[i])
-        for i, block in enumerate(self.blocks):
-            if state is None:
-                x = block(x)
-            else:
-                x = block(x, cache=state.caches[n_conv + i], start_pos=state.pos)
+        for i, block in enumerate(self.blocks, start=len(self.convs)):
+            x = run_block(block, x, state, i)
         return x
 
     def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        ref = self.tok_emb.weight
-        kw = {"device": ref.device, "dtype": ref.dtype}
+        kw = self._cache_kwargs()
         convs = [c.allocate_cache(batch, **kw) for c in self.convs]
         return convs + [b.allocate_cache(batch, max_len, **kw) for b in self.blocks]

@@ -27,9 +27,14 @@ import torch
 import torch.nn as nn
 
 from celltext.config import require
-from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.mamba import MambaBlock, MambaConfig, MambaLayer
-from celltext.models.decoders.base import DecoderConfig, DecoderState, PrefixDecoder
+from celltext.models.decoders.base import (
+    DecoderConfig,
+    DecoderState,
+    PrefixDecoder,
+    causal_block,
+    run_block,
+)
 from celltext.models.registry import register_model
 
 
@@ -78,22 +83,17 @@ class HybridDecoder(PrefixDecoder):
         super().__init__(cfg)
         mcfg = cfg.mamba_config()
         self.layers = nn.ModuleList(
-            MambaLayer(mcfg)
-            if kind == "M"
-            else TransformerBlock(
-                cfg.d_model, cfg.n_heads, cfg.mlp_ratio, causal=True, rope=True, dropout=cfg.dropout
-            )
-            for kind in cfg.pattern
+            MambaLayer(mcfg) if kind == "M" else causal_block(cfg) for kind in cfg.pattern
         )
         self.init_weights()
 
     def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
         # x: (B, T, d)
         for i, (kind, layer) in enumerate(zip(self.cfg.pattern, self.layers, strict=True)):
-            if state is None:
+            if kind == "A":
+                x = run_block(layer, x, state, i)
+            elif state is None:
                 x = layer(x)
-            elif kind == "A":
-                x = layer(x, cache=state.caches[i], start_pos=state.pos)
             else:
                 cache, ys = state.caches[i], []
                 for t in range(x.shape[1]):
@@ -104,8 +104,7 @@ class HybridDecoder(PrefixDecoder):
         return x
 
     def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        ref = self.tok_emb.weight
-        kw = {"device": ref.device, "dtype": ref.dtype}
+        kw = self._cache_kwargs()
         return [
             layer.allocate_cache(batch, **kw)
             if kind == "M"

@@ -23,8 +23,13 @@ import torch
 import torch.nn as nn
 
 from celltext.config import require
-from celltext.models.blocks.attention import TransformerBlock
-from celltext.models.decoders.base import DecoderConfig, DecoderState, PrefixDecoder
+from celltext.models.decoders.base import (
+    DecoderConfig,
+    DecoderState,
+    PrefixDecoder,
+    causal_block,
+    run_block,
+)
 from celltext.models.registry import register_model
 
 
@@ -49,29 +54,16 @@ class RETDecoder(PrefixDecoder):
 
     def __init__(self, cfg: RETConfig):
         super().__init__(cfg)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                cfg.d_model, cfg.n_heads, cfg.mlp_ratio, causal=True, rope=True, dropout=cfg.dropout
-            )
-            for _ in range(cfg.n_layers)
-        )
+        self.blocks = nn.ModuleList(causal_block(cfg) for _ in range(cfg.n_layers))
         self.init_weights()
 
     def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
-        # x: (B, T, d)
         for i, block in enumerate(self.blocks):
-            if state is None:
-                x = block(x)
-            else:
-                x = block(x, cache=state.caches[i], start_pos=state.pos)
+            x = run_block(block, x, state, i)  # (B, T, d)
         return x
 
     def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        ref = self.tok_emb.weight
-        return [
-            b.allocate_cache(batch, max_len, device=ref.device, dtype=ref.dtype)
-            for b in self.blocks
-        ]
+        return [b.allocate_cache(batch, max_len, **self._cache_kwargs()) for b in self.blocks]
 
     def quantize_int8(self) -> RETDecoder:
         """A CPU copy with int8 dynamically-quantised linear layers (inference only)."""

@@ -1,0 +1,221 @@
+"""Measure the shipped model and write the ``shipped`` section of the performance document.
+
+Usage::
+
+    .venv/bin/python benchmarks/shipped_report.py                       # ~10 min, 2-core CPU
+    .venv/bin/python benchmarks/shipped_report.py --onnx export/ --load load.json
+
+Runs, in one process, exactly what these commands report (``celltext eval``/``bench``):
+
+- ``celltext eval --split S --no-fallback`` for ``test_paraphrase`` and ``test_unseen``
+  (the generative path: the seeds' targets are measured here),
+- ``celltext eval --split S`` (production path with the quality check and fallback),
+- ``celltext eval --model retrieval --split S`` (the nearest-neighbour baseline),
+- ``celltext eval --decoder-only --split test_unseen`` (embedding inversion, with best-of-N
+  reranking),
+- ``celltext bench`` (latency per stage and the ratio to retrieval),
+
+and writes each JSON report to ``<out>/`` and a table of them to the ``shipped`` section of
+``docs/PERFORMANCE_ANALYSIS.md`` (only that section). With ``--onnx DIR`` the parity report
+of ``celltext export onnx --out DIR`` is included; with ``--load FILE`` the JSON of
+``benchmarks/load.py --out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from celltext.evaluation.bench import machine_info, run_bench
+from celltext.evaluation.evaluate import run_eval
+from celltext.evaluation.report import fmt, md_table, update_section
+
+SPLITS = ("test_paraphrase", "test_unseen")
+COLUMNS = (
+    "semantic_similarity", "bleu", "chrf", "rouge_l", "exact_match", "coherence",
+    "core_cosine", "answer_top1", "fallback_rate", "unknown_token_rate",
+)  # fmt: skip
+TARGETS = {"semantic_similarity": 0.85, "bleu": 0.70}
+
+
+def _runs(rerank: int) -> list[tuple[str, dict[str, Any]]]:
+    """(name, run_eval keyword arguments) of every evaluation in the report."""
+    runs = []
+    for split in SPLITS:
+        runs.append((f"eval_{split}_generative", {"ref": None, "split": split, "fallback": False}))
+        runs.append((f"eval_{split}_production", {"ref": None, "split": split, "fallback": True}))
+        runs.append((f"eval_{split}_retrieval", {"ref": "retrieval", "split": split}))
+    runs.append(
+        (
+            "eval_test_unseen_decoder_only",
+            {
+                "ref": None,
+                "split": "test_unseen",
+                "fallback": False,
+                "decoder_only": True,
+                "rerank": rerank,
+            },
+        )
+    )
+    return runs
+
+
+def _command(name: str, kw: dict[str, Any]) -> str:
+    parts = ["celltext eval"]
+    if kw.get("ref"):
+        parts.append(f"--model {kw['ref']}")
+    parts.append(f"--split {kw['split']}")
+    if kw.get("ref") != "retrieval" and not kw.get("fallback", True):
+        parts.append("--no-fallback")
+    if kw.get("decoder_only"):
+        parts.append("--decoder-only")
+    if kw.get("rerank", 0) > 1:
+        parts.append(f"--rerank {kw['rerank']}")
+    return " ".join(parts) + " --json"
+
+
+def _eval_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for rep in results.values():
+        m = rep["metrics"]
+        lat = rep["latency_ms"]
+        rows.append(
+            [f"`{rep['command']}`", fmt(rep["counts"]["n"]), *(fmt(m.get(c)) for c in COLUMNS),
+             fmt(lat.get("p50"), 1)]
+        )  # fmt: skip
+        if "rerank" in rep:
+            rr = rep["rerank"]
+            rows.append(
+                [f"  ↳ best of {rr['candidates']} (reranked by teacher cosine)", "",
+                 *(fmt(rr["metrics"].get(c)) for c in COLUMNS), fmt(rr["latency_ms"].get("p50"), 1)]
+            )  # fmt: skip
+    return rows
+
+
+def _targets(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for split in SPLITS:
+        m = results[f"eval_{split}_generative"]["metrics"]
+        for key, target in TARGETS.items():
+            value = m.get(key)
+            gap = "" if value is None or value >= target else f" (short by {target - value:.3f})"
+            verdict = "met" if value is not None and value >= target else "missed"
+            lines.append(f"- `{split}` {key} = {fmt(value)} vs target {target}: {verdict}{gap}")
+    dec = results["eval_test_unseen_decoder_only"]["metrics"]
+    for key, target in {"bleu": 0.45, "embedding_preservation": 0.80, "coherence": 0.70}.items():
+        value = dec.get(key)
+        ok = value is not None and value >= target
+        lines.append(
+            f"- decoder-only `test_unseen` {key} = {fmt(value)} vs target {target}: "
+            f"{'met' if ok else 'missed'}"
+        )
+    return lines
+
+
+def _bench_rows(bench: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for stage, lat in bench["latency_ms"].items():
+        thr = bench["throughput_per_s"].get(stage)
+        rows.append([stage, fmt(lat.get("p50"), 2), fmt(lat.get("p95"), 2), fmt(thr, 1)])
+    return rows
+
+
+def write_section(
+    doc: Path,
+    results: dict[str, dict[str, Any]],
+    bench: dict[str, Any],
+    command: str,
+    onnx_md: str | None,
+    load: dict[str, Any] | None,
+    limit: int = 0,
+) -> Path:
+    """The ``shipped`` section of ``doc`` from the measured reports."""
+    info = results["eval_test_paraphrase_generative"]["system"]
+    lines = [
+        "## The shipped model (`models/default`)",
+        "",
+        f"Command: `{command}` (every number below; JSON reports in `docs/results/`).",
+        "",
+        f"Model: `{json.dumps(info, sort_keys=True)}`",
+        "",
+        f"Machine: {json.dumps(bench['machine'], sort_keys=True)}",
+        "",
+        f"### Quality ({f'{limit} pairs per split' if limit else 'full splits'} of "
+        f"release {results['eval_test_paraphrase_generative']['release']['version']})",
+        "",
+        md_table(["command", "n", *COLUMNS, "p50 ms"], _eval_rows(results)),
+        "",
+        "Targets (seeds' success criteria, generative path only):",
+        "",
+        *_targets(results),
+        "",
+        f"### Latency (`celltext bench`, {bench['iters']} questions at batch 1, warm; "
+        f"throughput at batch {bench['throughput_per_s']['batch_size']})",
+        "",
+        md_table(["stage", "p50 ms", "p95 ms", "throughput /s"], _bench_rows(bench)),
+        "",
+        f"End-to-end p50 / retrieval p50 = {fmt(bench.get('ratio_end_to_end_to_retrieval'), 2)}; "
+        f"targets: {json.dumps(bench.get('targets', {}), sort_keys=True)}; "
+        f"parameters: {json.dumps(bench.get('params', {}), sort_keys=True)}; "
+        f"memory: {json.dumps(bench.get('memory', {}), sort_keys=True)}.",
+    ]
+    if onnx_md:
+        lines += ["", onnx_md.strip()]
+    if load:
+        lines += ["", "### HTTP load test (`benchmarks/load.py`)", "", "```json",
+                  json.dumps(load, indent=1, sort_keys=True)[:3000], "```"]  # fmt: skip
+    return update_section(doc, "shipped", "\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="Model ref (default: models/default).")
+    parser.add_argument("--release", default="v1")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rerank", type=int, default=4)
+    parser.add_argument("--iters", type=int, default=50, help="Bench questions at batch 1.")
+    parser.add_argument("--limit", type=int, default=0, help="Pairs per split (0: all).")
+    parser.add_argument("--onnx", type=Path, default=None, help="Export dir with parity.md.")
+    parser.add_argument("--load", type=Path, default=None, help="benchmarks/load.py JSON.")
+    parser.add_argument("--out", type=Path, default=Path("docs/results"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE_ANALYSIS.md"))
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from celltext.data.release import load_release
+
+    torch.set_num_threads(args.threads)
+    release = load_release(args.release)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    for name, kw in _runs(args.rerank):
+        if args.model is not None and kw["ref"] is None:
+            kw["ref"] = args.model
+        t0 = time.perf_counter()
+        rep = run_eval(release=release, limit=args.limit or None, **kw)
+        rep["command"] = _command(name, kw)
+        results[name] = rep
+        (args.out / f"{name}.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        print(f"{name}: {time.perf_counter() - t0:.0f}s {rep['metrics']}", file=sys.stderr)
+    bench = run_bench(args.model, release, iters=args.iters, threads=args.threads)
+    (args.out / "bench.json").write_text(json.dumps(bench, indent=1, sort_keys=True) + "\n")
+    onnx_md = None
+    if args.onnx is not None:
+        onnx_md = (args.onnx / "parity.md").read_text()
+    load = json.loads(args.load.read_text()) if args.load is not None else None
+    command = "python benchmarks/shipped_report.py " + shlex.join(sys.argv[1:] if argv is None
+                                                                   else argv)  # fmt: skip
+    doc = write_section(args.doc, results, bench, command.strip(), onnx_md, load, args.limit)
+    print(f"wrote {doc} and {args.out}/", file=sys.stderr)
+    print(json.dumps({"machine": machine_info(), "doc": str(doc)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
