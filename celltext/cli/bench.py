@@ -22,6 +22,14 @@ def bench_command(
     no_predictor: bool = typer.Option(
         False, "--no-predictor", help="Skip the serving Predictor (end_to_end) stage."
     ),
+    onnx: Path | None = typer.Option(
+        None,
+        "--onnx",
+        file_okay=False,
+        help="Export dir of `celltext export onnx`: also bench the onnxruntime path against "
+        "PyTorch (key 'onnx': batch-1 p50/p95, throughput, peak RSS of a fresh subprocess "
+        "per path, onnx/pytorch ratios).",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -29,6 +37,12 @@ def bench_command(
 
     The retrieval baseline is measured in the same run, so the end-to-end/retrieval latency
     ratio compares like with like.
+
+    With --onnx DIR the report also has a key 'onnx': the onnxruntime Predictor against the
+    PyTorch Predictor (CPU, greedy, fallback off, the same timed questions): latency p50/p95
+    at batch 1 (warm), throughput at --batch, peak RSS of a fresh subprocess per path
+    ('peak_rss_mb'; the onnxruntime one never imports torch), and the onnx/pytorch ratios of
+    p50 latency and peak memory. The existing keys are unchanged.
     """
     import torch
 
@@ -41,7 +55,9 @@ def bench_command(
         raise fail("--device cuda but no CUDA device is available")
     try:
         rel = load_release(release)
-        report = run_bench(model, rel, iters, threads, device, not no_predictor, batch_size=batch)
+        report = run_bench(
+            model, rel, iters, threads, device, not no_predictor, batch_size=batch, onnx=onnx
+        )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
     if out is not None:
@@ -71,6 +87,16 @@ def _print(report: dict) -> None:
     if "ratio_end_to_end_to_retrieval" in report:
         err_console.print(f"end-to-end / retrieval p50: {report['ratio_end_to_end_to_retrieval']}x")
     err_console.print(f"params: {report.get('params')}  memory: {report['memory']}")
+    onnx = report.get("onnx")
+    if onnx:
+        lat, torch_lat = onnx["latency_ms"], onnx["pytorch"]["latency_ms"]
+        err_console.print(
+            f"onnxruntime vs PyTorch (greedy, no fallback, batch 1): p50 {lat['p50']:.2f} vs "
+            f"{torch_lat['p50']:.2f} ms ({onnx['ratio_p50_onnx_to_pytorch']}x); peak RSS "
+            f"{onnx.get('peak_rss_mb')} vs {onnx['pytorch'].get('peak_rss_mb')} MB "
+            f"({onnx['ratio_peak_rss_onnx_to_pytorch']}x); items/s @{onnx['batch_size']} "
+            f"{onnx['throughput_per_s']} vs {onnx['pytorch']['throughput_per_s']}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,73 @@
+"""``celltext bench --onnx DIR``: onnxruntime against PyTorch in the bench report.
+
+Reuses the tiny fitted checkpoint of conftest.py, exported without the parity run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from serving_tiny import tiny_release
+from typer.testing import CliRunner
+
+from celltext.cli import app
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(fitted_ckpt, teacher, tmp_path_factory):
+    from celltext.serving.onnx_export import export_model
+    from celltext.serving.predictor import Predictor
+
+    out = tmp_path_factory.mktemp("bench_onnx") / "tiny"
+    export_model(Predictor.from_ref(str(fitted_ckpt), fallback=False, teacher=teacher), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    return tiny_release(tmp_path_factory.mktemp("bench_release"))
+
+
+def _bench(*args: str):
+    return CliRunner().invoke(app, ["bench", "--iters", "3", "--batch", "4", "--threads", "1",
+                                    "--json", *args])  # fmt: skip
+
+
+def test_bench_onnx_adds_the_comparison(fitted_ckpt, onnx_dir, release_dir):
+    result = _bench("--model", str(fitted_ckpt), "--release", str(release_dir),
+                    "--onnx", str(onnx_dir))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    for key in ("latency_ms", "throughput_per_s", "memory", "machine", "params"):
+        assert key in out  # the existing keys are still there
+    assert "onnx" not in out["latency_ms"] and "end_to_end" in out["latency_ms"]
+    onnx = out["onnx"]
+    assert onnx["same_checkpoint"] is True and onnx["decoder_mode"] == "step"
+    assert onnx["settings"]["iters"] == out["latency_ms"]["end_to_end"]["n"] == 3
+    assert onnx["settings"]["fallback"] is False and onnx["settings"]["strategy"] == "greedy"
+    for side in (onnx, onnx["pytorch"]):
+        lat = side["latency_ms"]
+        assert lat["n"] == 3 and lat["p95"] >= lat["p50"] > 0
+        assert side["throughput_per_s"] > 0
+        assert side["peak_rss_mb"] > 0 and side["answered"] == 3, side
+    assert onnx["batch_size"] == 4
+    assert onnx["torch_imported"] is False
+    assert onnx["pytorch"]["torch_imported"] is True
+    assert onnx["ratio_p50_onnx_to_pytorch"] > 0
+    assert onnx["ratio_peak_rss_onnx_to_pytorch"] == pytest.approx(
+        onnx["peak_rss_mb"] / onnx["pytorch"]["peak_rss_mb"], rel=1e-2
+    )
+
+
+def test_bench_onnx_rejects_bad_arguments(fitted_ckpt, release_dir, tmp_path):
+    result = _bench("--model", str(fitted_ckpt), "--release", str(release_dir),
+                    "--onnx", str(tmp_path))  # fmt: skip
+    assert result.exit_code != 0 and "not an ONNX export" in " ".join(result.output.split())
+    result = _bench("--model", "retrieval", "--release", str(release_dir), "--onnx", str(tmp_path))
+    assert result.exit_code != 0 and "retrieval" in result.output
+
+
+def test_bench_help_documents_onnx():
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0 and "--onnx" in result.output

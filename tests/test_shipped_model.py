@@ -1,0 +1,63 @@
+"""The committed model under ``models/default``: intact, within budget, deterministic.
+
+Uses the real teacher (the PyPI-packaged all-MiniLM-L6-v2) and release v1, on a small
+fixed sample so the whole module stays within a few seconds of model time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from celltext.cli import app
+from celltext.paths import default_model_dir
+
+MODEL = Path(os.environ.get("CELLTEXT_SHIPPED_MODEL", default_model_dir()))
+pytestmark = pytest.mark.skipif(
+    not (MODEL / "model.safetensors").is_file(), reason=f"no shipped model at {MODEL}"
+)
+
+
+@pytest.fixture(autouse=True)
+def _real_teacher(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _json(args: list[str]) -> dict:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_checkpoint_verifies_and_is_within_budget():
+    from celltext.registry import load_checkpoint
+
+    ck = load_checkpoint(MODEL)
+    size_mb = sum(f.stat().st_size for f in MODEL.iterdir() if f.is_file()) / 2**20
+    assert size_mb <= 25.0
+    assert ck.metadata["weights_dtype"] == "float16"
+    assert ck.metadata["parameters"]["total"] <= 10_000_000
+    assert ck.metadata["dataset"]["version"] == "v1"
+    trainable = sum(p.numel() for p in ck.model.parameters())
+    assert trainable == ck.metadata["parameters"]["total"]
+
+
+def test_eval_gives_the_same_numbers_on_every_run():
+    args = ["eval", "--model", str(MODEL), "--split", "test_paraphrase", "--no-fallback"]
+    args += ["--limit", "24", "--latency-samples", "2", "--json"]
+    first, second = _json(args), _json(args)
+    assert first["metrics"] == second["metrics"]
+    assert first["counts"]["n"] == 24 and first["metrics"]["unknown_token_rate"] == 0.0
+    assert first["per_domain"] == second["per_domain"]
+
+
+def test_ask_answers_from_the_shipped_model():
+    out = _json(
+        ["ask", "What is backpropagation?", "--model", str(MODEL), "--no-fallback", "--json"]
+    )
+    assert out["answer"].strip() and not out["fallback"]
+    assert 0.0 <= out["confidence"] <= 1.0 and out["latency_ms"] > 0
