@@ -42,6 +42,11 @@ def eval_command(
         32, "--latency-samples", help="Questions timed one at a time (batch 1, warm)."
     ),
     threads: int = THREADS_OPTION,
+    answer_top1: bool = typer.Option(
+        True,
+        "--answer-top1/--no-answer-top1",
+        help="Rank the core's prediction among all training answers (embeds them once).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --limit sample and of sampling."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
     json_out: bool = JSON_OPTION,
@@ -76,6 +81,7 @@ def eval_command(
             rerank=rerank,
             latency_samples=latency_samples,
             options=options,
+            rank_answers=answer_top1,
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc

@@ -251,8 +251,13 @@ def run_eval(
     options: DecodeOptions | None = None,
     system: Any = None,
     metric_teacher: Any = None,
+    rank_answers: bool = True,
 ) -> dict[str, Any]:
-    """Everything ``celltext eval`` reports, as one JSON-ready dict."""
+    """Everything ``celltext eval`` reports, as one JSON-ready dict.
+
+    ``rank_answers=False`` skips the ``answer_top1`` metric, which embeds every training
+    answer (minutes on a CPU with a cold embedding cache).
+    """
     from celltext.teacher import load_teacher
 
     options = options or DecodeOptions()
@@ -269,8 +274,10 @@ def run_eval(
     if decoder_only:
         task = evaluate_decoder
     else:
-        bank = list(dict.fromkeys([p.answer for p in release.pairs("train")] +
-                                  [p.answer for p in pairs]))  # fmt: skip
+        bank = None
+        if rank_answers:
+            bank = list(dict.fromkeys([p.answer for p in release.pairs("train")] +
+                                      [p.answer for p in pairs]))  # fmt: skip
 
         def task(sys_, pairs_, teacher_, n_):
             return evaluate_system(sys_, pairs_, teacher_, n_, answer_bank=bank)
