@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/shipped_report.py                       # ~10 min, 2-core CPU
-    .venv/bin/python benchmarks/shipped_report.py --onnx export/ --load load.json
+    .venv/bin/python benchmarks/shipped_report.py --onnx export/ --load load.json \
+        --bench docs/results/bench.json
 
 Runs, in one process, exactly what these commands report (``celltext eval``/``bench``):
 
@@ -164,6 +165,39 @@ def write_section(
         f"parameters: {json.dumps(bench.get('params', {}), sort_keys=True)}; "
         f"memory: {json.dumps(bench.get('memory', {}), sort_keys=True)}.",
     ]
+    onnx = bench.get("onnx")
+    if onnx:
+        pt = onnx["pytorch"]
+        lines += [
+            "",
+            "ONNX Runtime against PyTorch (`celltext bench --onnx DIR`; greedy, fallback off, "
+            "peak RSS of a fresh process per path):",
+            "",
+            md_table(
+                ["path", "p50 ms", "p95 ms", "throughput /s", "peak RSS MB", "imports torch"],
+                [
+                    [
+                        "onnxruntime",
+                        fmt(onnx["latency_ms"]["p50"], 2),
+                        fmt(onnx["latency_ms"]["p95"], 2),
+                        fmt(onnx["throughput_per_s"], 1),
+                        fmt(onnx.get("peak_rss_mb"), 1),
+                        fmt(onnx.get("torch_imported")),
+                    ],
+                    [
+                        "pytorch",
+                        fmt(pt["latency_ms"]["p50"], 2),
+                        fmt(pt["latency_ms"]["p95"], 2),
+                        fmt(pt["throughput_per_s"], 1),
+                        fmt(pt.get("peak_rss_mb"), 1),
+                        fmt(pt.get("torch_imported")),
+                    ],
+                ],
+            ),  # fmt: skip
+            "",
+            f"Ratios onnx/pytorch: p50 {fmt(onnx.get('ratio_p50_onnx_to_pytorch'), 2)}, "
+            f"peak RSS {fmt(onnx.get('ratio_peak_rss_onnx_to_pytorch'), 2)}.",
+        ]
     if onnx_md:
         lines += ["", onnx_md.strip()]
     if load:
@@ -182,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="Pairs per split (0: all).")
     parser.add_argument("--onnx", type=Path, default=None, help="Export dir with parity.md.")
     parser.add_argument("--load", type=Path, default=None, help="benchmarks/load.py JSON.")
+    parser.add_argument(
+        "--bench", type=Path, default=None,
+        help="JSON of `celltext bench --json --out FILE` (run alone on a quiet machine) "
+        "instead of benching here.",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE_ANALYSIS.md"))
     args = parser.parse_args(argv)
@@ -203,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = rep
         (args.out / f"{name}.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
         print(f"{name}: {time.perf_counter() - t0:.0f}s {rep['metrics']}", file=sys.stderr)
-    bench = run_bench(args.model, release, iters=args.iters, threads=args.threads)
-    (args.out / "bench.json").write_text(json.dumps(bench, indent=1, sort_keys=True) + "\n")
+    if args.bench is not None:
+        bench = json.loads(args.bench.read_text())
+    else:
+        bench = run_bench(args.model, release, iters=args.iters, threads=args.threads)
+        (args.out / "bench.json").write_text(json.dumps(bench, indent=1, sort_keys=True) + "\n")
     onnx_md = None
     if args.onnx is not None:
         onnx_md = (args.onnx / "parity.md").read_text()
