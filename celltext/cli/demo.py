@@ -70,15 +70,20 @@ def _answer_samples(samples: list) -> list[dict]:
     return rows
 
 
-def _eval_summary(limit: int) -> dict:
-    from celltext.evaluation.evaluate import evaluate
+def _eval_summary(release, limit: int) -> dict:
+    """``celltext eval --split test_paraphrase --no-fallback --limit N`` on the shipped model."""
+    from celltext.evaluation.evaluate import run_eval
 
-    return evaluate(model_ref=None, split="test_paraphrase", fallback=False, limit=limit)
+    report = run_eval(
+        None, "test_paraphrase", release, fallback=False, limit=limit, latency_samples=8,
+        rank_answers=False,
+    )  # fmt: skip
+    return {"n": report["counts"]["n"], **report["metrics"], "latency_ms": report["latency_ms"]}
 
 
 def demo(
     release: str = typer.Option("v1", help="Data release to show."),
-    eval_limit: int = typer.Option(300, help="Pairs of test_paraphrase in the live eval."),
+    eval_limit: int = typer.Option(200, help="Pairs of test_paraphrase in the live eval."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the shipped model on one sample question per domain and summarise its quality."""
@@ -95,7 +100,7 @@ def demo(
     has_model = (default_model_dir() / "model.safetensors").exists()
     if has_model:
         report["answers"] = _answer_samples(samples)
-        report["eval"] = _eval_summary(eval_limit)
+        report["eval"] = _eval_summary(rel, eval_limit)
     else:
         report["samples"] = [dataclasses.asdict(p) for p in samples[:5]]
     if json_out:
@@ -133,9 +138,15 @@ def _print_report(report: dict, has_model: bool, eval_limit: int) -> None:
         )
     out.print(table)
     ev = report["eval"]
-    keys = ("bleu", "chrf", "rouge_l", "semantic_similarity", "exact_match", "coherence")
+    keys = ("semantic_similarity", "bleu", "chrf", "rouge_l", "exact_match", "coherence",
+            "core_cosine", "unknown_token_rate")  # fmt: skip
     summary = ", ".join(f"{k}={ev[k]:.3f}" for k in keys if k in ev)
-    out.print(f"eval on the first {eval_limit} of test_paraphrase (generative only): {summary}")
+    out.print(
+        f"eval on a fixed sample of {ev['n']} test_paraphrase pairs (generative path, "
+        f"no fallback; `celltext eval --split test_paraphrase --no-fallback --limit {eval_limit}`):"
+    )
+    out.print(f"  {summary}; batch-1 p50 {ev['latency_ms'].get('p50', float('nan')):.0f} ms")
+    out.print("Full-split numbers: README 'Results' and docs/PERFORMANCE_ANALYSIS.md.")
 
 
 def register(app: typer.Typer) -> None:

@@ -169,3 +169,23 @@ def test_bench_json_shape(env, monkeypatch, stand_in):
     assert out["params"]["core"] > 0 and out["params"]["decoder"] > 0
     assert out["machine"]["torch_threads"] == 1 and out["machine"]["cpu_count"] >= 1
     assert "RSS" in out["memory"]["method"]
+
+
+def test_demo_without_a_model_shows_the_release(env, monkeypatch, stand_in, tmp_path):
+    monkeypatch.setenv("CELLTEXT_DEFAULT_MODEL", str(tmp_path / "absent"))
+    out = _run(env, monkeypatch, "demo", "--release", VERSION, "--json")
+    assert out["release"]["per_split"]["test_paraphrase"] == 12
+    assert "answers" not in out and len(out["samples"]) == 3  # one per domain of the split
+    tc = out["teacher_check"]
+    assert tc["cos_question_answer"] > tc["cos_question_unrelated"]
+
+
+def test_demo_with_a_model_answers_one_question_per_domain(env, monkeypatch, stand_in):
+    monkeypatch.setenv("CELLTEXT_DEFAULT_MODEL", env["ckpt"])
+    out = _run(env, monkeypatch, "demo", "--release", VERSION, "--eval-limit", "6", "--json")
+    domains = [row["domain"] for row in out["answers"]]
+    assert domains == sorted({"deep_learning", "nlp_llm", "computer_vision"})
+    for row in out["answers"]:
+        assert 0.0 <= row["confidence"] <= 1.0 and row["latency_ms"] > 0
+        assert isinstance(row["fallback"], bool)
+    assert out["eval"]["n"] == 6 and "semantic_similarity" in out["eval"]
