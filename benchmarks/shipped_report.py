@@ -206,6 +206,38 @@ def write_section(
     return update_section(doc, "shipped", "\n".join(lines))
 
 
+def write_readme(readme: Path, results: dict[str, dict[str, Any]], bench: dict[str, Any],
+                 command: str) -> Path:  # fmt: skip
+    """The headline numbers as the ``results`` section of the README."""
+    keys = ("semantic_similarity", "bleu", "chrf", "rouge_l", "core_cosine", "fallback_rate")
+    rows = [
+        [f"`{rep['command']}`", fmt(rep["counts"]["n"]),
+         *(fmt(rep["metrics"].get(k)) for k in keys)]
+        for rep in results.values()
+        if rep["task"] == "end_to_end"
+    ]  # fmt: skip
+    dec = results["eval_test_unseen_decoder_only"]
+    lat = bench["latency_ms"]
+    stages = [s for s in ("teacher", "core", "decoder", "end_to_end", "retrieval") if s in lat]
+    lines = [
+        f"Measured by `{command}` on {bench['machine'].get('cpu_count')} CPU cores "
+        f"({bench['machine'].get('cpu')}, torch {bench['machine'].get('torch')}, no GPU); "
+        "details, per-domain numbers and the ablation in "
+        "[docs/PERFORMANCE_ANALYSIS.md](docs/PERFORMANCE_ANALYSIS.md), JSON in `docs/results/`.",
+        "",
+        md_table(["command", "n", *keys], rows),
+        "",
+        f"Decoder alone (`{dec['command']}`): BLEU {fmt(dec['metrics'].get('bleu'))}, "
+        f"embedding preservation {fmt(dec['metrics'].get('embedding_preservation'))}, "
+        f"coherence {fmt(dec['metrics'].get('coherence'))}.",
+        "",
+        "Latency p50 at batch 1, warm (`celltext bench`): "
+        + ", ".join(f"{s} {fmt(lat[s].get('p50'), 1)} ms" for s in stages)
+        + f"; trainable parameters {fmt(bench.get('params', {}).get('total_trainable'))}.",
+    ]
+    return update_section(readme, "results", "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="Model ref (default: models/default).")
@@ -223,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE_ANALYSIS.md"))
+    parser.add_argument("--readme", type=Path, default=None, help="Also write its results.")
     args = parser.parse_args(argv)
 
     import torch
@@ -254,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/shipped_report.py " + shlex.join(sys.argv[1:] if argv is None
                                                                    else argv)  # fmt: skip
     doc = write_section(args.doc, results, bench, command.strip(), onnx_md, load, args.limit)
+    if args.readme is not None:
+        write_readme(args.readme, results, bench, command.strip())
     print(f"wrote {doc} and {args.out}/", file=sys.stderr)
     print(json.dumps({"machine": machine_info(), "doc": str(doc)}))
     return 0
