@@ -169,3 +169,22 @@ def test_dt_initialisation_range():
     cfg = MambaConfig(d_model=64, dt_min=0.002, dt_max=0.05)
     dt = F.softplus(MambaBlock(cfg).dt_proj.bias)
     assert dt.min() >= 0.002 * 0.999 and dt.max() <= 0.05 * 1.001
+
+
+def test_onnx_export_of_the_parallel_scan_matches_pytorch():
+    """The blocked scan writes through ``out=`` views that tracing cannot see; the export
+    must take the functional path (a sequence of several chunks exercises the carry scan)."""
+    import io
+
+    import numpy as np
+    import onnxruntime as ort
+
+    block = _block(dtype=torch.float32).eval()
+    x = torch.randn(2, 37, 12)
+    buf = io.BytesIO()
+    with torch.no_grad():
+        expected = block(x).numpy()
+        torch.onnx.export(block, (x,), buf, input_names=["x"], opset_version=17, dynamo=False)
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -112,7 +112,7 @@ def _scan_blocked(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
     length, rest = a.shape[0], a.shape[1:]
     if length <= chunk:
         return _scan_sequential(a, b)
-    nc = -(-length // chunk)
+    nc = (length + chunk - 1) // chunk  # ceil; traced shapes divide by truncation
     pad = nc * chunk - length
     if pad:  # identity elements (a=1, b=0) at the end
         a = torch.cat([a, a.new_ones(pad, *rest)])
@@ -167,7 +167,19 @@ def pscan(a: torch.Tensor, b: torch.Tensor, chunk: int = 16) -> torch.Tensor:
     """
     if a.shape != b.shape or a.dim() < 1:
         raise ValueError(f"pscan needs a and b of one shape (L, ...), got {a.shape}, {b.shape}")
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        # The blocked scan writes through ``out=`` views, which tracing (and so the ONNX
+        # exporter) does not record; export a functional recurrence instead.
+        return _scan_functional(a, b)
     return _PScan.apply(a, b, chunk)
+
+
+def _scan_functional(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t * h_{t-1} + b_t along dim 0, without in-place writes (for tracing)."""
+    hs = [b[0]]
+    for t in range(1, a.shape[0]):
+        hs.append(a[t] * hs[-1] + b[t])
+    return torch.stack(hs)
 
 
 # -- selective scan (S6) ----------------------------------------------------------------------
@@ -196,7 +208,7 @@ def selective_scan(
     multiplied, so it is stable at any length.
     """
     bsz, length, _ = x.shape
-    nc = -(-length // chunk)
+    nc = (length + chunk - 1) // chunk  # ceil; traced shapes divide by truncation
     pad = nc * chunk - length
 
     def chunked(t: torch.Tensor, pattern: str) -> torch.Tensor:
