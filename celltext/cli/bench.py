@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_report, err_console, fail
 
 
 def bench_command(
@@ -60,13 +59,7 @@ def bench_command(
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    if json_out:
-        emit_json(report)
-    else:
-        _print(report)
+    emit_report(report, out, json_out, _print)
 
 
 def _print(report: dict) -> None:

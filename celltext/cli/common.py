@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -38,6 +40,19 @@ def _default(obj: Any) -> Any:
     if hasattr(obj, "__fspath__"):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def emit_report(
+    report: dict[str, Any], out: Path | None, json_out: bool, show: Callable[[dict], None]
+) -> None:
+    """Write ``report`` to ``out`` (if given), then print it: JSON on stdout or ``show``."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if json_out:
+        emit_json(report)
+    else:
+        show(report)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

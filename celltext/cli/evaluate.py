@@ -5,12 +5,11 @@ The logic lives in :mod:`celltext.evaluation`; these functions parse options and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_json, emit_report, err_console, fail
 
 MODEL_OPTION = typer.Option(
     None, "--model", "-m", help="Checkpoint dir, name@alias, name/version, or 'retrieval'."
@@ -86,13 +85,7 @@ def eval_command(
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
     report["torch_threads"] = threads
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    if json_out:
-        emit_json(report)
-    else:
-        _print_report(report)
+    emit_report(report, out, json_out, _print_report)
 
 
 def _load_release(version: str):
