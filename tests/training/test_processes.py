@@ -22,6 +22,12 @@ FAKE_CLI = Path(__file__).with_name("fake_cli.py")
 VENV_BIN = Path(sys.executable).parent
 
 
+def _train_args(out: Path) -> list[str]:
+    """The fake CLI training ``tiny`` into ``out``, quietly, with JSON output."""
+    return [str(FAKE_CLI), "train", "--preset", "tiny", "--out", str(out), "--no-register",
+            "--no-progress", "--json"]  # fmt: skip
+
+
 def _env(home: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -34,18 +40,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def test_sigkill_then_resume_gives_identical_weights(tmp_path, reference, monkeypatch):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        str(FAKE_CLI),
-        "train",
-        "--preset",
-        "tiny",
-        "--out",
-        str(out),
-        "--no-register",
-        "--no-progress",
-        "--json",
-    ]
+    cmd = [sys.executable, *_train_args(out)]
     with open(tmp_path / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
         deadline = time.monotonic() + 120
@@ -89,15 +84,7 @@ def test_two_process_cpu_run_with_accelerate_launch(tmp_path):
         "no",
         "--main_process_port",
         str(port),
-        str(FAKE_CLI),
-        "train",
-        "--preset",
-        "tiny",
-        "--out",
-        str(out),
-        "--no-register",
-        "--no-progress",
-        "--json",
+        *_train_args(out),
         "--set",
         "stages.finetune.enabled=false",
     ]
