@@ -7,13 +7,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from celltext.cli.batch_io import count_lines, done_ids, read_jsonl
 from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.textcheck import text_problem
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ def ask(
     """Answer one question."""
     if not question.strip():
         raise fail("the question is empty", code=2)
+    problem = text_problem(question)
+    if problem is not None:
+        raise fail(f"the question: {problem}", code=2)
     predictor = _predictor(model, no_fallback, threshold)
     (result,) = predictor.answer([question.strip()])
     if as_json:
@@ -74,55 +78,6 @@ def ask(
 
 
 # -- batch ------------------------------------------------------------------------------------
-def _done_ids(output: Path) -> set[str]:
-    """Ids already written to ``output``; a torn last line (killed run) is cut off."""
-    if not output.exists():
-        return set()
-    done: set[str] = set()
-    good_bytes = 0
-    with output.open("rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                done.add(str(json.loads(raw)["id"]))
-            except (ValueError, KeyError, TypeError):
-                break
-            good_bytes += len(raw)
-    if good_bytes != output.stat().st_size:
-        log.warning("%s: dropping an incomplete last line from an interrupted run", output)
-        with output.open("r+b") as fh:
-            fh.truncate(good_bytes)
-    return done
-
-
-def _read_jsonl(path: Path, bad: list[dict]) -> Iterator[tuple[int, str, str]]:
-    """(line number, id, question) of each valid line; problems go to ``bad``."""
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-                if "id" not in row or row["id"] in (None, ""):
-                    raise ValueError("missing 'id'")
-                q = row.get("question")
-                if not isinstance(q, str) or not q.strip():
-                    raise ValueError("missing or empty 'question'")
-            except ValueError as exc:
-                bad.append({"line": lineno, "error": str(exc)[:200]})
-                err_console.print(f"[yellow]{path}:{lineno}: skipped: {exc}[/]")
-                continue
-            yield lineno, str(row["id"]), q.strip()
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
 def answer(
     input: Path = typer.Option(
         ..., "--input", "-i", exists=True, dir_okay=False, help="JSONL of {id, question}."
@@ -146,14 +101,15 @@ def answer(
     )
 
     predictor = _predictor(model, no_fallback, threshold)
-    done = _done_ids(output)
+    done, unreadable = done_ids(output)
     bad: list[dict] = []
+    replaced: list[dict] = []
     stats = {"written": 0, "skipped_existing": 0, "fallback": 0}
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with output.open("a", encoding="utf-8") as out, Progress(*columns, console=err_console) as bar:
-        task = bar.add_task("answer", total=_count_lines(input))
+        task = bar.add_task("answer", total=count_lines(input))
         batch: list[tuple[str, str]] = []
 
         def flush() -> None:
@@ -170,7 +126,7 @@ def answer(
             bar.advance(task, len(batch))
             batch.clear()
 
-        for _, rid, q in _read_jsonl(input, bad):
+        for _, rid, q in read_jsonl(input, bad, replaced):
             if rid in done:
                 stats["skipped_existing"] += 1
                 bar.advance(task)
@@ -184,6 +140,7 @@ def answer(
         bar.advance(task, len(bad))
     summary = {
         "input": str(input), "output": str(output), **stats, "malformed": bad,
+        "replaced_characters": replaced, "unreadable_output_lines": unreadable,
         "fallback_rate": stats["fallback"] / stats["written"] if stats["written"] else 0.0,
         "seconds": round(time.perf_counter() - start, 3), "model": predictor.info.label,
     }  # fmt: skip
@@ -194,6 +151,11 @@ def answer(
             f"wrote {stats['written']} answers to {output} ({stats['skipped_existing']} already "
             f"there, {len(bad)} malformed lines skipped) in {summary['seconds']} s"
         )
+        if replaced or unreadable:
+            err_console.print(
+                f"[yellow]{len(replaced)} input line(s) had non-UTF-8 bytes replaced; "
+                f"{len(unreadable)} unreadable output line(s) kept[/]"
+            )
 
 
 # -- decode ------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ Each job carries the predictor it was submitted with, and a batch holds jobs of 
 predictor only: after an automatic model swap, requests already queued finish on the
 model they started with. A job whose caller stopped waiting (timeout) is still computed
 with its batch, but its result is dropped.
+
+One request must never change another's answer: :meth:`MicroBatcher.submit` refuses text
+that is not valid Unicode before it is queued, and when a shared batch raises, each of its
+jobs is re-run on its own so that the error reaches only the job that caused it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import asyncio
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
+
+from celltext.textcheck import first_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,9 @@ class MicroBatcher:
         """Answers of ``questions`` from ``predictor`` (batched with concurrent requests)."""
         if self._queue is None:
             raise RuntimeError("batcher not started")
+        bad = first_text_problem(questions)
+        if bad is not None:
+            raise ValueError(f"question {bad[0]}: {bad[1]}")
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(predictor, list(questions), future))
         return await future
@@ -108,10 +117,8 @@ class MicroBatcher:
             loop = asyncio.get_running_loop()
             try:
                 answers = await loop.run_in_executor(self.executor, predictor.answer, questions)
-            except Exception as exc:  # noqa: BLE001 -- handed to every waiting caller
-                for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 -- handed to the job(s) that caused it
+                await self._run_alone(jobs, exc)
                 return
             self.batches += 1
             start = 0
@@ -122,3 +129,23 @@ class MicroBatcher:
                     j.future.set_result(part)
         finally:
             self._slots.release()
+
+    async def _run_alone(self, jobs: list[_Job], exc: Exception) -> None:
+        """After a failed shared batch: each job on its own, so one bad job fails alone."""
+        if len(jobs) == 1:
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(exc)
+            return
+        log.warning("a batch of %d jobs failed (%s); re-running them one by one", len(jobs), exc)
+        loop = asyncio.get_running_loop()
+        for j in jobs:
+            if j.future.done():
+                continue  # the caller gave up waiting
+            try:
+                part = await loop.run_in_executor(self.executor, j.predictor.answer, j.questions)
+            except Exception as job_exc:  # noqa: BLE001 -- this job's own error
+                if not j.future.done():
+                    j.future.set_exception(job_exc)
+                continue
+            if not j.future.done():
+                j.future.set_result(part)

@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from celltext.textcheck import safe_echo, text_problem
+
 
 class BodyTooLarge(HTTPException):
     """The request body is over the configured limit."""
@@ -99,7 +101,10 @@ def _invalid(loc: tuple, msg: str, value) -> RequestValidationError:
 
 
 def check_question(question: str, max_chars: int, loc: tuple = ("body", "question")) -> None:
-    """422 unless ``question`` is non-blank and at most ``max_chars`` characters."""
+    """422 unless ``question`` is valid text, non-blank and at most ``max_chars`` characters."""
+    problem = text_problem(question)
+    if problem is not None:
+        raise _invalid(loc, problem, None)
     if not question.strip():
         raise _invalid(loc, "question must not be empty", question)
     if len(question) > max_chars:
@@ -128,20 +133,38 @@ def check_embedding_rows(rows: Sequence[Sequence[float]], dim: int, teacher: str
             )
 
 
-def finite_json(value):
-    """``value`` with every non-finite float replaced by its string (``inf``, ``nan``): error
-    bodies echo the client's input, and strict JSON has no infinities."""
+ECHO_ITEMS = 10  # longest list (or dict) of client input repeated back in an error body
+ECHO_DEPTH = 4
+
+
+def finite_json(value, depth: int = 0):
+    """``value`` made safe to echo back in an error body: every non-finite float as its
+    string (strict JSON has no infinities), strings with lone surrogates escaped and cut to
+    :data:`~celltext.textcheck.ECHO_CHARS` characters, lists and dicts cut to
+    :data:`ECHO_ITEMS` entries and :data:`ECHO_DEPTH` levels (a 422 never repeats a whole
+    megabyte of input, and never crashes while encoding it)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return safe_echo(value)
+    if isinstance(value, (dict, list, tuple)) and depth >= ECHO_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
+        items = list(value.items())
+        out = {safe_echo(str(k)): finite_json(v, depth + 1) for k, v in items[:ECHO_ITEMS]}
+        if len(items) > ECHO_ITEMS:
+            out["..."] = f"{len(items) - ECHO_ITEMS} more keys"
+        return out
     if isinstance(value, (list, tuple)):
-        return [finite_json(v) for v in value]
+        out = [finite_json(v, depth + 1) for v in value[:ECHO_ITEMS]]
+        if len(value) > ECHO_ITEMS:
+            out.append(f"... {len(value) - ECHO_ITEMS} more items")
+        return out
     return value
 
 
 async def validation_error_handler(request, exc: RequestValidationError):
-    """FastAPI's 422 body, safe for inputs such as ``Infinity`` (else a 500)."""
+    """FastAPI's 422 body, safe for any input (``Infinity``, lone surrogates, huge bodies)."""
     from fastapi.encoders import jsonable_encoder
     from fastapi.responses import JSONResponse
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from celltext.textcheck import check_text
 
 HARD_MAX_CHARS = 100_000
 HARD_MAX_ITEMS = 10_000
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Text = Annotated[str, AfterValidator(check_text)]
+"""A string that is valid Unicode (no lone surrogates): every request text is one."""
 
 
 def _non_blank(value: str) -> str:
@@ -29,7 +33,7 @@ class _Strict(BaseModel):
 class AnswerRequest(_Strict):
     """One question."""
 
-    question: str = Field(
+    question: Text = Field(
         ..., min_length=1, max_length=HARD_MAX_CHARS, examples=["What is backpropagation?"]
     )
     include_activity: bool = Field(False, description="Also return the lattice activity.")
@@ -56,7 +60,7 @@ class AnswerOut(BaseModel):
 class BatchAnswerRequest(_Strict):
     """Several questions, answered as one batch."""
 
-    questions: list[str] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
+    questions: list[Text] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
 
     @field_validator("questions")
     @classmethod
@@ -94,7 +98,7 @@ class DecodeResponse(BaseModel):
 
 
 class EmbedRequest(_Strict):
-    texts: list[str] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
+    texts: list[Text] = Field(..., min_length=1, max_length=HARD_MAX_ITEMS)
 
 
 class EmbedResponse(BaseModel):
@@ -105,7 +109,7 @@ class EmbedResponse(BaseModel):
 
 
 class ActivityRequest(_Strict):
-    question: str = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
+    question: Text = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
 
     check_question = field_validator("question")(_non_blank)
 
@@ -139,7 +143,7 @@ class ModelsResponse(BaseModel):
 
 
 class PromoteRequest(_Strict):
-    version: str = Field(..., min_length=1, max_length=100)
+    version: Text = Field(..., min_length=1, max_length=100)
     alias: str = Field("champion", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
@@ -155,13 +159,13 @@ class AdminResponse(BaseModel):
 
 
 class FeedbackRequest(_Strict):
-    question: str = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
-    answer: str = Field(..., max_length=HARD_MAX_CHARS)
+    question: Text = Field(..., min_length=1, max_length=HARD_MAX_CHARS)
+    answer: Text = Field(..., max_length=HARD_MAX_CHARS)
     rating: Literal["up", "down"]
-    model: str | None = Field(None, max_length=200)
+    model: Text | None = Field(None, max_length=200)
     fallback: bool | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
     check_question = field_validator("question")(_non_blank)
 

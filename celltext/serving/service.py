@@ -25,6 +25,7 @@ from celltext.serving.feedback import FeedbackStore
 from celltext.serving.metrics import ServiceMetrics
 from celltext.serving.predictor import Answer, Predictor, PredictorConfig, StageError
 from celltext.serving.settings import ServingSettings
+from celltext.textcheck import first_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,13 @@ class Service:
     async def answer(
         self, questions: list[str], predictor: Predictor | None = None
     ) -> list[Answer]:
-        """Answers for ``questions``; past the timeout, phrase-bank answers (or a 504)."""
+        """Answers for ``questions``; past the timeout, phrase-bank answers (or a 504).
+
+        Invalid text (lone surrogates) is a 422 here too, whatever route sent it: it never
+        reaches the model, nor a micro-batch shared with other requests."""
+        bad = first_text_problem(questions)
+        if bad is not None:
+            raise HTTPException(422, f"question {bad[0]}: {bad[1]}")
         predictor = predictor or self.predictor
         timeout = self.settings.request_timeout_s
         try:
