@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,52 @@ def _registry():
     return ModelRegistry()
 
 
-def _errors():
-    from celltext.registry.checkpoint import CheckpointIntegrityError
-    from celltext.registry.models import RegistryError
-    from celltext.registry.soup import SoupError
+def _errors() -> tuple[type[Exception], ...]:
+    """Errors shown as one line. Only modules already imported can have raised theirs, so
+    none is imported here (checkpoint and soup import torch, which takes seconds)."""
+    errors: list[type[Exception]] = [FileNotFoundError]
+    for module, name in (
+        ("celltext.registry.models", "RegistryError"),
+        ("celltext.registry.soup", "SoupError"),
+        ("celltext.registry.checkpoint", "CheckpointIntegrityError"),
+    ):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
 
-    return (RegistryError, SoupError, CheckpointIntegrityError, FileNotFoundError)
+
+# Metrics without a stage prefix are the final model's; stage metrics (``core/val/...``) and
+# training curves (``*/train/*``) are for ``--all`` or the MLflow UI.
+HEADLINE_SPLITS = ("val", "test")
+
+
+def headline_metrics(keys: list[str]) -> list[str]:
+    """The metrics that matter when comparing versions (all of them if none is a headline)."""
+    picked = [k for k in keys if k.split("/", 1)[0] in HEADLINE_SPLITS]
+    return picked or list(keys)
+
+
+def _cell(value: float | None, best: bool) -> str:
+    if value is None:
+        return ""
+    return f"[bold]{value:.4f}[/]" if best else f"{value:.4f}"
+
+
+def compare_table(result: dict[str, Any], metrics: list[str]) -> Table:
+    """One column per version, one row per lineage field and metric (best value in bold)."""
+    versions = result["versions"]
+    table = Table("", *(f"v{row['version']}" for row in versions), title=result["name"])
+    for field in ("aliases", "dataset", "preset", "git_commit"):
+        cells = [row.get(field) for row in versions]
+        table.add_row(field, *(",".join(c) if isinstance(c, list) else str(c or "") for c in cells))
+    table.add_section()
+    for metric in metrics:
+        values = [row.get(metric) for row in versions]
+        known = [v for v in values if v is not None]
+        best = (min if "loss" in metric or "perplexity" in metric else max)(known, default=None)
+        bold = len(known) > 1
+        table.add_row(metric, *(_cell(v, bold and v == best) for v in values))
+    return table
 
 
 def _table(rows: list[dict[str, Any]], metrics: list[str]) -> Table:
@@ -155,9 +196,12 @@ def rollback_cmd(name: str = NAME_ARG, json_out: bool = JSON_OPTION) -> None:
 def compare_cmd(
     name: str = NAME_ARG,
     versions: list[int] = typer.Argument(None, help="Versions to compare (default: all)."),
+    all_metrics: bool = typer.Option(
+        False, "--all", help="Every metric (stages, training curves), not just val/ and test/."
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Metrics and lineage of versions side by side."""
+    """Metrics and lineage of versions side by side: a column per version, a row per metric."""
     try:
         result = _registry().compare(name, versions or None)
     except _errors() as exc:
@@ -165,16 +209,8 @@ def compare_cmd(
     if json_out:
         emit_json(result)
         return
-    table = Table("version", "aliases", "dataset", "preset", *result["metrics"])
-    for row in result["versions"]:
-        table.add_row(
-            str(row["version"]),
-            ",".join(row["aliases"]),
-            str(row["dataset"]),
-            str(row["preset"]),
-            *("" if row[m] is None else f"{row[m]:.4f}" for m in result["metrics"]),
-        )
-    err_console.print(table)
+    metrics = result["metrics"] if all_metrics else headline_metrics(result["metrics"])
+    err_console.print(compare_table(result, metrics))
 
 
 @registry_app.command("best")

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from celltext.paths import home_dir
-from celltext.registry.checkpoint import is_checkpoint, read_metadata
 from celltext.registry.tracking import mlflow_client, quiet_mlflow
 
 log = logging.getLogger(__name__)
@@ -62,6 +61,8 @@ class ModelRegistry:
         model has none yet, else challenger).
         """
         from mlflow.exceptions import MlflowException
+
+        from celltext.registry.checkpoint import read_metadata
 
         meta = read_metadata(checkpoint_dir)
         tags = {
@@ -110,7 +111,7 @@ class ModelRegistry:
         The checkpoint is verified first (sha256 of every file); an MLflow run records its
         metadata metrics and carries a copy as the artifact the new version points at.
         """
-        from celltext.registry.checkpoint import verify_checkpoint
+        from celltext.registry.checkpoint import read_metadata, verify_checkpoint
         from celltext.registry.tracking import MlflowTracker
 
         checkpoint_dir = Path(checkpoint_dir)
@@ -288,6 +289,8 @@ class ModelRegistry:
     # -- files ----------------------------------------------------------------------------
     def local_path(self, name: str, version: int) -> Path:
         """A local checkpoint directory of the version (downloaded once into the cache)."""
+        from celltext.registry.checkpoint import is_checkpoint
+
         mv = self.get_version(name, version)
         with quiet_mlflow():
             uri = self.client.get_run(mv.run_id).info.artifact_uri
