@@ -14,6 +14,11 @@ place, so a reader (or a process killed half-way) never sees a partial checkpoin
 ``metadata.json`` lists the sha256 of every other file and carries a hash of itself;
 :func:`load_checkpoint` recomputes them all and raises :class:`CheckpointIntegrityError`
 naming the first file that does not match.
+
+Those hashes are self-attested, so a checkpoint from elsewhere is still untrusted input: a
+``files`` entry must name a file inside the directory (no ``..``, no absolute path, no
+symlink that leaves it), the JSON files are size-capped, and the config's sizes are checked
+against sane bounds before any tensor is allocated (:mod:`celltext.registry.bounds`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 import torch
 
+from celltext.registry.bounds import MAX_JSON_BYTES, SizeError, check_system_bounds
 from celltext.registry.metadata import provenance, utc_now
 from celltext.registry.tensorio import load_tensors, save_tensors, sha256_file, write_json_atomic
 
@@ -236,12 +242,37 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not meta_path.is_file():
         raise CheckpointIntegrityError(path, METADATA_FILE, "missing (not a checkpoint?)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(_read_small(path, METADATA_FILE))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointIntegrityError(path, METADATA_FILE, f"unreadable ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("metadata_sha256") != _self_hash(meta):
         raise CheckpointIntegrityError(path, METADATA_FILE, "sha256 mismatch (file was modified)")
     return meta
+
+
+def _read_small(path: Path, rel: str) -> str:
+    """A JSON file of the checkpoint, refused past :data:`MAX_JSON_BYTES`."""
+    file = path / rel
+    size = file.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise CheckpointIntegrityError(
+            path, rel, f"{size} bytes, over the limit of {MAX_JSON_BYTES} for a JSON file"
+        )
+    return file.read_text()
+
+
+def _check_inside(path: Path, rel: Any) -> None:
+    """Refuse a ``files`` entry that is not a relative path to a file inside ``path``."""
+    if not isinstance(rel, str) or not rel or "\\" in rel:
+        raise CheckpointIntegrityError(path, str(rel), "refused: not a relative file name")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts:
+        raise CheckpointIntegrityError(path, rel, "refused: outside the checkpoint directory")
+    root = path.resolve()
+    if not (path / rel).resolve().is_relative_to(root):
+        raise CheckpointIntegrityError(
+            path, rel, "refused: a symlink that leaves the checkpoint directory"
+        )
 
 
 def verify_checkpoint(path: str | Path, include_train_state: bool = True) -> dict[str, Any]:
@@ -251,6 +282,10 @@ def verify_checkpoint(path: str | Path, include_train_state: bool = True) -> dic
         raise CheckpointIntegrityError(path, ".", "no such checkpoint directory")
     meta = read_metadata(path)
     files: dict[str, str] = meta.get("files", {})
+    if not isinstance(files, dict):
+        raise CheckpointIntegrityError(path, METADATA_FILE, "'files' is not a table of hashes")
+    for rel in files:
+        _check_inside(path, rel)
     for required in REQUIRED_FILES:
         if required != METADATA_FILE and required not in files:
             raise CheckpointIntegrityError(path, required, "not listed in metadata.json")
@@ -269,7 +304,7 @@ def verify_checkpoint(path: str | Path, include_train_state: bool = True) -> dic
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """``config.json`` of a checkpoint (not verified; see :func:`verify_checkpoint`)."""
-    return json.loads((Path(path) / CONFIG_FILE).read_text())
+    return json.loads(_read_small(Path(path), CONFIG_FILE))
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -295,6 +330,10 @@ def load_checkpoint(
         system_cfg = SystemConfig.from_dict(config["system"])
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointIntegrityError(path, CONFIG_FILE, f"invalid ({exc})") from exc
+    try:
+        check_system_bounds(config["system"], system_cfg)
+    except SizeError as exc:
+        raise CheckpointIntegrityError(path, CONFIG_FILE, f"refused: {exc}") from exc
     model = CellTextModel(system_cfg)
     try:
         state = load_state_dict_file(path)
@@ -305,7 +344,13 @@ def load_checkpoint(
     except RuntimeError as exc:
         raise CheckpointIntegrityError(path, MODEL_FILE, f"does not match config: {exc}") from exc
     model.eval()
-    tokenizer = CellTokenizer.from_str((path / TOKENIZER_FILE).read_text())
+    try:
+        tokenizer = CellTokenizer.from_str((path / TOKENIZER_FILE).read_text())
+    except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
+        problem = " ".join(str(exc).split())[:200]
+        raise CheckpointIntegrityError(
+            path, TOKENIZER_FILE, f"not a valid tokenizer ({type(exc).__name__}: {problem})"
+        ) from exc
     return Checkpoint(model=model, tokenizer=tokenizer, config=config, metadata=meta, path=path)
 
 
