@@ -38,10 +38,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from celltext.serving.export_manifest import MANIFEST, SELF_HASH, manifest_hash
+
 log = logging.getLogger(__name__)
 
 OPSET = 17
-MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -335,12 +336,14 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write ``manifest.json`` with the sha256 of every file in ``out``; return it."""
+    """Write ``manifest.json`` with the sha256 of every file in ``out`` and of itself
+    (checked on load by :func:`celltext.serving.export_manifest.verify_export`); return it."""
     files = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(out.iterdir())
         if p.is_file() and p.name != MANIFEST
     }
-    full = {**manifest, "files": files}
+    full = {k: v for k, v in manifest.items() if k != SELF_HASH} | {"files": files}
+    full[SELF_HASH] = manifest_hash(full)
     (out / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
     return full

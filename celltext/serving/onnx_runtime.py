@@ -13,11 +13,14 @@ ONNX Runtime sessions over the files of :mod:`celltext.serving.onnx_export`:
 Execution providers: CPU by default; ``providers=["TensorrtExecutionProvider", ...]`` or
 ``["CUDAExecutionProvider", ...]`` where onnxruntime was built with them
 (:func:`available_providers`).
+
+:meth:`OrtPredictor.from_dir` first verifies every file against the export's manifest
+(:func:`~celltext.serving.export_manifest.verify_export`); a file that does not load
+(truncated protobuf, invalid tokenizer) is an :class:`ExportIntegrityError` naming it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from celltext.serving.export_manifest import ExportIntegrityError, verify_export
 from celltext.serving.fallback import FallbackBank
 from celltext.serving.predictor import ModelInfo, Predictor, PredictorConfig
 
@@ -42,21 +46,36 @@ def _session(path: Path, providers: Sequence[str] | None, threads: int) -> ort.I
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(
-        str(path), opts, providers=list(providers or ["CPUExecutionProvider"])
-    )
+    try:
+        return ort.InferenceSession(
+            str(path), opts, providers=list(providers or ["CPUExecutionProvider"])
+        )
+    except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, ...)
+        raise ExportIntegrityError(path.parent, path.name, _load_problem(exc)) from exc
+
+
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
+        raise ExportIntegrityError(path.parent, path.name, _load_problem(exc)) from exc
+
+
+def _load_problem(exc: Exception) -> str:
+    message = " ".join(str(exc).split())[:200]
+    return f"does not load ({type(exc).__name__}: {message})"
 
 
 class OrtTeacher:
     """The teacher as ``tokenizers`` + ``teacher.onnx``: ``encode(texts) -> (N, D)``."""
 
     def __init__(self, folder: Path, info: dict[str, Any], providers=None, threads: int = 1):
-        from tokenizers import Tokenizer
-
         self.id = info["id"]
         self.dim = int(info["dim"])
         self.inputs = list(info["inputs"])
-        self.tokenizer = Tokenizer.from_file(str(folder / "teacher_tokenizer.json"))
+        self.tokenizer = _tokenizer(folder / "teacher_tokenizer.json")
         self.tokenizer.enable_truncation(max_length=int(info["max_seq_length"]))
         self.tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)))
         self.session = _session(folder / "teacher.onnx", providers, threads)
@@ -83,9 +102,7 @@ class OrtTokenizer:
     """Decoding side of the CellTokenizer with ``tokenizers`` only."""
 
     def __init__(self, path: Path):
-        from tokenizers import Tokenizer
-
-        self._tok = Tokenizer.from_file(str(path))
+        self._tok = _tokenizer(path)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
@@ -189,7 +206,7 @@ class OrtPredictor(Predictor):
         one, ``"release"`` (the configured release's bank, built once and cached), or None
         (the fallback then answers with a fixed text)."""
         folder = Path(folder)
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = verify_export(folder)
         teacher = OrtTeacher(folder, manifest["teacher"], providers, threads)
         system = OrtSystem(folder, manifest, providers, threads)
         tokenizer = OrtTokenizer(folder / "tokenizer.json")

@@ -1,0 +1,103 @@
+"""The manifest of an ONNX export: sha256 of every file, verified before anything is loaded.
+
+``manifest.json`` (written by :func:`celltext.serving.onnx_export.write_manifest`) lists the
+sha256 of every file of the export and carries a hash of itself (``manifest_sha256``), as a
+checkpoint's ``metadata.json`` does. :func:`verify_export` recomputes them all and raises
+:class:`ExportIntegrityError` naming the first file that is missing, not listed, outside the
+folder, or modified — a swapped vocabulary or a flipped byte in ``core.onnx`` is refused
+instead of answering garbage. Like a checkpoint's hashes these are self-attested: they catch
+damage and tampering of a trusted export, not a hostile one (``docs/THREAT_MODEL.md``).
+
+No torch here: this is on the torch-free onnxruntime path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+SELF_HASH = "manifest_sha256"
+
+
+class ExportIntegrityError(RuntimeError):
+    """A file of an ONNX export is missing, unlisted, tampered with, truncated or invalid."""
+
+    def __init__(self, path: Path, file: str, problem: str):
+        self.path = Path(path)
+        self.file = file
+        super().__init__(f"ONNX export {self.path}: {file}: {problem}")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own hash."""
+    body = {k: v for k, v in manifest.items() if k != SELF_HASH}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def required_files(manifest: dict[str, Any]) -> list[str]:
+    """The files the onnxruntime path opens for this manifest's decoder mode."""
+    mode = manifest.get("decoder", {}).get("mode")
+    decoder = (
+        ["decoder_prefill.onnx", "decoder_step.onnx"] if mode == "step" else ["decoder_full.onnx"]
+    )
+    return ["teacher.onnx", "teacher_tokenizer.json", "core.onnx", "tokenizer.json", *decoder]
+
+
+def _inside(folder: Path, name: str) -> bool:
+    """Whether ``folder/name`` is a plain name that resolves inside ``folder`` (no ``..``,
+    no sub-path, no symlink that leaves it)."""
+    if Path(name).name != name or name in ("", ".", ".."):
+        return False
+    root = folder.resolve()
+    return (folder / name).resolve().parent == root
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """``manifest.json`` of an export, checked against its own hash when it carries one."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ExportIntegrityError(folder, MANIFEST, "missing (not an ONNX export?)") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportIntegrityError(folder, MANIFEST, f"unreadable ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ExportIntegrityError(folder, MANIFEST, "no 'files' table of sha256 hashes")
+    if SELF_HASH in manifest and manifest[SELF_HASH] != manifest_hash(manifest):
+        raise ExportIntegrityError(folder, MANIFEST, "sha256 mismatch (file was modified)")
+    return manifest
+
+
+def verify_export(folder: str | Path) -> dict[str, Any]:
+    """Check every file of an export against ``manifest.json``; return the manifest."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    files: dict[str, Any] = manifest["files"]
+    for name in required_files(manifest):
+        if name not in files:
+            raise ExportIntegrityError(folder, name, "not listed in manifest.json")
+    for name, expected in sorted(files.items()):
+        if not _inside(folder, name):
+            raise ExportIntegrityError(folder, name, "refused: not a file inside the export")
+        path = folder / name
+        if not path.is_file():
+            raise ExportIntegrityError(folder, name, "missing")
+        if sha256_file(path) != expected:
+            raise ExportIntegrityError(
+                folder, name, "sha256 mismatch (file was modified or truncated)"
+            )
+    return manifest
