@@ -22,7 +22,13 @@ _DECODERS = ("ret", "hybrid_cct_mamba", "enhanced_cct")
 
 
 def eval_command(
-    split: str = typer.Option(..., "--split", "-s", help="train, val, test_paraphrase, ..."),
+    split: str = typer.Option(
+        ...,
+        "--split",
+        "-s",
+        help="train, val, test_paraphrase, test_unseen, or a held-out set: "
+        "heldout_paraphrase, heldout_sentences, out_of_scope (data/heldout).",
+    ),
     model: str | None = MODEL_OPTION,
     release: str = RELEASE_OPTION,
     no_fallback: bool = typer.Option(
@@ -60,14 +66,15 @@ def eval_command(
 
     from celltext.data.schema import SPLITS
     from celltext.evaluation.evaluate import run_eval
+    from celltext.evaluation.heldout import HELDOUT_SPLITS, WithHeldout
     from celltext.evaluation.systems import DecodeOptions
 
-    if split not in SPLITS:
-        raise fail(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    if split not in (*SPLITS, *HELDOUT_SPLITS):
+        raise fail(f"unknown split {split!r}; choose from {', '.join((*SPLITS, *HELDOUT_SPLITS))}")
     if strategy not in ("greedy", "beam", "sample"):
         raise fail(f"--strategy must be greedy, beam or sample, not {strategy!r}")
     torch.set_num_threads(threads)
-    release_obj = _load_release(release)
+    release_obj = WithHeldout(_load_release(release))
     options = DecodeOptions(strategy=strategy, max_new_tokens=max_new_tokens, seed=seed)
     try:
         report = run_eval(

@@ -70,7 +70,11 @@ def ask(
         emit_json(result.to_dict())
         return
     typer.echo(result.answer)
-    note = f"fallback ({result.fallback_reason})" if result.fallback else "generated"
+    note = result.provenance
+    if result.fallback_reason:
+        note += f" ({result.fallback_reason})"
+    if result.abstained and result.best_guess:
+        err_console.print(f"[dim]best guess: {result.best_guess}[/]")
     err_console.print(
         f"[dim]confidence {result.confidence:.2f} · {note} · "
         f"{result.latency_ms:.0f} ms · {result.model}[/]"
@@ -117,6 +121,7 @@ def answer(
             for (rid, q), r in zip(batch, rows, strict=True):
                 record = {"id": rid, "question": q, "answer": r.answer, "confidence": r.confidence,
                           "fallback": r.fallback, "fallback_reason": r.fallback_reason,
+                          "provenance": r.provenance, "abstained": r.abstained,
                           "latency_ms": r.latency_ms, "model": r.model}  # fmt: skip
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 stats["fallback"] += int(r.fallback)

@@ -142,6 +142,7 @@ def evaluate_system(
     for key in ("core_cosine", "answer_top1"):
         if key in items_fb:
             metrics[key] = _r(items_fb[key].mean())
+    metrics.update(_selective(preds, items["semantic_similarity"], hyps, refs))
     domains = [p.domain for p in pairs]
     latency = measure_latency(
         lambda q: system.answer_texts([q], cache=False), questions[:latency_samples]
@@ -159,6 +160,32 @@ def evaluate_system(
         "latency_ms": latency,
         "examples": _examples(pairs, hyps, preds),
     }
+
+
+def _selective(preds: Sequence[Any], sem: np.ndarray, hyps, refs) -> dict[str, Any]:
+    """Abstention rate, calibration error (correct = semantic similarity >= 0.8) and the
+    metrics of the answered questions, for systems that report confidences."""
+    from celltext.serving.selector import CORRECT_AT, expected_calibration_error
+
+    conf = [p.confidence for p in preds]
+    if not preds or any(c is None for c in conf):
+        return {}
+    abstained = np.array([bool(getattr(p, "abstained", False)) for p in preds])
+    correct = (np.asarray(sem) >= CORRECT_AT).astype(float)
+    out: dict[str, Any] = {
+        "abstention_rate": _r(abstained.mean()),
+        "calibration_error": _r(expected_calibration_error(np.asarray(conf, float), correct)),
+        "accuracy": _r(correct.mean()),
+    }
+    kept = np.flatnonzero(~abstained)
+    if len(kept):
+        out["answered_semantic_similarity"] = _r(np.mean(np.asarray(sem)[kept]))
+        out["answered_accuracy"] = _r(correct[kept].mean())
+        out["answered_bleu"] = _r(M.bleu([hyps[i] for i in kept], [refs[i] for i in kept]))
+    provenance = [getattr(p, "provenance", None) for p in preds]
+    if any(provenance):
+        out["provenance"] = {k: provenance.count(k) for k in sorted(set(map(str, provenance)))}
+    return out
 
 
 def answer_top1(
@@ -179,6 +206,29 @@ def _examples(pairs: Sequence[Any], hyps: Sequence[str], preds: Sequence[Any], k
          "fallback": bool(pr.fallback)}
         for p, h, pr in list(zip(pairs, hyps, preds, strict=True))[:k]
     ]  # fmt: skip
+
+
+def evaluate_out_of_scope(
+    system: Any, pairs: Sequence[Any], metric_teacher: Any, latency_samples: int = 0
+) -> dict[str, Any]:
+    """Questions nobody can answer from the release: how often the system abstains."""
+    preds = system.predict([p.question for p in pairs])
+    abstained = np.array([bool(getattr(p, "abstained", False)) for p in preds], dtype=float)
+    kinds = [p.domain for p in pairs]
+    return {
+        "metrics": {"abstention_rate": _r(abstained.mean()) if len(preds) else 0.0},
+        "counts": {"n": len(pairs), "abstained": int(abstained.sum())},
+        "per_domain": {
+            k: {"n": kinds.count(k), "abstention_rate": _r(abstained[np.array(kinds) == k].mean())}
+            for k in sorted(set(kinds))
+        },
+        "latency_ms": {},
+        "examples": [
+            {"question": p.question, "answer": pr.answer, "abstained": bool(pr.abstained),
+             "confidence": pr.confidence}
+            for p, pr in list(zip(pairs, preds, strict=True))[:5]
+        ],
+    }  # fmt: skip
 
 
 # -- decoder only ------------------------------------------------------------------------------
@@ -271,7 +321,9 @@ def run_eval(
     metric_teacher = metric_teacher or load_teacher()
     if rerank > 1 and not isinstance(system, GenerativeSystem):
         raise ValueError("--rerank needs the generative path: add --no-fallback or --decoder-only")
-    if decoder_only:
+    if split == "out_of_scope":
+        task = evaluate_out_of_scope
+    elif decoder_only:
         task = evaluate_decoder
     else:
         bank = None

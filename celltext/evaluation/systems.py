@@ -36,6 +36,8 @@ class Prediction:
     fallback: bool = False
     confidence: float | None = None
     fallback_reason: str | None = None
+    abstained: bool = False
+    provenance: str | None = None
 
 
 @dataclass
@@ -225,11 +227,9 @@ class PredictorSystem:
         from celltext.serving.fallback import FallbackBank
         from celltext.serving.predictor import Predictor, PredictorConfig
 
-        train = release.pairs("train")
-        bank = FallbackBank.from_pairs(
-            [p.question for p in train], [p.answer for p in train], generative.teacher,
-            source=f"release {release.version}",
-        )  # fmt: skip
+        bank = FallbackBank.from_release_pairs(
+            release.pairs("train"), generative.teacher, source=f"release {release.version}"
+        )
         o = generative.options
         config = PredictorConfig(
             fallback=True,
@@ -257,11 +257,15 @@ class PredictorSystem:
         core = self.generative.core_embeddings(q)  # (B, D)
         return [
             Prediction(
-                answer=a.answer,
+                # scored on the best candidate, also where the system abstained (the
+                # abstention rate and the answered-only metrics are reported beside it)
+                answer=a.best_guess if a.best_guess is not None else a.answer,
                 core_emb=e,
                 fallback=bool(a.fallback),
                 confidence=float(a.confidence),
                 fallback_reason=getattr(a, "fallback_reason", None),
+                abstained=bool(a.abstained),
+                provenance=a.provenance,
             )
             for a, e in zip(answers, core, strict=True)
         ]

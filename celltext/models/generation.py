@@ -69,29 +69,40 @@ def reorder_tree(obj: Any, index: torch.Tensor) -> Any:
 class _Runner:
     """Feeds tokens to a decoder, with its incremental state or by full recomputation."""
 
-    def __init__(self, model: IncrementalDecoder, emb: torch.Tensor, max_len: int, cached: bool):
+    def __init__(
+        self,
+        model: IncrementalDecoder,
+        emb: torch.Tensor,
+        max_len: int,
+        cached: bool,
+        proto_ids: torch.Tensor | None = None,
+    ):
         self.model, self.emb, self.cached = model, emb, cached
+        self.proto = {} if proto_ids is None else {"proto_ids": proto_ids}  # (B, P)
         batch = emb.shape[0]
         bos = torch.full((batch, 1), model.cfg.bos_id, dtype=torch.long, device=emb.device)
         self.ids = bos  # (B, T) tokens so far, used without cache
+        if proto_ids is not None:
+            max_len += proto_ids.shape[1]
         self.state = model.new_state(batch, max_len) if cached else None
 
     def first(self) -> torch.Tensor:
         """Logits (B, V) of the first answer token."""
         if self.cached:
-            return self.model.decode(self.ids, self.state, emb=self.emb)
-        return self.model(self.emb, self.ids)[:, -1]
+            return self.model.decode(self.ids, self.state, emb=self.emb, **self.proto)
+        return self.model(self.emb, self.ids, **self.proto)[:, -1]
 
     def next(self, tokens: torch.Tensor) -> torch.Tensor:
         """Append ``tokens`` (B,) and return the logits (B, V) of the following position."""
         self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)  # (B, T + 1)
         if self.cached:
             return self.model.decode(tokens[:, None], self.state)
-        return self.model(self.emb, self.ids)[:, -1]
+        return self.model(self.emb, self.ids, **self.proto)[:, -1]
 
     def reorder(self, index: torch.Tensor) -> None:
         self.ids = self.ids.index_select(0, index)
         self.emb = self.emb.index_select(0, index)
+        self.proto = {k: v.index_select(0, index) for k, v in self.proto.items()}
         if self.state is not None:
             self.state.reorder(index)
 
@@ -261,14 +272,20 @@ def generate(
     length_penalty: float = 1.0,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
+    proto_ids: torch.Tensor | None = None,
 ) -> list[list[int]]:
     """Generate token ids (without BOS/EOS) for a batch of embeddings ``emb`` (B, D).
+
+    ``proto_ids`` (B, P): prototype tokens for decoders that edit a retrieved text
+    (``ret_edit``); None for plain generation.
 
     ``strategy``: ``"greedy"`` (argmax), ``"beam"`` (``num_beams`` beams, length-normalised
     by ``length_penalty``), ``"sample"`` (``temperature``, then ``top_k`` > 0 and/or
     ``top_p`` < 1 filtering; pass ``generator`` for reproducible draws). Each sequence stops
     at EOS or after ``max_new_tokens`` tokens.
     """
+    if proto_ids is not None:
+        proto_ids = torch.as_tensor(proto_ids, dtype=torch.long, device=param_device(model))
     if strategy not in ("greedy", "beam", "sample"):
         raise ValueError(f"strategy must be 'greedy', 'beam' or 'sample', got {strategy!r}")
     if max_new_tokens < 1:
@@ -296,12 +313,18 @@ def generate(
         max_len = max_new_tokens + 1  # BOS + answer tokens (the model adds its prefix)
         if strategy == "beam":
             batch = emb.shape[0]
-            runner = _Runner(model, emb.repeat_interleave(num_beams, 0), max_len, use_cache)
+            protos = None if proto_ids is None else proto_ids.repeat_interleave(num_beams, 0)
+            runner = _Runner(model, emb.repeat_interleave(num_beams, 0), max_len, use_cache, protos)
             return _beam_search(runner, batch, num_beams, max_new_tokens, opts)
-        runner = _Runner(model, emb, max_len, use_cache)
+        runner = _Runner(model, emb, max_len, use_cache, proto_ids)
         return _greedy_or_sample(runner, max_new_tokens, strategy == "sample", opts, generator)
     finally:
         model.train(was_training)  # type: ignore[attr-defined]
+
+
+def param_device(model: Any) -> torch.device:
+    """Device of a model's first parameter."""
+    return next(model.parameters()).device
 
 
 def generate_texts(model: IncrementalDecoder, tokenizer: Any, emb: Any, **kwargs: Any) -> list[str]:

@@ -11,8 +11,9 @@ so look-ups of such a name must say which ``kind`` they mean.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch.nn as nn
 
@@ -65,7 +66,9 @@ def resolve(name: str, kind: Kind | None = None) -> ModelEntry:
     ]
     if not candidates:
         known = ", ".join(sorted(f"{k}:{n}" for k, n in _REGISTRY))
-        raise KeyError(f"unknown model {name!r}{f' of kind {kind}' if kind else ''}; known: {known}")
+        raise KeyError(
+            f"unknown model {name!r}{f' of kind {kind}' if kind else ''}; known: {known}"
+        )
     kinds = {e.kind for e in candidates}
     if len(kinds) > 1:
         raise KeyError(f"model {name!r} exists as {' and '.join(sorted(kinds))}; pass kind=")

@@ -52,9 +52,12 @@ class FallbackBank:
         question_embs: np.ndarray,
         answer_embs: np.ndarray,
         source: str = "",
+        subjects: Sequence[str] | None = None,
     ):
         if not (len(questions) == len(answers) == len(question_embs) == len(answer_embs)):
             raise ValueError("questions, answers and both embedding arrays must have equal length")
+        if subjects is not None and len(subjects) != len(questions):
+            raise ValueError("subjects must have one entry per pair")
         if not len(questions):
             raise ValueError("a phrase bank needs at least one pair")
         self.questions = list(questions)
@@ -62,6 +65,7 @@ class FallbackBank:
         self.question_embs = np.asarray(question_embs, dtype=np.float32)  # (N, D)
         self.answer_embs = np.asarray(answer_embs, dtype=np.float32)  # (N, D)
         self.source = source
+        self.subjects = None if subjects is None else list(subjects)
         self._tfidf = None
 
     @property
@@ -74,11 +78,21 @@ class FallbackBank:
 
     # -- building -------------------------------------------------------------------------
     @classmethod
-    def from_pairs(cls, questions, answers, teacher, source: str = "") -> FallbackBank:
+    def from_pairs(
+        cls, questions, answers, teacher, source: str = "", subjects=None
+    ) -> FallbackBank:
         """Embed ``questions`` and ``answers`` with the teacher (its disk cache is used)."""
         q = teacher.encode(list(questions), progress=len(questions) > 5000)  # (N, D)
         a = teacher.encode(list(answers), progress=len(answers) > 5000)  # (N, D)
-        return cls(questions, answers, q, a, source=source)
+        return cls(questions, answers, q, a, source=source, subjects=subjects)
+
+    @classmethod
+    def from_release_pairs(cls, pairs, teacher, source: str = "") -> FallbackBank:
+        """The bank of release pairs (``question``, ``answer``, ``subject``)."""
+        return cls.from_pairs(
+            [p.question for p in pairs], [p.answer for p in pairs], teacher, source=source,
+            subjects=[p.subject for p in pairs],
+        )  # fmt: skip
 
     @classmethod
     def for_release(cls, teacher, release: str = "v1", split: str = "train", root=None):
@@ -86,7 +100,7 @@ class FallbackBank:
         from celltext.data.release import load_release
 
         rel = load_release(release, root=root)
-        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher.id)}"
+        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher.id)}-s"
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:
@@ -95,9 +109,7 @@ class FallbackBank:
                 log.warning("phrase bank cache %s unreadable (%s); rebuilding", path, exc)
         pairs = rel.pairs(split)
         log.info("building phrase bank from %d %s pairs of release %s", len(pairs), split, key)
-        bank = cls.from_pairs(
-            [p.question for p in pairs], [p.answer for p in pairs], teacher, source=key
-        )
+        bank = cls.from_release_pairs(pairs, teacher, source=key)
         bank.save(path)
         return bank
 
@@ -106,7 +118,9 @@ class FallbackBank:
         """Write the bank atomically (``.npz`` with a checksum)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        texts = json.dumps({"q": self.questions, "a": self.answers, "source": self.source})
+        texts = json.dumps(
+            {"q": self.questions, "a": self.answers, "source": self.source, "s": self.subjects}
+        )
         arrays = {"texts": np.frombuffer(texts.encode(), dtype=np.uint8)}
         arrays["q"], arrays["a"] = self.question_embs, self.answer_embs
         arrays["digest"] = np.array(_digest(arrays))
@@ -128,7 +142,10 @@ class FallbackBank:
         if digest != _digest(arrays):
             raise ValueError(f"{path}: checksum mismatch")
         texts = json.loads(arrays["texts"].tobytes().decode())
-        return cls(texts["q"], texts["a"], arrays["q"], arrays["a"], source=texts["source"])
+        return cls(
+            texts["q"], texts["a"], arrays["q"], arrays["a"], source=texts["source"],
+            subjects=texts.get("s"),
+        )  # fmt: skip
 
     # -- search ---------------------------------------------------------------------------
     def by_question(self, question_embs: np.ndarray) -> list[Match]:
@@ -138,6 +155,24 @@ class FallbackBank:
     def by_answer(self, answer_embs: np.ndarray) -> list[Match]:
         """For each predicted answer embedding (B, D): the nearest known answer."""
         return self._nearest(self.answer_embs, answer_embs)
+
+    def top_questions(
+        self, question_embs: np.ndarray, k: int = 2, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (B, k) of the ``k`` nearest train questions and their cosines (B, k), best
+        first. ``exclude`` (B, N) bool masks rows a query may not match (calibration
+        simulates unseen subjects by hiding a question's own subject)."""
+        q = np.atleast_2d(np.asarray(question_embs, dtype=np.float32))  # (B, D)
+        if q.shape[1] != self.dim:
+            raise ValueError(f"expected embeddings of dimension {self.dim}, got {q.shape}")
+        scores = _unit(q) @ self.question_embs.T  # (B, N)
+        if exclude is not None:
+            scores = np.where(exclude, -2.0, scores)
+        k = min(k, scores.shape[1])
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (B, k) unordered
+        order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
+        rows = np.take_along_axis(part, order, 1)
+        return rows, np.take_along_axis(scores, rows, 1)
 
     def _nearest(self, index: np.ndarray, queries: np.ndarray) -> list[Match]:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))  # (B, D)
@@ -159,6 +194,10 @@ class FallbackBank:
         scores = (vec.transform(list(questions)) @ matrix.T).toarray()  # (B, N)
         best = scores.argmax(axis=1)  # (B,)
         return [Match(self.answers[j], float(scores[i, j]), int(j)) for i, j in enumerate(best)]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _safe(name: str) -> str:

@@ -65,6 +65,8 @@ def load_components(
     teacher = teacher or load_teacher(info.teacher_id or "minilm")
     if bank is None and config.fallback:
         bank = load_bank(teacher, config, required=False)
+    from celltext.serving.selector import AnswerSelector
+
     log.info("loaded model %s from %s", info.label, path)
     return {
         "teacher": teacher,
@@ -72,6 +74,7 @@ def load_components(
         "tokenizer": ckpt.tokenizer,
         "bank": bank,
         "info": info,
+        "selector": AnswerSelector.for_model(path),
     }
 
 

@@ -30,8 +30,10 @@ from typing import Any, Literal
 import numpy as np
 
 from celltext.config import Config, require
+from celltext.serving.candidates import candidate_matrices, retrieve
 from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
 from celltext.serving.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
+from celltext.serving.selector import ABSTAIN_TEXT, FEATURES, AnswerSelector
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,13 @@ class PredictorConfig(Config):
     """L2-normalise the core's prediction before decoding (decoders train on unit vectors)."""
     release: str = "v1"
     bank_split: str = "train"
+    abstain: bool = True
+    """Say "I don't know" when the chosen answer's confidence is below the selector's
+    abstention threshold (False: always serve the best candidate)."""
+    decode_mode: Literal["generative", "edit", "search"] = "edit"
+    """``decode()`` of raw embeddings: the plain decoder, retrieve-and-edit (the nearest
+    phrase-bank text as prototype), or search (plain, edited and retrieved candidates plus
+    ``rerank - 1`` samples, best by teacher cosine)."""
 
     def validate(self) -> None:
         require(0.0 <= self.threshold <= 1.0, "threshold", "must be in 0..1")
@@ -143,6 +152,12 @@ class Answer:
     """The model's own answer (also when the fallback replaced it)."""
     model_confidence: float | None = None
     """Confidence of the model's own answer (the quality check's score)."""
+    provenance: str = "generated"
+    """Where the served text comes from: ``generated``, ``edited`` (the decoder editing a
+    retrieved answer), ``retrieved`` (a known answer) or ``abstained``."""
+    abstained: bool = False
+    best_guess: str | None = None
+    """The best candidate, also when the system abstained."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -172,7 +187,9 @@ class Predictor:
         bank: FallbackBank | None = None,
         config: PredictorConfig | None = None,
         info: ModelInfo | None = None,
+        selector: AnswerSelector | None = None,
     ):
+        self.selector = selector or AnswerSelector()
         self.teacher = teacher if isinstance(teacher, LockedTeacher) else LockedTeacher(teacher)
         teacher = self.teacher
         self.system = system
@@ -273,12 +290,27 @@ class Predictor:
             raise DimensionError("embeddings contain NaN or infinity")
         return arr
 
-    def decode(self, embeddings: np.ndarray) -> list[Decoded]:
-        """Decode raw embeddings (N, D) to text (no core); checks D against the model."""
+    def decode(self, embeddings: np.ndarray, mode: str | None = None) -> list[Decoded]:
+        """Decode raw embeddings (N, D) to text (no core); checks D against the model.
+
+        ``mode`` (default ``config.decode_mode``): ``generative`` (the decoder alone),
+        ``edit`` (retrieve and edit: the nearest phrase-bank answer is the prototype) or
+        ``search`` (best by teacher cosine of the plain and edited decodes, the retrieved
+        text itself and ``rerank - 1`` edited samples)."""
         embs = self.check_embeddings(embeddings)  # (N, D)
         if self.retrieval_only:
             return [Decoded(m.text, m.score) for m in self.bank.by_answer(embs)]
-        texts = self._generate(embs)
+        mode = mode or self.config.decode_mode
+        if mode not in ("generative", "edit", "search"):
+            raise ValueError(f"mode must be 'generative', 'edit' or 'search', got {mode!r}")
+        if mode == "generative" or self.bank is None or not self.edits:
+            texts = self._generate(embs)
+        elif mode == "edit":
+            texts = self._generate(embs, [m.text for m in self.bank.by_answer(embs)])
+        else:
+            protos = [m.text for m in self.bank.by_answer(embs)]
+            plain = self._decode(embs, self.config.strategy)
+            texts = self._pick_closest([plain, protos], embs, extra=self._generate(embs, protos))
         quals = self.assessor.assess(None, texts, embs)
         return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
 
@@ -293,44 +325,84 @@ class Predictor:
 
     # -- pipeline -------------------------------------------------------------------------
     def _answer(self, questions: list[str]) -> list[Answer]:
-        label = self.info.label
         q_embs = preds = None
         try:
             q_embs = _run("teacher", self.embed, questions)  # (B, D)
             if self.retrieval_only:
                 return self._retrieve(questions, q_embs)
             preds = _run("core", self._core, q_embs)  # (B, D)
-            texts = _run("decoder", self._generate, preds)
-            quals = _run("quality", self.assessor.assess, questions, texts, preds, q_embs)
+            if not (self.config.fallback and self.bank is not None and self.selector.fitted):
+                return self._generated(questions, q_embs, preds)
         except StageError as exc:
             if not self.config.fallback:
                 raise
             log.warning("predictor stage failed, falling back: %s", exc, exc_info=exc.cause)
             return self._fallback(questions, q_embs, preds, [exc.reason] * len(questions))
+        return self._choose(questions, q_embs, preds)
+
+    def _generated(self, questions, q_embs, preds) -> list[Answer]:
+        """The model's own answers, replaced by the phrase bank's below the confidence
+        ``threshold`` (models without a fitted selector; ``fallback=False``: generation
+        only, whatever the quality)."""
+        texts = _run("decoder", self._generate, preds)
+        quals = _run("quality", self.assessor.assess, questions, texts, preds, q_embs)
         rows = [
-            self._row(q, t, qual, label) for q, t, qual in zip(questions, texts, quals, strict=True)
+            self._row(q, t, qual, self.info.label)
+            for q, t, qual in zip(questions, texts, quals, strict=True)
         ]
         failing = [i for i, r in enumerate(rows) if r.fallback_reason is not None]
-        if failing and self.config.fallback:
-            subset = self._fallback(
-                [questions[i] for i in failing],
-                q_embs[failing],
-                preds[failing],
-                [rows[i].fallback_reason for i in failing],
-            )
-            for i, fb in zip(failing, subset, strict=True):
-                old = rows[i]
-                fb.generated, fb.similarity, fb.coherence = (
-                    old.generated,
-                    old.similarity,
-                    old.coherence,
-                )
-                fb.model_confidence = old.model_confidence
-                rows[i] = fb
         if not self.config.fallback:
             for r in rows:
                 r.fallback_reason = None
+        elif failing:
+            subset = self._fallback(
+                [questions[i] for i in failing], q_embs[failing], preds[failing],
+                [rows[i].fallback_reason for i in failing],
+            )  # fmt: skip
+            for i, fb in zip(failing, subset, strict=True):
+                fb.generated, fb.model_confidence = rows[i].generated, rows[i].model_confidence
+                rows[i] = fb
         return rows
+
+    def _choose(self, questions, q_embs, preds) -> list[Answer]:
+        """Production: the retrieved, nearest and edited candidates, the one the selector
+        scores highest, its calibrated confidence, abstention below the threshold."""
+        found = _run_or_fallback(self, "retrieval", retrieve, questions, q_embs, preds)
+        if isinstance(found, list):
+            return found
+        kind = texts = embs = reason = None
+        try:
+            protos = [self.bank.answers[r] for r in found.retrieved]
+            texts = _run("decoder", self._generate, preds, protos)
+            embs = _run("quality", self.embed, texts)  # (B, D)
+            kind = "edited" if self.edits else "generated"
+        except StageError as exc:
+            log.warning("model answer failed, choosing among retrieved: %s", exc)
+            reason, texts = exc.reason, None
+        cands, mats = candidate_matrices(self.bank, found, q_embs, preds, kind, texts, embs)
+        kinds, conf = self.selector.choose(mats)
+        own = None if kind is None else self.selector.calibrated(
+            self.selector.kind_probability(kind, mats[kind])
+        )  # fmt: skip
+        sim_col = FEATURES.index("cand_vs_core")
+        rows = []
+        for i, q in enumerate(questions):
+            k, c = kinds[i], float(conf[i])
+            text = cands[k][i]
+            abstain = self.config.abstain and c < self.selector.abstain_below
+            prov = "abstained" if abstain else ("retrieved" if k in ("retrieved", "nearest") else k)
+            rows.append(Answer(
+                q, ABSTAIN_TEXT if abstain else text, c, prov == "retrieved", reason, 0.0,
+                self.info.label, float(mats[k][i, sim_col]), None,
+                None if texts is None else texts[i], None if own is None else float(own[i]),
+                prov, abstain, text,
+            ))  # fmt: skip
+        return rows
+
+    @property
+    def edits(self) -> bool:
+        """Whether the decoder can edit a prototype (retrieve and edit)."""
+        return hasattr(getattr(self.system, "decoder", None), "prefix_length")
 
     def _row(self, question: str, text: str, qual: Quality, label: str) -> Answer:
         reason = None
@@ -358,11 +430,13 @@ class Predictor:
             raise ValueError("core returned NaN or infinity")
         return unit_rows(pred) if self.config.normalize_core_output else pred
 
-    def _generate(self, embs: np.ndarray) -> list[str]:
-        """Decode (B, D) embeddings; with ``rerank`` > 1, the best of the plain decode and
-        ``rerank - 1`` samples by teacher cosine to the embedding (as ``celltext eval``)."""
+    def _generate(self, embs: np.ndarray, protos: list[str] | None = None) -> list[str]:
+        """Decode (B, D) embeddings (editing ``protos`` when the decoder can); with
+        ``rerank`` > 1, the best of the plain decode and ``rerank - 1`` samples by teacher
+        cosine to the embedding (as ``celltext eval``)."""
         cfg = self.config
-        texts = self._decode(embs, cfg.strategy)
+        protos = protos if self.edits else None
+        texts = self._decode(embs, cfg.strategy, protos=protos)
         if cfg.rerank <= 1:
             return texts
         import torch
@@ -371,21 +445,37 @@ class Predictor:
         reps = np.repeat(embs, n, axis=0)  # (B * n, D)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # the same question gets the same candidates
-            samples = self._decode(reps, "sample", cfg.rerank_temperature, cfg.rerank_top_p)
-        cands = [texts] + [samples[j::n] for j in range(n)]  # (n + 1) lists of B texts
+            rep_protos = None if protos is None else [p for p in protos for _ in range(n)]
+            samples = self._decode(
+                reps, "sample", cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
+            )
+        return self._pick_closest([samples[j::n] for j in range(n)], embs, extra=texts)
+
+    def _pick_closest(
+        self, cands: list[list[str]], embs: np.ndarray, extra: list[str] | None = None
+    ) -> list[str]:
+        """Per row, the candidate whose teacher embedding is closest to ``embs`` (B, D);
+        ``extra`` comes first, so ties keep it."""
+        cands = ([extra] if extra is not None else []) + cands  # C lists of B texts
         flat = [t for cand in cands for t in cand]
-        cemb = unit_rows(self.teacher.encode(flat, cache=False))  # ((n + 1) * B, D)
-        target = np.tile(unit_rows(embs), (len(cands), 1))  # ((n + 1) * B, D)
-        score = np.sum(cemb * target, axis=1).reshape(len(cands), len(embs))  # (n + 1, B)
-        best = np.argmax(score, axis=0)  # (B,) ties keep the plain decode
+        cemb = unit_rows(self.teacher.encode(flat, cache=False))  # (C * B, D)
+        target = np.tile(unit_rows(embs), (len(cands), 1))  # (C * B, D)
+        score = np.sum(cemb * target, axis=1).reshape(len(cands), len(embs))  # (C, B)
+        best = np.argmax(score, axis=0)  # (B,)
         return [cands[best[i]][i] for i in range(len(embs))]
 
     def _decode(
-        self, embs: np.ndarray, strategy: str, temperature: float = 1.0, top_p: float = 1.0
+        self,
+        embs: np.ndarray,
+        strategy: str,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        protos: list[str] | None = None,
     ) -> list[str]:
         import torch
 
         cfg = self.config
+        extra = {} if protos is None else {"proto_ids": self._proto_ids(protos)}
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(embs, dtype=np.float32))  # (B, D)
             ids = self.system.decoder.generate(
@@ -397,15 +487,29 @@ class Predictor:
                 no_repeat_ngram_size=cfg.no_repeat_ngram_size,
                 temperature=temperature,
                 top_p=top_p,
+                **extra,
             )
         return [self.tokenizer.decode(seq).strip() for seq in ids]
+
+    def _proto_ids(self, protos: list[str]):
+        """Prototype texts -> right-padded token ids (B, P) for the decoder."""
+        import torch
+
+        limit = int(self.system.decoder.cfg.max_proto_tokens)
+        rows = [self.tokenizer.encode(p)[:limit] for p in protos]
+        width = max(1, max(len(r) for r in rows))
+        out = torch.full((len(rows), width), int(self.tokenizer.pad_id), dtype=torch.long)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        return out
 
     def _retrieve(self, questions: list[str], q_embs: np.ndarray) -> list[Answer]:
         matches = _run("retrieval", self.bank.by_question, q_embs)
         return [
-            Answer(q, m.text, _clip01(m.score), False, None, 0.0, self.info.label, m.score)
+            Answer(q, m.text, _clip01(m.score), False, None, 0.0, self.info.label, m.score,
+                   provenance="retrieved", best_guess=m.text)
             for q, m in zip(questions, matches, strict=True)
-        ]
+        ]  # fmt: skip
 
     def _fallback(
         self,
@@ -417,9 +521,10 @@ class Predictor:
         matches = self._search_bank(questions, q_embs, preds)
         label = f"{self.info.label}+fallback"
         return [
-            Answer(q, m.text, _clip01(m.score), True, r, 0.0, label)
+            Answer(q, m.text, _clip01(m.score), True, r, 0.0, label, provenance="retrieved",
+                   best_guess=m.text)
             for q, m, r in zip(questions, matches, reasons, strict=True)
-        ]
+        ]  # fmt: skip
 
     def _search_bank(self, questions, q_embs, preds) -> list[Match]:
         """Phrase-bank answers; lexical when the teacher failed; a fixed text if all fails."""
@@ -436,6 +541,16 @@ class Predictor:
 
     def __repr__(self) -> str:
         return f"Predictor(model={self.info.label!r}, fallback={self.config.fallback})"
+
+
+def _run_or_fallback(predictor: Predictor, stage: str, fn, questions, q_embs, preds):
+    """``fn(bank, questions, q_embs, preds)``, or the phrase-bank fallback answers when the
+    stage raises."""
+    try:
+        return _run(stage, fn, predictor.bank, questions, q_embs, preds)
+    except StageError as exc:
+        log.warning("predictor stage failed, falling back: %s", exc, exc_info=exc.cause)
+        return predictor._fallback(questions, q_embs, preds, [exc.reason] * len(questions))
 
 
 def _run(stage: str, fn, *args):

@@ -54,6 +54,12 @@ class AnswerOut(BaseModel):
     similarity: float | None = None
     coherence: float | None = None
     generated: str | None = Field(None, description="The model's own answer, also when replaced.")
+    provenance: str = Field(
+        "generated", description="generated, edited (a retrieved answer edited by the decoder), "
+        "retrieved, or abstained"
+    )  # fmt: skip
+    abstained: bool = False
+    best_guess: str | None = Field(None, description="The best candidate, also when abstaining.")
     activity: dict[str, Any] | None = None
 
 

@@ -111,6 +111,13 @@ class DecoderStage(Config):
     generate_samples: int = 0
     """At each evaluation, greedily decode this many validation answers and report
     ``val/exact_match`` (0 skips it: generation is slow on CPU)."""
+    prototypes: bool = False
+    """Retrieve and edit: feed each text's nearest neighbour (or itself) as a prototype
+    (decoders with a prototype segment, ``ret_edit``); False: plain generation only."""
+    proto_self_rate: float = 0.2
+    """Share of rows whose prototype is their own text (learn to copy a seen text)."""
+    proto_pure_rate: float = 0.3
+    """Share of batches with no prototype at all (the plain generative decoder)."""
     train: TrainArgs = field(default_factory=TrainArgs)
     """Optimisation settings."""
 
@@ -118,6 +125,7 @@ class DecoderStage(Config):
         require(self.noise_std >= 0, "noise_std", "must be >= 0")
         require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         require(self.generate_samples >= 0, "generate_samples", "must be >= 0")
+        _check_rates(self)
 
 
 @dataclass
@@ -138,6 +146,9 @@ class CoreStage(Config):
     """Weight of the in-batch InfoNCE term (other answers in the batch are negatives)."""
     temperature: float = 0.05
     """InfoNCE softmax temperature."""
+    negatives: Literal["batch", "bank"] = "batch"
+    """InfoNCE negatives: the other answers of the batch, or every distinct training
+    answer (the bank the core's answer is looked up in; hard negatives included)."""
     train: TrainArgs = field(default_factory=TrainArgs)
     """Optimisation settings."""
 
@@ -145,6 +156,7 @@ class CoreStage(Config):
         for name in ("cosine_weight", "mse_weight", "contrastive_weight"):
             require(getattr(self, name) >= 0, name, "must be >= 0")
         require(self.temperature > 0, "temperature", "must be > 0")
+        require(self.negatives in ("batch", "bank"), "negatives", "must be 'batch' or 'bank'")
 
 
 @dataclass
@@ -159,12 +171,25 @@ class FinetuneStage(Config):
     """Extra Gaussian noise on the predicted embeddings (then re-normalised)."""
     label_smoothing: float = 0.0
     """Label smoothing of the next-token cross-entropy."""
+    prototypes: bool = False
+    """Retrieve and edit: feed each text's nearest neighbour (or itself) as a prototype
+    (decoders with a prototype segment, ``ret_edit``); False: plain generation only."""
+    proto_self_rate: float = 0.2
+    """Share of rows whose prototype is their own text (learn to copy a seen text)."""
+    proto_pure_rate: float = 0.3
+    """Share of batches with no prototype at all (the plain generative decoder)."""
     train: TrainArgs = field(default_factory=TrainArgs)
     """Optimisation settings."""
 
     def validate(self) -> None:
         require(self.noise_std >= 0, "noise_std", "must be >= 0")
         require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        _check_rates(self)
+
+
+def _check_rates(stage: Config) -> None:
+    for name in ("proto_self_rate", "proto_pure_rate"):
+        require(0.0 <= getattr(stage, name) <= 1.0, name, "must be in 0..1")
 
 
 @dataclass

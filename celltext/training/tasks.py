@@ -50,6 +50,70 @@ def info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float) -> to
     return F.cross_entropy(logits, labels)
 
 
+def bank_nce(
+    pred: torch.Tensor, bank: torch.Tensor, target_idx: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE against the whole answer bank (U, D): every other known answer is a
+    negative, the hardest ones included (pred (B, D), target_idx (B,) rows of ``bank``)."""
+    logits = F.normalize(pred, dim=-1) @ bank.T / temperature  # (B, U); bank rows are unit
+    return F.cross_entropy(logits, target_idx)
+
+
+def nearest_rows(
+    queries: torch.Tensor, bank: torch.Tensor, exclude: torch.Tensor | None = None, chunk=2048
+) -> torch.Tensor:
+    """Index (Q,) of the nearest ``bank`` row (N, D) to each query (Q, D) by cosine;
+    ``exclude`` (Q,) names a bank row each query may not pick (itself), -1 for none."""
+    bank = F.normalize(bank.float(), dim=-1)
+    out = []
+    for start in range(0, len(queries), chunk):
+        q = F.normalize(queries[start : start + chunk].float(), dim=-1)
+        scores = q @ bank.T  # (c, N)
+        if exclude is not None:
+            ex = exclude[start : start + chunk]
+            rows = torch.nonzero(ex >= 0).squeeze(1)
+            scores[rows, ex[rows]] = float("-inf")
+        out.append(scores.argmax(-1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+@dataclass
+class Prototypes:
+    """Retrieve-and-edit inputs: for row i of a text table, ``index[i]`` is the row of
+    ``table`` whose tokens are its prototype. Per batch, with probability ``pure_rate``
+    no row gets a prototype (plain generation); otherwise each row gets its own text as
+    prototype with probability ``self_rate`` (learn to copy a seen text), else its nearest
+    neighbour (learn to edit)."""
+
+    table: TextTable
+    index: torch.Tensor  # (N,)
+    max_tokens: int = 40
+    self_rate: float = 0.2
+    pure_rate: float = 0.3
+
+    def ids_for(self, idx: torch.Tensor, own: TextTable) -> torch.Tensor | None:
+        """Prototype token ids (B, P) for rows ``idx`` of ``own``, or None (pure batch)."""
+        g = torch.Generator().manual_seed(int(idx.sum()) * 7919 + int(idx[0]) + len(idx))
+        if float(torch.rand((), generator=g)) < self.pure_rate:
+            return None
+        use_self = torch.rand(len(idx), generator=g) < self.self_rate
+        rows = []
+        for i, s in zip(idx.tolist(), use_self.tolist(), strict=True):
+            table, j = (own, i) if s else (self.table, int(self.index[i]))
+            n = int(table.lengths[j])
+            rows.append(table.ids[j, 1 : n - 1][: self.max_tokens])  # without bos/eos
+        return proto_batch(rows)
+
+
+def proto_batch(rows: list[torch.Tensor], pad_id: int = 0) -> torch.Tensor:
+    """Right-pad token rows into (B, P) with ``pad_id`` (P >= 1)."""
+    width = max(1, max((len(r) for r in rows), default=1))
+    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 def core_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -57,15 +121,21 @@ def core_loss(
     mse_weight: float,
     contrastive_weight: float,
     temperature: float,
+    bank: torch.Tensor | None = None,
+    target_idx: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The core's training loss and its parts (pred, target: (B, D))."""
+    """The core's training loss and its parts (pred, target: (B, D)); with ``bank`` and
+    ``target_idx`` the contrastive term ranks against every known answer."""
     cos = F.cosine_similarity(pred, target, dim=-1)  # (B,)
     parts = {
         "cos_loss": (1.0 - cos).mean(),
         "mse": (pred - target).pow(2).sum(-1).mean(),
     }
     loss = cosine_weight * parts["cos_loss"] + mse_weight * parts["mse"]
-    if contrastive_weight > 0 and pred.shape[0] > 1:
+    if contrastive_weight > 0 and bank is not None and target_idx is not None:
+        parts["nce"] = bank_nce(pred, bank, target_idx, temperature)
+        loss = loss + contrastive_weight * parts["nce"]
+    elif contrastive_weight > 0 and pred.shape[0] > 1:
         parts["nce"] = info_nce(pred, target, temperature)
         loss = loss + contrastive_weight * parts["nce"]
     return loss, parts
@@ -113,7 +183,10 @@ class DecoderTask:
         label_smoothing: float = 0.0,
         generate_samples: int = 0,
         tokenizer: Any = None,
+        prototypes: Prototypes | None = None,
+        val_prototypes: Prototypes | None = None,
     ):
+        self.prototypes, self.val_prototypes = prototypes, val_prototypes
         self.train, self.val = train, val
         self.train_inputs = train.emb if train_inputs is None else train_inputs  # (N, D)
         self.val_inputs = val.emb if val_inputs is None else val_inputs
@@ -129,11 +202,16 @@ class DecoderTask:
     def batch(self, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
         """Rows ``idx``, trimmed to their longest sequence."""
         width = int(self.train.lengths[idx].max())
-        return {
+        out = {
             "emb": self.train_inputs[idx].to(device),
             "ids": self.train.ids[idx, :width].to(device),
             "lengths": self.train.lengths[idx].to(device),
         }
+        if self.prototypes is not None:
+            proto = self.prototypes.ids_for(idx, self.train)
+            if proto is not None:
+                out["proto_ids"] = proto.to(device)
+        return out
 
     @staticmethod
     def _targets(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -146,7 +224,8 @@ class DecoderTask:
     def loss(self, module: nn.Module, batch: dict[str, torch.Tensor]):
         """Mean next-token cross-entropy (and the number of target tokens)."""
         emb = noisy(batch["emb"], self.noise_std)
-        logits = module(emb, batch["ids"][:, :-1])  # (B, L-1, V)
+        extra = {"proto_ids": batch["proto_ids"]} if "proto_ids" in batch else {}
+        logits = module(emb, batch["ids"][:, :-1], **extra)  # (B, L-1, V)
         targets = self._targets(batch["ids"], batch["lengths"])
         loss = F.cross_entropy(
             logits.float().flatten(0, 1),
@@ -158,12 +237,30 @@ class DecoderTask:
 
     @torch.no_grad()
     def evaluate(self, module: nn.Module, ctx: EvalContext) -> dict[str, float]:
-        """``val/loss``, ``val/perplexity``, ``val/token_acc`` (and ``val/exact_match``)."""
+        """``val/loss``, ``val/perplexity``, ``val/token_acc`` (and ``val/exact_match``) of
+        plain generation; with prototypes also ``val/edit_loss`` and ``val/edit_token_acc``."""
+        metrics = self._teacher_forced(module, ctx, None)
+        if self.val_prototypes is not None:
+            edit = self._teacher_forced(module, ctx, self.val_prototypes)
+            metrics["val/edit_loss"] = edit["val/loss"]
+            metrics["val/edit_token_acc"] = edit["val/token_acc"]
+        if self.generate_samples and self.tokenizer is not None:
+            metrics["val/exact_match"] = self._exact_match(module, ctx)
+        return metrics
+
+    def _teacher_forced(self, module: nn.Module, ctx: EvalContext, protos) -> dict[str, float]:
         nll = correct = count = 0.0
         for idx in _batches(_shard(len(self.val), ctx.rank, ctx.world), ctx.batch_size):
             width = int(self.val.lengths[idx].max())
             ids = self.val.ids[idx, :width].to(ctx.device)
-            logits = module(self.val_inputs[idx].to(ctx.device), ids[:, :-1]).float()
+            extra = {}
+            if protos is not None:
+                rows = [
+                    protos.table.ids[j, 1 : int(protos.table.lengths[j]) - 1][: protos.max_tokens]
+                    for j in protos.index[idx].tolist()
+                ]
+                extra["proto_ids"] = proto_batch(rows).to(ctx.device)
+            logits = module(self.val_inputs[idx].to(ctx.device), ids[:, :-1], **extra).float()
             targets = self._targets(ids, self.val.lengths[idx].to(ctx.device))
             mask = targets != -100
             nll += float(
@@ -175,14 +272,11 @@ class DecoderTask:
             count += float(mask.sum())
         nll, correct, count = ctx.sum([nll, correct, count])
         loss = nll / max(count, 1.0)
-        metrics = {
+        return {
             "val/loss": loss,
             "val/perplexity": math.exp(min(loss, 50.0)),
             "val/token_acc": correct / max(count, 1.0),
         }
-        if self.generate_samples and self.tokenizer is not None:
-            metrics["val/exact_match"] = self._exact_match(module, ctx)
-        return metrics
 
     def _exact_match(self, module: nn.Module, ctx: EvalContext) -> float:
         n = min(self.generate_samples, len(self.val))
@@ -196,6 +290,15 @@ class DecoderTask:
                 hits += float(hyp == normalize_answer(self.val.texts[i]))
         hits, total = ctx.sum([hits, float(len(idx))])
         return hits / max(total, 1.0)
+
+
+def _first_rows(texts: list[str], pos: dict[str, int], n: int) -> torch.Tensor:
+    """Row of the first occurrence of each distinct text, in ``pos`` order."""
+    first = torch.full((n,), -1, dtype=torch.long)
+    for i, t in enumerate(texts):
+        if first[pos[t]] < 0:
+            first[pos[t]] = i
+    return first
 
 
 class CoreTask:
@@ -214,8 +317,16 @@ class CoreTask:
         contrastive_weight: float = 0.1,
         temperature: float = 0.05,
         val_answers: list[str] | None = None,
+        train_answers: list[str] | None = None,
     ):
         self.q_emb, self.a_emb, self.val_q, self.val_a = q_emb, a_emb, val_q, val_a
+        self.bank = self.target_idx = None
+        if train_answers is not None:  # rank against every distinct training answer
+            uniq = list(dict.fromkeys(train_answers))
+            pos = {a: i for i, a in enumerate(uniq)}
+            self.target_idx = torch.tensor([pos[a] for a in train_answers])  # (N,)
+            rows = _first_rows(train_answers, pos, len(uniq))
+            self.bank = F.normalize(a_emb[rows].float(), dim=-1)  # (U, D)
         self.weights = (cosine_weight, mse_weight, contrastive_weight, temperature)
         self.val_answers = val_answers
 
@@ -224,11 +335,17 @@ class CoreTask:
         return self.q_emb.shape[0]
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
-        return {"q": self.q_emb[idx].to(device), "a": self.a_emb[idx].to(device)}
+        out = {"q": self.q_emb[idx].to(device), "a": self.a_emb[idx].to(device)}
+        if self.target_idx is not None:
+            out["target_idx"] = self.target_idx[idx].to(device)
+        return out
 
     def loss(self, module: nn.Module, batch: dict[str, torch.Tensor]):
         pred = module(batch["q"]).float()  # (B, D)
-        loss, parts = core_loss(pred, batch["a"], *self.weights)
+        bank = None if self.bank is None else self.bank.to(pred.device)
+        loss, parts = core_loss(
+            pred, batch["a"], *self.weights, bank=bank, target_idx=batch.get("target_idx")
+        )
         return loss, {k: float(v.detach()) for k, v in parts.items()}
 
     @torch.no_grad()

@@ -148,7 +148,9 @@ def _prune(out: Path, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _prepare_run_dir(preset: Preset, out: Path, resume: bool, overwrite: bool, stages):
+def _prepare_run_dir(
+    preset: Preset, out: Path, resume: bool, overwrite: bool, stages, register: bool | None = None
+):
     run_file = out / RUN_FILE
     if resume and run_file.is_file():
         stored = json.loads(run_file.read_text())
@@ -173,6 +175,7 @@ def _prepare_run_dir(preset: Preset, out: Path, resume: bool, overwrite: bool, s
         "preset": preset.to_dict(),
         "preset_hash": preset.config_hash(),
         "stages": stages,
+        "register": register,  # the --register/--no-register choice; a resume keeps it
         "status": "running",
         "mlflow_run_id": None,
     }
@@ -258,9 +261,10 @@ class Trainer:
         )
 
     def _tracker(self, preset: Preset, stored: dict[str, Any], main: bool):
-        register = (
-            preset.registry.register if self.register_override is None else (self.register_override)
-        )
+        override = self.register_override
+        if override is None:  # a resumed run keeps the options it started with
+            override = stored.get("register")
+        register = preset.registry.register if override is None else override
         if not (register and main):
             return NullTracker(), False
         from celltext.registry.tracking import MlflowTracker
@@ -280,6 +284,7 @@ class Trainer:
     def _task(self, name: str, preset: Preset, data: RunData, model, tokenizer):
         if name == "decoder":
             cfg = preset.stages.decoder
+            protos = _prototypes(cfg, model.decoder, data.texts, data.texts, data.val_texts)
             task = DecoderTask(
                 data.texts,
                 data.val_texts,
@@ -287,6 +292,8 @@ class Trainer:
                 label_smoothing=cfg.label_smoothing,
                 generate_samples=cfg.generate_samples,
                 tokenizer=tokenizer,
+                prototypes=protos[0],
+                val_prototypes=protos[1],
             )
             return task, model.decoder, cfg.train
         if name == "core":
@@ -301,6 +308,7 @@ class Trainer:
                 cfg.contrastive_weight,
                 cfg.temperature,
                 val_answers=data.val_pairs.answers.texts,
+                train_answers=data.train_pairs.answers.texts if cfg.negatives == "bank" else None,
             )
             return task, model.core, cfg.train
         cfg = preset.stages.finetune
@@ -310,6 +318,7 @@ class Trainer:
         if cfg.include_teacher_pairs:
             train_table = _concat_tables(train_table, data.train_pairs.answers)
             inputs = torch.cat([pred_train, data.train_pairs.answers.emb])
+        protos = _prototypes(cfg, model.decoder, data.texts, train_table, data.val_pairs.answers)
         task = DecoderTask(
             train_table,
             data.val_pairs.answers,
@@ -318,6 +327,8 @@ class Trainer:
             noise_std=cfg.noise_std,
             label_smoothing=cfg.label_smoothing,
             tokenizer=tokenizer,
+            prototypes=protos[0],
+            val_prototypes=protos[1],
         )
         return task, model.decoder, cfg.train
 
@@ -437,7 +448,7 @@ class Trainer:
         if main:
             stages = self._stages(self.preset) if self.preset is not None else None
             preset, stored = _prepare_run_dir(
-                self.preset, self.out, self.resume, self.overwrite, stages
+                self.preset, self.out, self.resume, self.overwrite, stages, self.register_override
             )
             if stored.get("stages") is None:
                 stored["stages"] = self._stages(preset)
@@ -542,6 +553,26 @@ def _predict(core: torch.nn.Module, q_emb: torch.Tensor, batch: int = 256) -> to
     """The (frozen) core's predictions for question embeddings (N, D), in batches."""
     core.eval()
     return torch.cat([core(q_emb[i : i + batch]).float() for i in range(0, len(q_emb), batch)])
+
+
+def _prototypes(cfg, decoder, bank, train, val):
+    """Retrieve-and-edit inputs of a decoder stage: each ``train`` text's nearest *other*
+    ``bank`` text, each ``val`` text's nearest ``bank`` text (None, None when off)."""
+    from celltext.training.tasks import Prototypes, nearest_rows
+
+    if not cfg.prototypes:
+        return None, None
+    if not hasattr(decoder, "prefix_length"):
+        raise ValueError(f"{type(decoder).__name__} takes no prototypes; use a ret_edit decoder")
+    row_of = {t: i for i, t in enumerate(bank.texts)}
+    exclude = torch.tensor([row_of.get(t, -1) for t in train.texts])
+    limit = int(decoder.cfg.max_proto_tokens)
+    train_p = Prototypes(
+        bank, nearest_rows(train.emb, bank.emb, exclude), limit,
+        cfg.proto_self_rate, cfg.proto_pure_rate,
+    )  # fmt: skip
+    val_p = Prototypes(bank, nearest_rows(val.emb, bank.emb), limit, 0.0, 0.0)
+    return train_p, val_p
 
 
 def _concat_tables(a, b):

@@ -159,27 +159,39 @@ def test_bank_rejects_wrong_dimension(bank):
         bank.by_question(np.zeros((1, 10), dtype=np.float32))
 
 
-def test_calibrate_threshold(predictor):
-    from celltext.serving.calibrate import calibrate_threshold
+def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
+    from types import SimpleNamespace
 
-    questions = QUESTIONS[:4] + ["Who wrote Hamlet?"]
-    references = ANSWERS[:4] + ["Shakespeare wrote Hamlet."]
-    result = calibrate_threshold(predictor, questions, references, thresholds=[0.0, 0.5, 1.01])
-    assert [c["threshold"] for c in result["curve"]] == [0.0, 0.5, 1.01]
-    assert (
-        result["curve"][0]["fallback_rate"] == 0.0 and result["curve"][-1]["fallback_rate"] == 1.0
-    )
-    assert result["best"]["semantic_similarity"] == max(
-        c["semantic_similarity"] for c in result["curve"]
-    )
-    assert result["oracle"] >= result["best"]["semantic_similarity"] - 1e-9
-    assert predictor.config.fallback is True  # restored
+    from celltext.serving.calibrate import calibrate
+
+    subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
+                "France", "reinforcement learning", "convolution"]  # fmt: skip
+    bank = FallbackBank.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
+    predictor.bank = bank
+    pairs = [
+        SimpleNamespace(question=q, answer=a, subject=s)
+        for q, a, s in zip(QUESTIONS, ANSWERS, subjects, strict=True)
+    ] * 4
+    selector, report = calibrate(predictor, pairs)
+    assert selector.fitted and 0.0 <= report["ece"] <= 1.0
+    assert set(report["questions"]) == {"seen", "unseen", "out_of_scope"}
+    assert predictor.config.rerank == 0  # restored
+    predictor.selector = selector
+    rows = predictor.answer(QUESTIONS[:3] + ["What is the meaning of blorfquux?"])
+    for row, expected in zip(rows[:3], ANSWERS[:3], strict=True):
+        assert row.best_guess == expected
+        assert row.provenance in ("retrieved", "generated", "abstained")
+        assert 0.0 <= row.confidence <= 1.0
+    assert rows[3].confidence < max(r.confidence for r in rows[:3])
+    predictor.selector.abstain_below = 1.0
+    (row,) = predictor.answer(QUESTIONS[:1])
+    assert row.abstained and row.provenance == "abstained" and row.answer != row.best_guess
 
 
 def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypatch):
     decode = predictor._decode
 
-    def worse_greedy(embs, strategy, *args):
+    def worse_greedy(embs, strategy, *args, protos=None):
         if strategy == "greedy":
             return ["Bananas are yellow fruit."] * len(embs)
         return decode(embs, "greedy")  # the "samples": the true answers

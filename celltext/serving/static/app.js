@@ -91,11 +91,12 @@ function showAnswer(a) {
   $("confidence").textContent = a.confidence.toFixed(2);
   $("confidence-meter").value = a.confidence;
   const fb = $("fallback");
-  fb.textContent = a.fallback ? "yes \u2014 " + (a.fallback_reason || "") : "no";
-  fb.className = a.fallback ? "fallback-yes" : "";
+  const source = a.provenance || (a.fallback ? "retrieved" : "generated");
+  fb.textContent = source + (a.fallback_reason ? " \u2014 " + a.fallback_reason : "");
+  fb.className = source === "generated" || source === "edited" ? "" : "fallback-yes";
   $("latency").textContent = a.latency_ms.toFixed(1) + " ms";
   $("model").textContent = a.model;
-  const showGenerated = a.fallback && a.generated;
+  const showGenerated = (a.fallback || a.abstained) && a.generated;
   $("generated-box").hidden = !showGenerated;
   $("generated").textContent = showGenerated ? a.generated : "";
   $("feedback-status").textContent = "";

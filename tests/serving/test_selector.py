@@ -1,0 +1,117 @@
+"""The answer selector: features, per-kind probabilities, calibration, abstention."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from celltext.serving.calibrate import calibration_set, pseudo_word
+from celltext.serving.candidates import retrieve
+from celltext.serving.fallback import FallbackBank
+from celltext.serving.selector import (
+    FEATURES,
+    AnswerSelector,
+    expected_calibration_error,
+    fit_selector,
+    reliability,
+    subject_in_question,
+)
+
+
+def test_subject_matches_whole_words_only():
+    assert subject_in_question("RAM", "What does RAM stand for?") == 1.0
+    assert subject_in_question("ram", "What is a ramp?") == 0.0
+    assert subject_in_question("C++", "Who designed c++?") == 1.0
+    assert subject_in_question(None, "anything") == 0.0
+
+
+def test_ece_of_known_cases():
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([1, 1])) == 0.0
+    assert expected_calibration_error(np.array([0.9, 0.9]), np.array([0, 0])) == pytest.approx(0.9)
+    rows = reliability(np.array([0.05, 0.95]), np.array([0, 1]))
+    assert [r["n"] for r in rows] == [1, 1] and rows[1]["accuracy"] == 1.0
+
+
+def _synthetic(n=600, seed=0):
+    """Retrieved answers are right when the question matches well; model answers never."""
+    rng = np.random.default_rng(seed)
+    q_top1 = rng.uniform(0.3, 1.0, n)
+    x = np.zeros((n, len(FEATURES)))
+    x[:, 0] = q_top1
+    right = (rng.uniform(size=n) < q_top1**4).astype(float)
+    mats = {"retrieved": x, "nearest": x * 0.5, "edited": x * 0.1}
+    correct = {"retrieved": right, "nearest": np.zeros(n), "edited": np.zeros(n)}
+    return mats, correct, right
+
+
+def test_fit_is_calibrated_and_prefers_the_right_kind():
+    mats, correct, right = _synthetic()
+    sel = fit_selector(mats, correct, np.ones(len(right), bool))
+    kinds, conf = sel.choose(mats)
+    assert set(kinds) == {"retrieved"}
+    assert expected_calibration_error(conf, right) < 0.08
+    low, high = conf[mats["retrieved"][:, 0] < 0.5], conf[mats["retrieved"][:, 0] > 0.9]
+    assert low.mean() < 0.3 < 0.6 < high.mean()
+
+
+def test_abstention_threshold_respects_the_in_scope_budget():
+    mats, correct, right = _synthetic()
+    sel = fit_selector(mats, correct, np.ones(len(right), bool), max_in_scope_abstention=0.05)
+    _, conf = sel.choose(mats)
+    assert 0.0 < sel.abstain_below < 1.0
+    assert (conf < sel.abstain_below).mean() <= 0.05
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path):
+    mats, correct, right = _synthetic(200)
+    sel = fit_selector(mats, correct, np.ones(len(right), bool))
+    path = sel.save(tmp_path / "selector.json")
+    again = AnswerSelector.load(path)
+    np.testing.assert_allclose(again.choose(mats)[1], sel.choose(mats)[1])
+    data = json.loads(path.read_text())
+    data["weights"]["retrieved"] = [1.0]  # wrong size
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="selector.json"):
+        AnswerSelector.load(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="selector.json"):
+        AnswerSelector.load(path)
+    assert not AnswerSelector.for_model(tmp_path / "nowhere").fitted
+
+
+def _bank():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(4, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    qs = ["What is RAM?", "What is ROM?", "What is a CPU?", "What is a GPU?"]
+    ans = ["RAM is memory.", "ROM is read-only.", "A CPU computes.", "A GPU draws."]
+    return FallbackBank(qs, ans, emb, emb, subjects=["RAM", "ROM", "CPU", "GPU"]), emb
+
+
+def test_retrieve_can_hide_a_subject_to_imitate_an_unseen_one():
+    bank, emb = _bank()
+    q = emb[:1]
+    found = retrieve(bank, ["What is RAM?"], q, q)
+    assert found.retrieved[0] == 0 and found.features.subject_in_question[0] == 1.0
+    hidden = np.array([[s == "RAM" for s in bank.subjects]])
+    found = retrieve(bank, ["What is RAM?"], q, q, exclude=hidden)
+    assert found.retrieved[0] != 0 and found.nearest[0] != 0
+    assert found.features.subject_in_question[0] == 0.0
+
+
+def test_calibration_set_has_seen_unseen_and_out_of_scope_parts():
+    class P:
+        def __init__(self, i):
+            self.question, self.answer, self.subject = f"What is widget{i}?", f"A{i}.", f"widget{i}"
+
+    rows = calibration_set([P(i) for i in range(50)], seed=0)
+    parts = {r[3] for r in rows}
+    assert parts == {"seen", "unseen", "out_of_scope"}
+    for question, ref, hidden, part in rows:
+        if part == "out_of_scope":
+            assert ref is None and "widget" not in question
+        if part == "unseen":
+            assert hidden is not None
+    assert pseudo_word(np.random.default_rng(1)).isalpha()
