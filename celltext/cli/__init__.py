@@ -6,7 +6,10 @@ import importlib
 
 import typer
 
-from celltext.cli.common import setup_logging
+import celltext
+from celltext.cli.common import quiet_third_party, setup_logging
+
+quiet_third_party()
 
 app = typer.Typer(
     name="celltext",
@@ -32,8 +35,19 @@ _COMMAND_MODULES = (
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"celltext {celltext.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
     setup_logging(verbose)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 # Human-readable output and progress bars go to stderr so that ``--json`` stdout stays clean.
 err_console = Console(stderr=True)
@@ -26,6 +29,23 @@ def setup_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
         force=True,
     )
+    quiet_third_party()
+
+
+# Third-party chatter a user cannot act on: (logger, level) pairs and warning messages.
+QUIET_LOGGERS = (("absl", logging.WARNING),)  # rouge_score: "Using default tokenizer."
+QUIET_WARNINGS = (
+    # raised by anything that introspects torch.distributed (celltext uses ReduceOp)
+    (FutureWarning, r"`torch\.distributed\.reduce_op` is deprecated"),
+)
+
+
+def quiet_third_party() -> None:
+    """Silence the INFO logs and deprecation warnings of dependencies (idempotent)."""
+    for name, level in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 def emit_json(obj: Any) -> None:
@@ -56,6 +76,16 @@ def emit_report(
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a clear error on stderr and return an Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print a clear one-line error on stderr and return an Exit to raise; under ``--json``
+    stdout also gets one JSON document, ``{"error": message, "exit_code": code}``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    if _json_requested():
+        emit_json({"error": message, "exit_code": code})
     return typer.Exit(code)
+
+
+def _json_requested() -> bool:
+    """Whether the running command was given ``--json`` (its parameter is ``json_out`` or
+    ``as_json``)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and (ctx.params.get("json_out") or ctx.params.get("as_json")))

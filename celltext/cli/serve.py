@@ -29,6 +29,7 @@ def serve(
 
     from celltext.config import ConfigError
     from celltext.serving.app import create_app
+    from celltext.serving.docs import serve_docs_locally
     from celltext.serving.settings import ServingSettings
 
     overrides = {"model": model, "threshold": threshold, "workers": workers}
@@ -41,7 +42,8 @@ def serve(
     if not settings.admin_enabled:
         err_console.print("[dim]admin endpoints disabled (CELLTEXT_ADMIN_TOKEN is not set)[/]")
     err_console.print(f"serving on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    app = serve_docs_locally(create_app(settings))  # Swagger UI without a CDN
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
 def register(app: typer.Typer) -> None:

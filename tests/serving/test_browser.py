@@ -85,3 +85,33 @@ def test_ask_answer_feedback_and_lattice_view(server):
             browser.close()
     rows = FeedbackStore(db).rows()
     assert len(rows) == 1 and rows[0]["rating"] == "down" and rows[0]["answer"] == answer
+
+
+def test_api_docs_render_without_network(retrieval, live_server):
+    """Swagger UI draws the API from local assets; any request off 127.0.0.1 is refused."""
+    from celltext.serving.docs import serve_docs_locally
+
+    sync_playwright = _sync_playwright()
+    app = serve_docs_locally(create_app(ServingSettings(warmup=False), predictor=retrieval))
+    url = live_server(app)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            offsite: list[str] = []
+
+            def route(r):
+                if r.request.url.startswith(url):
+                    return r.continue_()
+                offsite.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(url + "/docs")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+            assert "celltext" in page.text_content(".swagger-ui .info .title")
+            page.wait_for_selector(".opblock-summary-path")
+            assert page.locator(".opblock").count() >= 3  # the operations are listed
+            assert not offsite, offsite
+        finally:
+            browser.close()
