@@ -1,11 +1,14 @@
 """Fitting the answer selector and its confidence on ``val`` (never on a test split).
 
-The calibration set has three parts, all derived from the release's ``val`` split:
+The calibration set is derived from the release's ``train`` and ``val`` splits only:
 
-- **seen**: every ``val`` question as it is (its subject is known to the phrase bank);
-- **unseen**: a share of the ``val`` questions answered with their own subject hidden
-  from the phrase bank, which imitates a subject the model was not taught (``test_unseen``);
-- **out of scope**: ``val`` questions whose subject is replaced by a made-up word
+- **seen**: a seeded sample of ``train`` facts re-asked with *another* training template
+  of the same question type (a known fact in new words, as ``test_paraphrase`` asks, but
+  never with its reserved templates);
+- **unseen**: a share of those questions answered with their own subject hidden from the
+  phrase bank, which imitates a subject the model was not taught (``test_unseen``);
+- **val**: ``val`` questions as they are (a known subject, a fact the bank lacks);
+- **out of scope**: re-asked questions whose subject is replaced by a made-up word
   (seeded syllables), which no candidate can answer.
 
 For each question every candidate of :mod:`celltext.serving.candidates` is built exactly as
@@ -47,16 +50,54 @@ def pseudo_word(rng: np.random.Generator) -> str:
     )
 
 
-def calibration_set(pairs, unseen_rate: float = 0.4, oos_rate: float = 0.4, seed: int = 0):
+def reask(pair, rng: np.random.Generator) -> str | None:
+    """``pair``'s question in another (non-reserved) template of its type and style, or
+    None when its template is unknown or has no sibling."""
+    from celltext.data.templates import TEMPLATES, TEMPLATES_BY_ID
+
+    own = TEMPLATES_BY_ID.get(getattr(pair, "template_id", ""))
+    if own is None:
+        return None
+    pattern = re.escape(own.text)
+    for name in set(re.findall(r"\\\{(\w+)\\\}", pattern)):
+        pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>.+?)", 1)
+        pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P={name})")
+    match = re.fullmatch(pattern, pair.question)
+    others = [t for t in TEMPLATES[(own.qtype, own.style)] if not t.reserved and t.id != own.id]
+    if match is None or not others:
+        return None
+    slots = {k[:1].lower() + k[1:]: v for k, v in match.groupdict().items()}
+    if "x" not in slots and "xa" in slots:
+        slots["x"] = re.sub(r"^(a|an|the) ", "", slots["xa"], flags=re.I)
+    try:
+        return others[int(rng.integers(len(others)))].render(slots)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def calibration_set(
+    train, val, n_seen: int = 1200, n_val: int = 400, unseen_rate: float = 0.4,
+    oos_rate: float = 0.4, seed: int = 0,
+):  # fmt: skip
     """Rows ``(question, reference or None, hidden subject or None, part)``."""
     rng = np.random.default_rng(seed)
-    rows = [(p.question, p.answer, None, "seen") for p in pairs]
-    for p in pairs:
+    rows, seen = [], 0
+    for i in rng.permutation(len(train)):
+        p = train[int(i)]
+        question = reask(p, rng)
+        if question is None:
+            continue
+        rows.append((question, p.answer, None, "seen"))
+        seen += 1
         if rng.random() < unseen_rate:
-            rows.append((p.question, p.answer, p.subject, "unseen"))
-        if rng.random() < oos_rate and p.subject.lower() in p.question.lower():
-            fake = re.sub(re.escape(p.subject), pseudo_word(rng), p.question, flags=re.I)
+            rows.append((question, p.answer, p.subject, "unseen"))
+        if rng.random() < oos_rate and p.subject.lower() in question.lower():
+            fake = re.sub(re.escape(p.subject), pseudo_word(rng), question, flags=re.I)
             rows.append((fake, None, None, "out_of_scope"))
+        if seen >= n_seen:
+            break
+    for i in rng.permutation(len(val))[:n_val]:
+        rows.append((val[int(i)].question, val[int(i)].answer, None, "val"))
     return rows
 
 
@@ -98,14 +139,15 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
     }
 
 
-def calibrate(predictor, pairs, max_in_scope_abstention: float = 0.03, seed: int = 0):
-    """Fit a selector on ``pairs`` (the ``val`` split); returns it and a report."""
+def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed: int = 0, **sizes):
+    """Fit a selector on calibration rows from ``train`` and ``val`` pairs; returns it and
+    a report. ``sizes``: ``n_seen``, ``n_val`` of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
     saved = predictor.config
     predictor.config = saved.replace(rerank=0)
     try:
-        rows = calibration_set(pairs, seed=seed)
+        rows = calibration_set(train, val, seed=seed, **sizes)
         table = candidate_table(predictor, rows)
     finally:
         predictor.config = saved
@@ -117,7 +159,7 @@ def calibrate(predictor, pairs, max_in_scope_abstention: float = 0.03, seed: int
     abstain = conf < sel.abstain_below
     part = table["part"]
     report = {
-        "questions": {p: int((part == p).sum()) for p in ("seen", "unseen", "out_of_scope")},
+        "questions": {p: int((part == p).sum()) for p in ("seen", "unseen", "val", "out_of_scope")},
         "ece": expected_calibration_error(conf, hit),
         "accuracy_of_chosen": float(hit.mean()),
         "abstain_below": sel.abstain_below,
@@ -125,16 +167,16 @@ def calibrate(predictor, pairs, max_in_scope_abstention: float = 0.03, seed: int
         "chosen": {k: int(sum(c == k for c in kinds)) for k in table["matrices"]},
         "oracle_accuracy": float(np.max(np.stack(list(table["correct"].values())), 0).mean()),
     }
-    sel.fitted_on = {"split": "val", "pairs": len(pairs), **report}
+    sel.fitted_on = {"splits": ["train (re-asked)", "val"], **report}
     return sel, report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fit the answer selector on a split.")
+    parser = argparse.ArgumentParser(description="Fit the answer selector (train + val only).")
     parser.add_argument("--model", default=None, help="model reference (default: shipped)")
     parser.add_argument("--release", default="v1")
-    parser.add_argument("--split", default="val", choices=["val", "train"])
-    parser.add_argument("--limit", type=int, default=0, help="at most this many pairs")
+    parser.add_argument("--seen", type=int, default=1200, help="re-asked train questions")
+    parser.add_argument("--val", type=int, default=400, help="val questions")
     parser.add_argument("--out", default=None, help=f"where to write (default: {SELECTOR_FILE} "
                         "in the model directory)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -142,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     from celltext.serving.loading import resolve_ref
     from celltext.serving.predictor import Predictor, PredictorConfig
 
-    pairs = load_release(args.release).pairs(args.split)
-    pairs = pairs[: args.limit] if args.limit else pairs
+    release = load_release(args.release)
     predictor = Predictor.from_ref(args.model, config=PredictorConfig(release=args.release))
-    selector, report = calibrate(predictor, pairs)
+    selector, report = calibrate(
+        predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
+    )
     out = Path(args.out) if args.out else resolve_ref(args.model) / SELECTOR_FILE
     selector.save(out)
     sys.stdout.write(json.dumps({"selector": str(out), **report}, indent=2) + "\n")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from celltext.serving.calibrate import calibration_set, pseudo_word
+from celltext.serving.calibrate import calibration_set, pseudo_word, reask
 from celltext.serving.candidates import retrieve
 from celltext.serving.fallback import FallbackBank
 from celltext.serving.selector import (
@@ -101,17 +101,23 @@ def test_retrieve_can_hide_a_subject_to_imitate_an_unseen_one():
     assert found.features.subject_in_question[0] == 0.0
 
 
-def test_calibration_set_has_seen_unseen_and_out_of_scope_parts():
+def test_calibration_set_reasks_train_facts_in_other_templates():
     class P:
         def __init__(self, i):
             self.question, self.answer, self.subject = f"What is widget{i}?", f"A{i}.", f"widget{i}"
+            self.template_id = "definition_noun_q1"  # "What is {xa}?"
 
-    rows = calibration_set([P(i) for i in range(50)], seed=0)
+    train = [P(i) for i in range(50)]
+    rows = calibration_set(train, train[:5], n_seen=40, n_val=5, seed=0)
     parts = {r[3] for r in rows}
-    assert parts == {"seen", "unseen", "out_of_scope"}
+    assert parts == {"seen", "unseen", "val", "out_of_scope"}
     for question, ref, hidden, part in rows:
+        if part in ("seen", "unseen"):
+            assert question != f"What is {question.split()[-1]}" and "widget" in question
+            assert not question.startswith("What is widget")
         if part == "out_of_scope":
             assert ref is None and "widget" not in question
         if part == "unseen":
             assert hidden is not None
+    assert reask(P(1), np.random.default_rng(0)) != P(1).question
     assert pseudo_word(np.random.default_rng(1)).isalpha()
