@@ -54,14 +54,18 @@ def build(
     config: Path | None = typer.Option(None, "--config", help="BuildConfig YAML/JSON."),
     out: Path | None = typer.Option(None, "--out", help="Output directory."),
     threads: int = typer.Option(1, "--threads", help="torch threads for the teacher."),
+    force: bool = typer.Option(False, "--force", help="Replace a release already in --out."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Build a release from the offline sources (see scripts/install_sources.sh)."""
+    """Build a release from the offline sources (see scripts/install_sources.sh). Without
+    --out it goes to data/releases/<version>, which must not hold a release yet (--force)."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from celltext.config import ConfigError
     from celltext.data.build import BuildConfig, SourceMissingError, build_release
+    from celltext.data.release import MANIFEST
+    from celltext.paths import releases_dir
 
     torch.set_num_threads(threads)
     try:
@@ -69,6 +73,12 @@ def build(
         cfg = cfg.replace(version=version)
     except (ConfigError, OSError) as exc:
         raise fail(f"bad build config: {exc}") from exc
+    target = out or releases_dir() / version
+    if (target / MANIFEST).is_file() and not force:
+        raise fail(
+            f"{target} already holds a release; build into another --out DIR (and compare the "
+            "manifests), or pass --force to replace it"
+        )
     start = time.perf_counter()
     columns = (
         TextColumn("{task.description}"),
@@ -133,9 +143,11 @@ def review(
         None, "--apply", help="A reviewed file: add its 'reject' rows to the reject list."
     ),
     rejects: Path | None = typer.Option(None, "--rejects", help="Reject list file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a file that holds verdicts."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Export a sample for human review, or apply a reviewed file to the reject list."""
+    """Export a sample for human review, or apply a reviewed file to the reject list. A file
+    that already carries verdicts is never overwritten without --force."""
     from celltext.data import review as rv
 
     if apply is not None:
@@ -147,6 +159,12 @@ def review(
     else:
         rel = _load(release)
         target = out or rv.REVIEW_DIR / f"sample-{rel.version}.csv"
+        reviewed = rv.count_verdicts(target)
+        if reviewed and not force:
+            raise fail(
+                f"{target} holds {reviewed} verdicts; apply it (--apply {target}), export to "
+                "another --out, or pass --force to overwrite it"
+            )
         path = rv.export_sample(rv.sample_for_review(rel, n), target)
         result = {"release": rel.version, "exported": str(path), "count": n}
     if json_out:

@@ -33,7 +33,7 @@ from celltext.data.release import write_release
 from celltext.data.review import REJECTS_FILE, load_rejects
 from celltext.data.schema import DOMAINS, Fact, QAPair
 from celltext.data.sources.base import SkipLog, Source
-from celltext.paths import releases_dir
+from celltext.paths import REPO_ROOT, releases_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ class BuildConfig(Config):
     paraphrase_fraction: float = 0.06
     split_salt: str = "celltext-v1"
     max_extra_texts: int = 40000
-    rejects_file: str = str(REJECTS_FILE)
+    # relative paths are under the repository, so the config (and its hash) is the same in
+    # every clone; an absolute path is used as given
+    rejects_file: str = REJECTS_FILE.relative_to(REPO_ROOT).as_posix()
     embed_batch_size: int = 64
 
     def validate(self) -> None:
@@ -210,7 +212,8 @@ class Builder:
             return None
 
         facts = self._drop(facts, first_of_subject)
-        rejects = load_rejects(self.cfg.rejects_file)
+        rejects_file = self.cfg.rejects_file
+        rejects = load_rejects(REPO_ROOT / rejects_file if rejects_file else None)
         self.n_rejects_listed = len(rejects)
         facts = self._drop(
             facts,

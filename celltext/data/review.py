@@ -95,6 +95,20 @@ def read_verdicts(path: str | Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def count_verdicts(path: str | Path) -> int:
+    """How many rows of a review file carry a verdict or a note (0 if there is no file)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    try:
+        rows = read_verdicts(path)
+    except (ValueError, csv.Error, UnicodeDecodeError):
+        return 1  # unreadable as a review file: treat it as someone's work
+    return sum(
+        bool((r.get("verdict") or "").strip() or (r.get("note") or "").strip()) for r in rows
+    )
+
+
 def apply_verdicts(reviewed: str | Path, rejects: str | Path | None = None) -> int:
     """Append the ids marked ``reject`` in a reviewed file to the reject list; returns count."""
     rejects = Path(rejects) if rejects else REJECTS_FILE

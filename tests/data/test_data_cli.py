@@ -94,3 +94,39 @@ def test_build_command_with_a_config_file(
     bad.write_text("no_such_field: 1\n")
     res = runner.invoke(app, ["data", "build", "--config", str(bad)])
     assert res.exit_code != 0 and "no_such_field" in " ".join(res.output.split())
+
+
+def test_review_never_overwrites_verdicts_without_force(tmp_path, tiny_pairs):
+    path = write_release(tiny_pairs, tmp_path / "v0", "v0")
+    out = tmp_path / "review.csv"
+    args = ["data", "review", "--release", str(path), "--n", "3", "--out", str(out), "--json"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0  # no verdicts yet: re-exporting is fine
+    reviewed = out.read_text().replace(",,\n", ",reject,wrong\n", 1)
+    out.write_text(reviewed)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "holds 1 verdicts" in " ".join(res.output.split())
+    assert out.read_text() == reviewed
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    assert "reject" not in out.read_text()
+
+
+def test_build_refuses_to_replace_a_release(tmp_path, tiny_pairs):
+    out = write_release(tiny_pairs, tmp_path / "v0", "v0")
+    before = (out / "manifest.json").read_text()
+    res = runner.invoke(app, ["data", "build", "--version", "v0", "--out", str(out)])
+    assert res.exit_code == 1 and "already holds a release" in " ".join(res.output.split())
+    assert (out / "manifest.json").read_text() == before
+    res = runner.invoke(app, ["data", "build", "--version", "v1"])  # the committed release
+    assert res.exit_code == 1 and "--force" in res.output
+
+
+def test_build_config_paths_are_relative_to_the_repository():
+    from celltext.data.build import BuildConfig
+
+    cfg = BuildConfig()
+    assert not cfg.rejects_file.startswith("/")
+    manifest = json.loads((releases_dir() / "v1" / "manifest.json").read_text())
+    assert manifest["generator"]["config"]["rejects_file"] == cfg.rejects_file
+    assert BuildConfig.from_dict(manifest["generator"]["config"]) == cfg
+    assert manifest["generator"]["config_hash"] == cfg.config_hash()
