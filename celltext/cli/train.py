@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+
+
+def single_process_launch_error(env: Mapping[str, str] = os.environ) -> str | None:
+    """Why ``accelerate launch`` started one process where several were asked for, or None.
+
+    Without ``--multi_gpu`` (also on CPUs) accelerate's plain launcher runs the script once,
+    with ``MASTER_PORT`` set for ``--num_processes N > 1`` but no ``WORLD_SIZE``: training
+    would silently run on one process. (torchrun and ``--multi_gpu`` set ``WORLD_SIZE``;
+    MPI launches set their own variables.)
+    """
+    launched = "ACCELERATE_MIXED_PRECISION" in env and "MASTER_PORT" in env
+    mpi = any(k in env for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"))
+    if not launched or mpi or "WORLD_SIZE" in env:
+        return None
+    return (
+        "accelerate launch started a single process: add --multi_gpu (on CPUs too), e.g. "
+        "`accelerate launch --multi_gpu --num_processes 2 -m celltext train ...`, "
+        "or use `torchrun --nproc_per_node 2 -m celltext train ...`"
+    )
+
+
+def _rank(env: Mapping[str, str] = os.environ) -> int:
+    """This process's rank under a distributed launcher (0 without one)."""
+    return int(env.get("RANK", "0") or 0)
 
 
 def train_cmd(
@@ -53,6 +79,8 @@ def train_cmd(
         overrides.append(f"data.release={release}")
     if threads is not None:
         overrides.append(f"threads={threads}")
+    if (launch_error := single_process_launch_error()) is not None:
+        raise fail(launch_error, code=2)
     if preset is None and not resume:
         raise fail("pass --preset (or --resume --out DIR)")
     if preset is None and (overrides or out is None):
@@ -71,6 +99,8 @@ def train_cmd(
             init=init,
         )
     except (ConfigError, RunDirError, FileNotFoundError, ValueError) as exc:
+        if _rank() != 0:  # every process hits the same error: the main one reports it
+            raise typer.Exit(1) from exc
         raise fail(str(exc)) from exc
     if not result.is_main_process:
         return  # under `accelerate launch`, only the main process reports

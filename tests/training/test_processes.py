@@ -64,33 +64,33 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path, reference, monkey
     assert summary["weights_sha256"] == reference.weights_sha256
 
 
+def _launcher(name: str, port: int) -> list[str]:
+    """The documented 2-process CPU commands (docs/TRAINING_GUIDE.md)."""
+    if name == "torchrun":
+        return [str(VENV_BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port)]
+    return [
+        str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(port),
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
-def test_two_process_cpu_run_with_accelerate_launch(tmp_path):
+@pytest.mark.parametrize("launcher", ["accelerate", "torchrun"])
+def test_two_process_cpu_run(tmp_path, launcher):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "run"
-    cmd = [
-        str(VENV_BIN / "accelerate"),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(port),
-        *_train_args(out),
-        "--set",
-        "stages.finetune.enabled=false",
-    ]
+    cmd = [*_launcher(launcher, port), *_train_args(out), "--set", "stages.finetune.enabled=false"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # exactly one document: only rank 0 reports
     meta = verify_checkpoint(summary["checkpoint"])
     assert meta["training"]["world_size"] == 2
     assert read_metadata(summary["checkpoint"])["metrics"]["val/cosine"] > 0
+    # the same command again: one clear line from the main process, the run left alone
+    again = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+    assert again.returncode != 0 and again.stdout == ""
+    assert again.stderr.count("already holds a run; pass --resume") == 1, again.stderr[-3000:]
+    assert verify_checkpoint(summary["checkpoint"])["weights_sha256"] == meta["weights_sha256"]
