@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -87,5 +86,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def _json_requested() -> bool:
     """Whether the running command was given ``--json`` (its parameter is ``json_out`` or
     ``as_json``)."""
-    ctx = click.get_current_context(silent=True)
+    try:  # typer >= 0.25 runs commands on its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer, on click itself
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
     return bool(ctx is not None and (ctx.params.get("json_out") or ctx.params.get("as_json")))

@@ -21,8 +21,9 @@ import hashlib
 import io
 import json
 import os
+import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ ANNOTATIONS = "annotations.jsonl.gz"
 FORMAT_VERSION = 1
 
 
-class ReleaseIntegrityError(RuntimeError):
-    """A release file is missing, or its content does not match the manifest."""
+class ReleaseIntegrityError(RuntimeError, ValueError):
+    """A release file is missing, unreadable, or its content does not match the manifest.
+
+    Also a ValueError, so that every command that reports bad input cleanly reports this.
+    The message names the file (and the line, for a bad record)."""
 
 
 def sha256_file(path: Path) -> str:
@@ -62,9 +66,32 @@ def _write_jsonl_gz(path: Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def _read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def _read_jsonl_gz(path: Path, parse: Callable[[dict], Any] | None = None) -> list[Any]:
+    """The records of a gzip JSONL file (through ``parse``); a bad file or line is a
+    :class:`ReleaseIntegrityError` naming it."""
+    out: list[Any] = []
+    lineno = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    out.append(parse(record) if parse is not None else record)
+                except json.JSONDecodeError as exc:
+                    raise ReleaseIntegrityError(
+                        f"{path}:{lineno}: not valid JSON "
+                        f"({exc.msg.removesuffix(' at')} at column {exc.colno})"
+                    ) from exc
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ReleaseIntegrityError(
+                        f"{path}:{lineno}: not a valid record ({type(exc).__name__}: {exc})"
+                    ) from exc
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # BadGzipFile is OSError
+        where = f"{path}:{lineno + 1}" if lineno else str(path)
+        raise ReleaseIntegrityError(f"{where}: not a readable gzip JSONL file ({exc})") from exc
+    return out
 
 
 def dataset_digest(files: dict[str, dict[str, Any]]) -> str:
@@ -158,7 +185,7 @@ class Release:
             raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
         if split not in self._pairs:
             path = self.path / f"{split}.jsonl.gz"
-            self._pairs[split] = [QAPair.from_dict(r) for r in _read_jsonl_gz(path)]
+            self._pairs[split] = _read_jsonl_gz(path, QAPair.from_dict)
         return self._pairs[split]
 
     def extra_texts(self) -> list[str]:
