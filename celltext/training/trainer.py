@@ -395,10 +395,16 @@ class Trainer:
         main = dist.is_main_process
         if not main:  # one process reports; the others only warn
             logging.getLogger("celltext").setLevel(logging.WARNING)
+        fresh = not (self.out / RUN_FILE).is_file()
         preset, stored = self._prepare_run_dir_all(main, dist)
         configure_determinism(preset.threads)
         stages = stored["stages"]
-        data, tokenizer = self._data(preset, main, dist.wait_for_everyone)
+        try:
+            data, tokenizer = self._data(preset, main, dist.wait_for_everyone)
+        except Exception:
+            if fresh and main:  # nothing was trained: leave no run behind to block a retry
+                (self.out / RUN_FILE).unlink(missing_ok=True)
+            raise
         model, state, resume_dir, resumed_from = self._model_and_state(
             preset, data, tokenizer, main
         )

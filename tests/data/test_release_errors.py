@@ -33,9 +33,9 @@ def resign(path: Path) -> None:
 def damage_line(path: Path, split: str = "train", lineno: int = 2) -> None:
     target = path / f"{split}.jsonl.gz"
     lines = gzip.decompress(target.read_bytes()).decode().splitlines()
-    lines[lineno - 1] = (
-        lines[lineno - 1].replace("Thing", "Thi\x01ng").replace("thing", "thi\x01ng")
-    )
+    line = lines[lineno - 1]
+    at = line.index('": "') + 4  # a raw control character inside the first string value
+    lines[lineno - 1] = line[:at] + "\x01" + line[at:]
     target.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     resign(path)
 
