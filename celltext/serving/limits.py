@@ -113,6 +113,16 @@ def check_question(question: str, max_chars: int, loc: tuple = ("body", "questio
         )
 
 
+def check_text_size(text: str, max_chars: int, field: str) -> None:
+    """422 unless ``text`` is at most ``max_chars`` characters."""
+    if len(text) > max_chars:
+        raise _invalid(
+            ("body", field),
+            f"{field} too long: {len(text)} characters, the limit is {max_chars}",
+            None,
+        )
+
+
 def check_batch(items: Sequence, max_items: int, field: str) -> None:
     """422 unless the batch has at most ``max_items`` entries."""
     if len(items) > max_items:

@@ -54,6 +54,12 @@ class ServingSettings(Config):
     """Seconds between polls of the champion alias; 0 disables automatic updates."""
     feedback_db: str | None = None
     """SQLite file for feedback; default ``home_dir()/feedback.sqlite3``."""
+    feedback_per_minute: int = 30
+    """Most feedback posts per client address per minute; more is a 429."""
+    feedback_max_rows: int = 100_000
+    """Most rows the feedback database holds; past it new feedback is a 507."""
+    feedback_max_chars: int = 4_000
+    """Longest accepted answer or comment in a feedback post (characters); longer is a 422."""
     warmup: bool = True
     """Answer one question at start-up so the first user request is not the slow one."""
 
@@ -68,6 +74,9 @@ class ServingSettings(Config):
         require(self.micro_batch > 0, "micro_batch", "must be > 0")
         require(self.batch_wait_ms >= 0, "batch_wait_ms", "must be >= 0")
         require(self.update_interval_s >= 0, "update_interval_s", "must be >= 0")
+        require(self.feedback_per_minute > 0, "feedback_per_minute", "must be > 0")
+        require(self.feedback_max_rows > 0, "feedback_max_rows", "must be > 0")
+        require(self.feedback_max_chars > 0, "feedback_max_chars", "must be > 0")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> ServingSettings:

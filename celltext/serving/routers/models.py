@@ -36,7 +36,7 @@ ModelName = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z
 @router.get("", response_model=ModelsResponse)
 async def list_models(service: Service = Depends(get_service)) -> ModelsResponse:
     """The model being served and, when a registered name is configured, its versions."""
-    current = ModelOut(**service.predictor.info.to_dict())
+    current = ModelOut(**public_info(service.predictor.info.to_dict()))
     name = service.settings.registry_name
     if not name:
         return ModelsResponse(current=current)
@@ -64,6 +64,15 @@ async def rollback(name: ModelName, req: RollbackRequest | None = None) -> Admin
     version = detail.get("version")
     version = None if version is None else str(version)
     return AdminResponse(name=name, alias=alias, version=version, detail=detail)
+
+
+def public_info(info: dict) -> dict:
+    """Model info fit for anonymous callers: names and versions, never server paths."""
+    out = dict(info, path=None)
+    ref = out.get("ref")
+    if isinstance(ref, str) and (ref.startswith(("/", ".", "~")) or "\\" in ref):
+        out["ref"] = None  # a filesystem reference, not a registry one
+    return out
 
 
 async def _registry_call(fn, *args) -> dict:
