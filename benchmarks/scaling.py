@@ -2,8 +2,9 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/scaling.py --budget full          # ~10-15 min, 2-core CPU
-    .venv/bin/python benchmarks/scaling.py --budget tiny --doc /tmp/x.md --figures /tmp/figs
+    .venv/bin/python benchmarks/scaling.py                        # tiny budget, ~1 min, no docs
+    .venv/bin/python benchmarks/scaling.py --budget full \
+        --doc docs/PERFORMANCE_ANALYSIS.md --figures docs/figures   # ~10-15 min, 2-core CPU
 
 Part 1, lattice size (5^3, 8^3, 15x15x11 cells) for the ``lattice3d`` and
 ``hybrid_cct_mamba`` cores (their default configs otherwise): parameters, forward latency
@@ -15,8 +16,9 @@ Part 2, training-set size (fractions of the release's train split) for the ``mlp
 ``hybrid_cct_mamba`` cores, trained for a fixed number of *epochs* so that cost grows with
 the data: training wall time and validation quality.
 
-Writes ``<figures>/scaling_*.png``, ``<out>/scaling.json`` and the ``scaling`` section of
-the performance document (only that section; the command line is written into it).
+Writes ``<out>/scaling.json``; only with ``--doc`` also the ``scaling`` section of that
+document (only that section; the command line is written into it) and, with it, the
+figures ``<figures>/scaling_*.png`` (``--figures``, default: ``figures/`` next to the doc).
 """
 
 from __future__ import annotations
@@ -258,14 +260,14 @@ def _reading(report: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the scaling analysis (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
+    p.add_argument("--budget", choices=sorted(BUDGETS), default="tiny")
     p.add_argument("--preset", default="quick")
     p.add_argument("--release", default="v1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="")
-    p.add_argument("--doc", default="docs/PERFORMANCE_ANALYSIS.md")
-    p.add_argument("--figures", default="docs/figures")
+    p.add_argument("--doc", default="", help="Write the scaling section of this document.")
+    p.add_argument("--figures", default="", help="Figure directory (with --doc).")
     p.add_argument("--no-train", action="store_true", help="Cost only (no quality runs).")
     p.add_argument("--json", action="store_true", help="Print the results as JSON on stdout.")
     p.add_argument("--cost-worker", default="", help=argparse.SUPPRESS)
@@ -312,8 +314,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }  # fmt: skip
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")
-    if data_rows:
-        write_report(report, Path(args.doc), Path(args.figures))
+    print(f"wrote {Path(args.out) / 'scaling.json'}", file=sys.stderr)
+    if data_rows and args.doc:
+        figures = Path(args.figures) if args.figures else Path(args.doc).parent / "figures"
+        print(f"writing the scaling section of {args.doc} and {figures}/", file=sys.stderr)
+        write_report(report, Path(args.doc), figures)
+    elif data_rows:
+        print("docs not written (pass --doc docs/PERFORMANCE_ANALYSIS.md)", file=sys.stderr)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     return report

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_report, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_report, err_console, fail, working
 
 
 def bench_command(
@@ -54,9 +54,10 @@ def bench_command(
         raise fail("--device cuda but no CUDA device is available")
     try:
         rel = load_release(release)
-        report = run_bench(
-            model, rel, iters, threads, device, not no_predictor, batch_size=batch, onnx=onnx
-        )
+        with working(f"bench {model or 'default model'} ({iters} iterations)"):
+            report = run_bench(
+                model, rel, iters, threads, device, not no_predictor, batch_size=batch, onnx=onnx
+            )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
     emit_report(report, out, json_out, _print)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 
 # Human-readable output and progress bars go to stderr so that ``--json`` stdout stays clean.
-err_console = Console(stderr=True)
+# Not a terminal (a log file, CI): messages are not wrapped at 80 columns.
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
 
@@ -72,6 +74,19 @@ def emit_report(
         emit_json(report)
     else:
         show(report)
+
+
+@contextlib.contextmanager
+def working(description: str) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while long work runs, only on a terminal
+    (logs and pipes get nothing); it disappears when the work is done."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    disable = not err_console.is_terminal
+    with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
+        bar.add_task(description, total=None)
+        yield
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

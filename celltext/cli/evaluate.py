@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_json, emit_report, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_json, emit_report, err_console, fail, working
 
 MODEL_OPTION = typer.Option(
     None, "--model", "-m", help="Checkpoint dir, name@alias, name/version, or 'retrieval'."
@@ -38,6 +38,12 @@ def eval_command(
     decoder_only: bool = typer.Option(
         False, "--decoder-only", help="Decode teacher embeddings of the split's answers."
     ),
+    decode_mode: str = typer.Option(
+        "generative",
+        "--decode-mode",
+        help="--decoder-only: generative (the decoder alone), edit (retrieve and edit) or "
+        "search (best of plain, edited and retrieved by teacher cosine).",
+    ),  # fmt: skip
     rerank: int = typer.Option(
         0, "--rerank", help="Also evaluate best-of-N reranking by teacher cosine (N >= 2)."
     ),
@@ -71,24 +77,28 @@ def eval_command(
 
     if split not in (*SPLITS, *HELDOUT_SPLITS):
         raise fail(f"unknown split {split!r}; choose from {', '.join((*SPLITS, *HELDOUT_SPLITS))}")
+    if decode_mode not in ("generative", "edit", "search"):
+        raise fail(f"--decode-mode must be generative, edit or search, not {decode_mode!r}")
     if strategy not in ("greedy", "beam", "sample"):
         raise fail(f"--strategy must be greedy, beam or sample, not {strategy!r}")
     torch.set_num_threads(threads)
     release_obj = WithHeldout(_load_release(release))
     options = DecodeOptions(strategy=strategy, max_new_tokens=max_new_tokens, seed=seed)
     try:
-        report = run_eval(
-            model,
-            split,
-            release_obj,
-            fallback=not no_fallback,
-            limit=limit,
-            decoder_only=decoder_only,
-            rerank=rerank,
-            latency_samples=latency_samples,
-            options=options,
-            rank_answers=answer_top1,
-        )
+        with working(f"eval {model or 'default model'} on {release}/{split}"):
+            report = run_eval(
+                model,
+                split,
+                release_obj,
+                fallback=not no_fallback,
+                limit=limit,
+                decoder_only=decoder_only,
+                rerank=rerank,
+                decode_mode=decode_mode,
+                latency_samples=latency_samples,
+                options=options,
+                rank_answers=answer_top1,
+            )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
     report["torch_threads"] = threads

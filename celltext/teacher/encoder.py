@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ class Teacher:
         vecs = self.model.encode(
             texts,
             batch_size=batch_size,
-            show_progress_bar=progress,
+            show_progress_bar=progress and stderr_is_terminal(),
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
@@ -116,6 +117,11 @@ class Teacher:
         return f"Teacher(id={self.id!r}, dim={self.dim})"
 
 
+def stderr_is_terminal() -> bool:
+    """Progress bars only on a terminal: in logs and CI they are noise."""
+    return sys.stderr.isatty()
+
+
 @functools.cache
 def _load(key: str) -> Teacher:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -125,6 +131,10 @@ def _load(key: str) -> Teacher:
     from sentence_transformers import SentenceTransformer
 
     log.info("loading teacher %s from %s", spec.id, folder)
+    if not stderr_is_terminal():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars
     model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     model.eval()
     dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
