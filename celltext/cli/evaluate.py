@@ -129,11 +129,12 @@ def _print_report(report: dict) -> None:
             row.append(f"{report['rerank']['metrics'].get(key, float('nan')):.4f}")
         table.add_row(*row)
     lat = report["latency_ms"]
-    row = ["latency p50/p95 ms", f"{lat['p50']:.1f}/{lat['p95']:.1f}"]
-    if "rerank" in report:
-        rl = report["rerank"]["latency_ms"]
-        row.append(f"{rl['p50']:.1f}/{rl['p95']:.1f}")
-    table.add_row(*row)
+    if "p50" in lat:
+        row = ["latency p50/p95 ms", f"{lat['p50']:.1f}/{lat['p95']:.1f}"]
+        if "rerank" in report:
+            rl = report["rerank"]["latency_ms"]
+            row.append(f"{rl['p50']:.1f}/{rl['p95']:.1f}")
+        table.add_row(*row)
     err_console.print(table)
 
 

@@ -24,6 +24,7 @@ from celltext.evaluation import metrics as M
 from celltext.evaluation.baselines import RETRIEVAL_REF, RetrievalBaseline
 from celltext.evaluation.systems import (
     DecodeOptions,
+    EditingDecoder,
     GenerativeSystem,
     PredictorSystem,
     RetrievalSystem,
@@ -142,7 +143,9 @@ def evaluate_system(
     for key in ("core_cosine", "answer_top1"):
         if key in items_fb:
             metrics[key] = _r(items_fb[key].mean())
-    metrics.update(_selective(preds, items["semantic_similarity"], hyps, refs))
+    selective = _selective(preds, items["semantic_similarity"], hyps, refs)
+    extra = {k: selective.pop(k) for k in ("calibration_bins", "provenance") if k in selective}
+    metrics.update(selective)
     domains = [p.domain for p in pairs]
     latency = measure_latency(
         lambda q: system.answer_texts([q], cache=False), questions[:latency_samples]
@@ -159,6 +162,7 @@ def evaluate_system(
         "per_domain": per_domain(domains, hyps, refs, items_fb),
         "latency_ms": latency,
         "examples": _examples(pairs, hyps, preds),
+        **extra,
     }
 
 
@@ -177,6 +181,13 @@ def _selective(preds: Sequence[Any], sem: np.ndarray, hyps, refs) -> dict[str, A
         "calibration_error": _r(expected_calibration_error(np.asarray(conf, float), correct)),
         "accuracy": _r(correct.mean()),
     }
+    bins = np.minimum((np.asarray(conf, float) * 15).astype(int), 14)
+    # per-bin sums, so splits can be pooled into one ECE / reliability diagram
+    out["calibration_bins"] = [
+        [int((bins == b).sum()), _r(np.asarray(conf, float)[bins == b].sum()),
+         int(correct[bins == b].sum())]
+        for b in range(15)
+    ]  # fmt: skip
     kept = np.flatnonzero(~abstained)
     if len(kept):
         out["answered_semantic_similarity"] = _r(np.mean(np.asarray(sem)[kept]))
@@ -302,6 +313,7 @@ def run_eval(
     system: Any = None,
     metric_teacher: Any = None,
     rank_answers: bool = True,
+    decode_mode: str = "generative",
 ) -> dict[str, Any]:
     """Everything ``celltext eval`` reports, as one JSON-ready dict.
 
@@ -318,6 +330,8 @@ def run_eval(
         raise ValueError("--decoder-only needs a model with a decoder, not the retrieval baseline")
     if system is None:
         system = load_system(ref, release, fallback and not decoder_only, options)
+        if decoder_only and decode_mode != "generative":
+            system = EditingDecoder.from_ref(ref, system, release, decode_mode)
     metric_teacher = metric_teacher or load_teacher()
     if rerank > 1 and not isinstance(system, GenerativeSystem):
         raise ValueError("--rerank needs the generative path: add --no-fallback or --decoder-only")
@@ -346,6 +360,7 @@ def run_eval(
         "fallback": bool(isinstance(system, PredictorSystem)),
         "limit": limit,
         "decode": options.__dict__ if isinstance(system, GenerativeSystem) else None,
+        "decode_mode": decode_mode if decoder_only else None,
         "metric_teacher": metric_teacher.id,
         **result,
     }

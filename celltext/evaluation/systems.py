@@ -47,6 +47,7 @@ class DecodeOptions:
     strategy: str = "greedy"
     max_new_tokens: int = 48
     num_beams: int = 4
+    no_repeat_ngram_size: int = 4  # as the Predictor: no repeated 4-grams
     rerank: int = 0  # candidates per item; 0 or 1 = no reranking
     rerank_temperature: float = 0.8
     rerank_top_p: float = 0.95
@@ -156,8 +157,9 @@ class GenerativeSystem:
         o = self.options
         x = torch.as_tensor(np.asarray(embs, dtype=np.float32), device=self.device)  # (B, D)
         ids = self.model.decoder.generate(
-            x, max_new_tokens=o.max_new_tokens, strategy=strategy, num_beams=o.num_beams, **kw
-        )
+            x, max_new_tokens=o.max_new_tokens, strategy=strategy, num_beams=o.num_beams,
+            no_repeat_ngram_size=o.no_repeat_ngram_size, **kw,
+        )  # fmt: skip
         return [self.tokenizer.decode(list(seq)).strip() for seq in ids]
 
     def decode(self, embs: np.ndarray) -> list[str]:
@@ -208,6 +210,49 @@ class GenerativeSystem:
         return [p.answer for p in self.predict(questions, cache=cache)]
 
 
+class EditingDecoder:
+    """Decoder-only evaluation through the Predictor's ``decode``: ``edit`` (the nearest
+    training answer is the prototype the decoder edits) or ``search`` (best of the plain,
+    edited and retrieved texts by teacher cosine). Reported apart from the plain decoder,
+    so retrieval is never mistaken for generation."""
+
+    def __init__(self, predictor: Any, generative: GenerativeSystem, mode: str):
+        self.predictor, self.generative, self.mode = predictor, generative, mode
+        self.teacher = generative.teacher
+        self.tokenizer = generative.tokenizer
+        self.name = generative.name
+
+    @classmethod
+    def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
+        """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
+        from celltext.serving.fallback import FallbackBank
+        from celltext.serving.predictor import Predictor, PredictorConfig
+
+        bank = FallbackBank.from_release_pairs(
+            release.pairs("train"), generative.teacher, source=f"release {release.version}"
+        )
+        o = generative.options
+        config = PredictorConfig(
+            release=release.version, strategy=o.strategy, max_new_tokens=o.max_new_tokens,
+            num_beams=o.num_beams, decode_mode=mode, rerank=o.rerank,
+            no_repeat_ngram_size=o.no_repeat_ngram_size,
+        )  # fmt: skip
+        predictor = Predictor.from_ref(ref, config=config, teacher=generative.teacher, bank=bank)
+        return cls(predictor, generative, mode)
+
+    def info(self) -> dict[str, Any]:
+        return {**self.generative.info(), "kind": f"decoder_{self.mode}"}
+
+    def decode(self, embs: np.ndarray) -> list[str]:
+        """Embeddings (B, D) -> texts, in batches."""
+        bs = self.generative.options.batch_size
+        return [
+            d.text
+            for start in range(0, len(embs), bs)
+            for d in self.predictor.decode(embs[start : start + bs], self.mode)
+        ]
+
+
 class PredictorSystem:
     """The production path with its quality check and fallback (the serving Predictor)."""
 
@@ -237,6 +282,7 @@ class PredictorSystem:
             strategy=o.strategy,
             max_new_tokens=o.max_new_tokens,
             num_beams=o.num_beams,
+            no_repeat_ngram_size=o.no_repeat_ngram_size,
             normalize_core_output=o.normalize_core_output,
         )
         predictor = Predictor.from_ref(

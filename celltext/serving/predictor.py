@@ -71,7 +71,10 @@ class PredictorConfig(Config):
     max_new_tokens: int = 48
     num_beams: int = 4
     repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: int = 4
+    """Never repeat a 4-gram of tokens (the retrieve-and-edit decoder otherwise loops on
+    copied phrases, "rate, and rate, and rate"; 3 also blocks a word's subword tokens
+    reappearing, "Poisson ... Poissoiss"); 0 disables."""
     rerank: int = 0
     """Candidates per answer (the plain decode + samples), best by teacher cosine; 0/1: off."""
     rerank_temperature: float = 0.8
