@@ -325,8 +325,3 @@ def generate(
 def param_device(model: Any) -> torch.device:
     """Device of a model's first parameter."""
     return next(model.parameters()).device
-
-
-def generate_texts(model: IncrementalDecoder, tokenizer: Any, emb: Any, **kwargs: Any) -> list[str]:
-    """:func:`generate`, then ``tokenizer.decode`` each sequence."""
-    return [tokenizer.decode(ids) for ids in generate(model, emb, **kwargs)]

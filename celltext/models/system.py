@@ -107,10 +107,3 @@ def _full_config(module: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     if isinstance(cfg, Config):
         return cfg.to_dict()
     return dict(given)
-
-
-def build_system(config: SystemConfig | dict[str, Any]) -> CellTextModel:
-    """Build a :class:`CellTextModel` from a config object or its dict form."""
-    if isinstance(config, dict):
-        config = SystemConfig.from_dict(config)
-    return CellTextModel(config)

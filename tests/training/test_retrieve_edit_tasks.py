@@ -89,3 +89,15 @@ def test_decoder_task_feeds_prototypes_to_the_model():
     batch = task.batch(torch.arange(4), torch.device("cpu"))
     task.loss(Spy(), batch)
     assert seen["proto"] is not None and seen["proto"].shape[0] == 4
+
+
+def test_no_weight_decay_on_mamba_a_log_and_d():
+    from celltext.models.blocks.mamba import MambaBlock, MambaConfig
+    from celltext.training.loop import param_groups
+
+    block = MambaBlock(MambaConfig(d_model=16, d_state=4))
+    decay, no_decay = param_groups(block, 0.1)
+    decayed = {id(p) for p in decay["params"]}
+    assert id(block.A_log) not in decayed and id(block.D) not in decayed
+    assert any(p.dim() >= 2 for p in decay["params"])  # the projections still decay
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0

@@ -283,6 +283,9 @@ class MambaBlock(nn.Module):
         a = torch.arange(1, n + 1, dtype=torch.float32).repeat(e, 1)  # (E, N)
         self.A_log = nn.Parameter(torch.log(a))
         self.D = nn.Parameter(torch.ones(e))
+        # No weight decay on the SSM's A and D (as mamba-ssm and mambapy mark them).
+        self.A_log._no_weight_decay = True  # type: ignore[attr-defined]
+        self.D._no_weight_decay = True  # type: ignore[attr-defined]
         self._init_dt()
 
     def _init_dt(self) -> None:

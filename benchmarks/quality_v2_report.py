@@ -1,0 +1,151 @@
+"""Markdown tables from the JSON reports of ``benchmarks/quality_v2.sh``.
+
+    python benchmarks/quality_v2_report.py                      # print the tables
+    python benchmarks/quality_v2_report.py --write docs/PERFORMANCE_ANALYSIS.md README.md
+
+With ``--write`` the section between ``<!-- BEGIN quality_v2 -->`` and
+``<!-- END quality_v2 -->`` of each named file is replaced (nothing else is touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results" / "v2"
+TARGET = "celltext eval --model models/default"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _f(x, digits=3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def decoder_table() -> list[str]:
+    rows = [
+        "| task | mode | n | BLEU | embedding preservation | exact match | coherence "
+        "| decode p50 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for task, label in (("train", "exact embeddings of training answers (300)"),
+                        ("unseen", "`test_unseen` answers"),
+                        ("sentences", "held-out sentences (`data/heldout`)")):  # fmt: skip
+        for mode in ("generative", "edit", "search"):
+            r = _load(f"dec_{task}_{mode}")
+            if r is None:
+                continue
+            m = r["metrics"]
+            rows.append(
+                f"| {label} | {mode} | {r['counts']['n']} | {_f(m['bleu'])} | "
+                f"{_f(m['embedding_preservation'])} | {_f(m['exact_match'])} | "
+                f"{_f(m['coherence'])} | {_f(r['latency_ms'].get('p50'), 1)} |"
+            )
+    return rows
+
+
+def e2e_table() -> list[str]:
+    rows = [
+        "| split | path | n | sem. sim. | BLEU | accuracy | abstention | answered sem. sim. | "
+        "ECE | core answer top-1 | p50 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for split, label in (("paraphrase", "`test_paraphrase`"), ("unseen", "`test_unseen`"),
+                         ("heldout", "held-out paraphrases")):  # fmt: skip
+        for path in ("generative", "production", "retrieval"):
+            r = _load(f"e2e_{split}_{path}")
+            if r is None:
+                continue
+            m = r["metrics"]
+            rows.append(
+                f"| {label} | {path} | {r['counts']['n']} | {_f(m['semantic_similarity'])} | "
+                f"{_f(m['bleu'])} | {_f(m.get('accuracy'))} | {_f(m.get('abstention_rate'))} | "
+                f"{_f(m.get('answered_semantic_similarity'))} | "
+                f"{_f(m.get('calibration_error'))} | {_f(m.get('answer_top1'))} | "
+                f"{_f(r['latency_ms'].get('p50'), 1)} |"
+            )
+    return rows
+
+
+def pooled_ece() -> tuple[float | None, list[dict]]:
+    """ECE over test_paraphrase + test_unseen (production), from the per-bin sums."""
+    bins = [[0, 0.0, 0] for _ in range(15)]
+    for name in ("e2e_paraphrase_production", "e2e_unseen_production"):
+        r = _load(name)
+        if r is None or "calibration_bins" not in r:
+            return None, []
+        for b, (n, conf, hit) in enumerate(r["calibration_bins"]):
+            bins[b][0] += n
+            bins[b][1] += conf
+            bins[b][2] += hit
+    total = sum(b[0] for b in bins)
+    ece = sum(abs(c - h) for n, c, h in bins if n) / max(total, 1)
+    diagram = [{"bin": i / 15, "n": n, "confidence": c / n, "accuracy": h / n}
+               for i, (n, c, h) in enumerate(bins) if n]  # fmt: skip
+    return ece, diagram
+
+
+def section() -> str:
+    lines = [
+        "Measured by `bash benchmarks/quality_v2.sh` (JSON in `docs/results/v2/`), tables",
+        "by `python benchmarks/quality_v2_report.py`; 2 CPU cores, one torch thread per",
+        "evaluation, two evaluations at a time. `--limit 500` samples are fixed-seed.", "",
+        "Decoder (embedding -> text; `celltext eval --decoder-only --decode-mode MODE`):", "",
+    ]  # fmt: skip
+    lines += decoder_table()
+    lines += [
+        "", "Question -> answer (`celltext eval`; production = the answer selector with",
+        "abstention; its text is scored on the best candidate also where it abstains):", "",
+    ]  # fmt: skip
+    lines += e2e_table()
+    ece, diagram = pooled_ece()
+    oos = _load("oos_production")
+    lines.append("")
+    if ece is not None:
+        lines.append(f"Calibration error pooled over `test_paraphrase` + `test_unseen` "
+                     f"(production, 15 bins): **{ece:.3f}**.")  # fmt: skip
+    if oos is not None:
+        per = ", ".join(f"{k} {v['abstention_rate']:.2f}" for k, v in oos["per_domain"].items())
+        lines.append(f"Out-of-scope questions (`--split out_of_scope`, n={oos['counts']['n']}): "
+                     f"abstention {oos['metrics']['abstention_rate']:.3f} ({per}).")  # fmt: skip
+    if diagram:
+        lines += [
+            "",
+            "Reliability (pooled): "
+            + "; ".join(
+                f"{d['confidence']:.2f}->{d['accuracy']:.2f} (n={d['n']})" for d in diagram
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    doc = path.read_text()
+    pattern = re.compile(r"(<!-- BEGIN quality_v2 -->\n).*?(<!-- END quality_v2 -->)", re.S)
+    if not pattern.search(doc):
+        raise SystemExit(f"{path}: no quality_v2 section markers")
+    path.write_text(pattern.sub(lambda m: m[1] + text + "\n" + m[2], doc))
+    print(f"wrote the quality_v2 section of {path}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", nargs="*", type=Path, default=[])
+    args = parser.parse_args()
+    text = section()
+    for path in args.write:
+        _write(path, text)
+    if not args.write:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
