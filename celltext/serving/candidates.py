@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from celltext.serving.quality import unit_rows
+from celltext.serving.quality import degeneration_factor, unit_rows
 from celltext.serving.selector import Features, candidate_matrix, subject_in_question
 
 
@@ -58,8 +58,6 @@ def candidate_matrices(
 ) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
     """Texts and feature matrices (B, F) per candidate kind: ``retrieved``, ``nearest`` and,
     when the model produced text, ``model_kind`` (``edited`` or ``generated``)."""
-    from celltext.evaluation.metrics import repetition_score
-
     q, e = unit_rows(q_embs), unit_rows(preds)
     texts = {
         "retrieved": [bank.answers[r] for r in found.retrieved],
@@ -75,7 +73,7 @@ def candidate_matrices(
     retrieved = texts["retrieved"]
     matrices = {}
     for kind, cand in texts.items():
-        reps = [repetition_score(t) for t in cand]
+        reps = [degeneration_factor(t) for t in cand]
         same = [float(t == r) for t, r in zip(cand, retrieved, strict=True)]
         matrices[kind] = candidate_matrix(found.features, embs[kind], e, q, reps, same)
     return texts, matrices

@@ -8,7 +8,8 @@ output, or the raw input embedding of ``/v1/decode``):
   completeness, on-topic; one definition shared with ``celltext eval``);
 - ``confidence = w * clip(similarity, 0, 1) + (1 - w) * coherence`` in 0..1, ``w`` the
   ``similarity_weight`` (0.7 by default; without coherence the confidence is the clipped
-  similarity alone).
+  similarity alone), times :func:`degeneration_factor` (repeated text loses confidence,
+  a word four times in a row all of it).
 
 The teacher is called without its disk cache: serving traffic must not write a cache
 segment per request, and every embedding computed here is reused (question embeddings
@@ -87,6 +88,19 @@ class MemoTeacher:
         return np.stack([self.known[t] for t in texts])  # (N, D)
 
 
+def degeneration_factor(text: str) -> float:
+    """Repetition guard on the confidence: the repetition score (1: no repeated n-grams),
+    and 0 for a word repeated more than 3 times in a row ("memory memory memory memory")."""
+    from celltext.evaluation.metrics import repetition_score
+
+    words = text.lower().split()
+    run = longest = 1 if words else 0
+    for a, b in zip(words, words[1:], strict=False):
+        run = run + 1 if a == b else 1
+        longest = max(longest, run)
+    return 0.0 if longest > 3 else float(repetition_score(text)) if words else 1.0
+
+
 class QualityAssessor:
     """Scores answers against the embeddings they were decoded from."""
 
@@ -120,7 +134,8 @@ class QualityAssessor:
         out = []
         for i, sim in enumerate(sims.tolist()):
             c = None if coh is None else float(coh[i])
-            out.append(Quality(float(sim), c, self.confidence(float(sim), c)))
+            conf = self.confidence(float(sim), c) * degeneration_factor(answers[i])
+            out.append(Quality(float(sim), c, conf))
         return out
 
     def _coherence(self, questions, answers, memo) -> np.ndarray | None:

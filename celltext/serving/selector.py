@@ -42,7 +42,7 @@ FEATURES = (
     "core_agrees",  # cos(e, retrieved answer)
     "cand_vs_core",  # cos(candidate, e)
     "cand_vs_question",  # cos(candidate, question)
-    "cand_repetition",  # 0..1 repeated words (1: none)
+    "cand_repetition",  # degeneration_factor: 1 no repetition, 0 a word 4 times in a row
     "cand_is_retrieved",  # the candidate's text is the retrieved answer
 )
 ABSTAIN_TEXT = "I don't know the answer to that."

@@ -201,3 +201,17 @@ def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypa
     assert [r.answer for r in predictor.answer(QUESTIONS[:3])] == ANSWERS[:3]
     predictor.config = predictor.config.replace(rerank=0)
     assert predictor.answer(QUESTIONS[:1])[0].generated == "Bananas are yellow fruit."
+
+
+def test_degenerate_text_loses_its_confidence_and_falls_back(predictor, monkeypatch):
+    from celltext.serving.quality import degeneration_factor
+
+    assert degeneration_factor("RAM is the main memory of a computer.") == 1.0
+    assert degeneration_factor("Screen is the memory of memory memory memory memory") == 0.0
+    assert 0.0 < degeneration_factor("the cat and the cat and the dog") < 1.0
+    monkeypatch.setattr(
+        predictor, "_generate", lambda embs, protos=None: ["Screen is memory memory memory memory"]
+    )
+    (row,) = predictor.answer(["What is RAM?"])
+    assert row.fallback and row.fallback_reason.startswith("low_confidence")
+    assert row.model_confidence == 0.0
