@@ -1,12 +1,13 @@
 """The model registry: MLflow registered models, versions and aliases.
 
-A version's source is the checkpoint directory logged as artifacts of its training run
-(``runs:/<run_id>/checkpoint``); its tags carry the lineage (dataset version and sha256,
-git commit, preset, config hash) and the headline validation metrics, so listing and
-comparing need no artifact downloads. Aliases select versions: ``champion`` (what
-``name@champion`` serves) and ``challenger``. Every champion change is appended to the
-registered model's ``champion_history`` tag, which :meth:`ModelRegistry.rollback` walks
-back.
+A version's source is an MLflow pyfunc model (``runs:/<run_id>/model``, see
+:mod:`celltext.registry.pyfunc`) wrapping the checkpoint directory that its training run
+logged as artifacts (``runs:/<run_id>/checkpoint``), so ``mlflow models serve`` serves it.
+Its tags carry the lineage (dataset version and sha256, git commit, preset, config hash)
+and the headline validation metrics, so listing and comparing need no artifact downloads.
+Aliases select versions: ``champion`` (what ``name@champion`` serves) and ``challenger``.
+Every champion change is appended to the registered model's ``champion_history`` tag,
+which :meth:`ModelRegistry.rollback` walks back.
 
 Versions are downloaded to ``<celltext home>/registry_cache/<name>/<version>`` on first
 use (a local artifact store is used in place, without copying).
@@ -78,6 +79,7 @@ class ModelRegistry:
             **_metric_tags(meta.get("metrics", {})),
         }
         tags = {k: str(v) for k, v in tags.items() if v is not None}
+        source = self._log_mlflow_model(run_id, checkpoint_dir, meta)
         with quiet_mlflow():
             try:
                 self.client.create_registered_model(name, description="celltext model")
@@ -85,7 +87,7 @@ class ModelRegistry:
                 pass  # already exists
             mv = self.client.create_model_version(
                 name,
-                source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
+                source=source,
                 run_id=run_id,
                 tags=tags,
                 description=description or None,
@@ -98,6 +100,18 @@ class ModelRegistry:
         elif alias == "challenger":
             self.set_alias(name, "challenger", version)
         return self.describe(name, version)
+
+    def _log_mlflow_model(self, run_id: str, checkpoint_dir: Path, meta: dict) -> str:
+        """Log the version as an MLflow pyfunc model (and the release as the run's dataset
+        input); returns the version's source. Without it the checkpoint is the source."""
+        from celltext.registry.pyfunc import log_pyfunc_model, log_release_input
+
+        try:
+            log_release_input(self.client, run_id, meta.get("dataset", {}))
+            return log_pyfunc_model(self.client, run_id, checkpoint_dir)
+        except Exception as exc:  # the registry must not depend on the flavour
+            log.warning("not logged as an MLflow model (%s); source is the checkpoint", exc)
+            return f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}"
 
     def register_checkpoint(
         self,
