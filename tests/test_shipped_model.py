@@ -61,3 +61,26 @@ def test_ask_answers_from_the_shipped_model():
     )
     assert out["answer"].strip() and not out["fallback"]
     assert 0.0 <= out["confidence"] <= 1.0 and out["latency_ms"] > 0
+
+
+def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
+    """The fitted selector.json beside the model, on a small phrase bank of release pairs
+    (the full bank needs minutes of embedding on a fresh machine)."""
+    from celltext.data.release import load_release
+    from celltext.serving.fallback import FallbackBank
+    from celltext.serving.predictor import Predictor
+    from celltext.teacher import load_teacher
+
+    assert (MODEL / "selector.json").is_file()
+    teacher = load_teacher()
+    pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "acronym"][:200]
+    bank = FallbackBank.from_release_pairs(pairs, teacher)
+    predictor = Predictor.from_ref(str(MODEL), teacher=teacher, bank=bank)
+    assert predictor.selector.fitted
+    known = pairs[0]
+    question = f"What's the full form of {known.subject}?"
+    nonsense = "What is the meaning of blorfquux?"
+    good, bad = predictor.answer([question, nonsense])
+    assert bad.abstained and bad.provenance == "abstained" and bad.best_guess
+    assert not good.abstained and good.provenance in ("edited", "retrieved", "generated")
+    assert good.confidence > bad.confidence
