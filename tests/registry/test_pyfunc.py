@@ -54,8 +54,6 @@ def test_version_is_an_mlflow_model_that_answers_like_the_predictor(registered, 
     out = model.predict(pd.DataFrame({"question": QUESTIONS}))
     assert list(out.columns) == list(OUTPUT_COLUMNS) and len(out) == 2
     assert out["answer"].tolist() == _expected(tiny_ckpt)
-    again = model.predict({"question": QUESTIONS})  # the dict form of a JSON request
-    assert again["answer"].tolist() == out["answer"].tolist()
 
 
 def test_release_is_logged_as_a_dataset_input_once(mlflow_store):
@@ -88,7 +86,7 @@ def test_mlflow_models_predict_cli(registered, tiny_ckpt, tmp_path):
     cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "predict",
            "-m", f"models:/{name}@champion", "-i", str(request), "-t", "json",
            "-o", str(out), "--env-manager", "local"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     predictions = json.loads(out.read_text())["predictions"]
     assert [p["answer"] for p in predictions] == _expected(tiny_ckpt)
