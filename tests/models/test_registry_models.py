@@ -42,6 +42,8 @@ def _inputs(model, entry, seed: int = 1):
         return (emb,)
     ids = torch.randint(3, model.cfg.vocab_size, (BATCH, LENGTH), generator=gen)
     ids[:, 0] = model.cfg.bos_id
+    if hasattr(model, "prefix_length"):  # retrieve-and-edit decoders also read a prototype
+        return emb, ids, torch.randint(3, model.cfg.vocab_size, (BATCH, 3), generator=gen)
     return emb, ids
 
 
