@@ -42,9 +42,15 @@ def _inputs(model, entry, seed: int = 1):
         return (emb,)
     ids = torch.randint(3, model.cfg.vocab_size, (BATCH, LENGTH), generator=gen)
     ids[:, 0] = model.cfg.bos_id
-    if hasattr(model, "prefix_length"):  # retrieve-and-edit decoders also read a prototype
-        return emb, ids, torch.randint(3, model.cfg.vocab_size, (BATCH, 3), generator=gen)
     return emb, ids
+
+
+def _extra(model) -> dict:
+    """Retrieve-and-edit decoders also read a prototype (a keyword input)."""
+    if not hasattr(model, "prefix_length"):
+        return {}
+    gen = torch.Generator().manual_seed(1)
+    return {"proto_ids": torch.randint(3, model.cfg.vocab_size, (BATCH, 3), generator=gen)}
 
 
 def _check_shape(out, model, entry):
@@ -65,9 +71,10 @@ def _loss(out, inputs, entry):
 def test_architecture(entry, tmp_path):
     model = _build(entry)
     inputs = _inputs(model, entry)
+    extra = _extra(model)
 
     # forward shapes, no NaN
-    out = model(*inputs)
+    out = model(*inputs, **extra)
     _check_shape(out, model, entry)
     assert torch.isfinite(out).all(), "non-finite output"
 
@@ -90,13 +97,13 @@ def test_architecture(entry, tmp_path):
     # save/load round trip through safetensors, strict
     model.eval()
     with torch.no_grad():
-        ref = model(*inputs)
+        ref = model(*inputs, **extra)
     path = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     clone = create_model(entry.name, kind=entry.kind, config=model.cfg).eval()
     clone.load_state_dict(load_file(str(path)), strict=True)
     with torch.no_grad():
-        torch.testing.assert_close(clone(*inputs), ref, rtol=0, atol=0)
+        torch.testing.assert_close(clone(*inputs, **extra), ref, rtol=0, atol=0)
 
     # determinism: same seed, same weights and outputs
     again = _build(entry).eval()
@@ -105,12 +112,12 @@ def test_architecture(entry, tmp_path):
     ):
         assert k == k2 and torch.equal(v, v2), k
     with torch.no_grad():
-        torch.testing.assert_close(again(*inputs), ref, rtol=0, atol=0)
+        torch.testing.assert_close(again(*inputs, **extra), ref, rtol=0, atol=0)
 
     # a wrong-sized embedding raises an error naming the expected dimension
     wrong = torch.randn(BATCH, model.cfg.dim + 1)
     with pytest.raises(ValueError, match=rf"\(\w+, {model.cfg.dim}\)"):
-        model(wrong, *inputs[1:])
+        model(wrong, *inputs[1:], **extra)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[f"{e.kind}:{e.name}" for e in ENTRIES])

@@ -43,7 +43,7 @@ def test_the_prototype_changes_the_prediction(model):
     ids = torch.randint(3, 64, (3, 6))
     with torch.no_grad():
         plain = model(emb, ids)
-        edited = model(emb, ids, proto)
+        edited = model(emb, ids, proto_ids=proto)
     assert plain.shape == edited.shape == (3, 6, 64)
     assert not torch.allclose(plain, edited)
 
@@ -68,7 +68,7 @@ def test_beam_search_repeats_the_prototype_per_beam(model):
 def test_out_of_range_prototype_tokens_are_refused(model):
     emb, proto = _inputs()
     with pytest.raises(ValueError, match="out of range"):
-        model(emb, torch.randint(3, 64, (3, 4)), proto + 100)
+        model(emb, torch.randint(3, 64, (3, 4)), proto_ids=proto + 100)
 
 
 def test_learns_to_copy_its_prototype():
@@ -80,7 +80,7 @@ def test_learns_to_copy_its_prototype():
     for _ in range(300):
         body = torch.randint(3, 64, (32, 5))
         ids = torch.cat([torch.ones(32, 1, dtype=torch.long), body, torch.full((32, 1), 2)], 1)
-        logits = m(emb, ids[:, :-1], body)
+        logits = m(emb, ids[:, :-1], proto_ids=body)
         loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
         opt.zero_grad()
         loss.backward()

@@ -177,24 +177,31 @@ class PrefixDecoder(nn.Module):
         """Hidden states (..., d) -> logits (..., V) through the tied embedding."""
         return F.linear(self.norm_f(h), self.tok_emb.weight)
 
-    def forward(self, emb: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: emb (B, D), input_ids (B, L) -> logits (B, L, V)."""
+    def forward(self, emb: torch.Tensor, input_ids: torch.Tensor, **prefix: Any) -> torch.Tensor:
+        """Teacher forcing: emb (B, D), input_ids (B, L) -> logits (B, L, V). ``prefix``:
+        extra conditioning inputs of :meth:`embed_prefix` (``proto_ids`` of ``ret_edit``)."""
         self._check_emb(emb)
         self._check_ids(input_ids, emb.shape[0])
-        x = torch.cat([self.embed_prefix(emb), self.tok_emb(input_ids)], dim=1)  # (B, K+L, d)
+        head = self.embed_prefix(emb, **prefix)  # (B, K', d)
+        x = torch.cat([head, self.tok_emb(input_ids)], dim=1)  # (B, K'+L, d)
         h = self._layers_forward(self.drop(x), None)
-        return self.logits(h[:, self.cfg.n_prefix :])  # (B, L, V)
+        return self.logits(h[:, head.shape[1] :])  # (B, L, V)
 
     def new_state(self, batch: int, max_len: int) -> DecoderState:
         """Empty incremental state for up to ``max_len`` tokens after the prefix."""
         return DecoderState(self._new_caches(batch, self.cfg.n_prefix + max_len))
 
     def decode(
-        self, input_ids: torch.Tensor, state: DecoderState, emb: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        state: DecoderState,
+        emb: torch.Tensor | None = None,
+        **prefix: Any,
     ) -> torch.Tensor:
         """Feed ``input_ids`` (B, L) after ``state``; return the last position's logits (B, V).
 
-        The first call (``state.pos == 0``) must pass ``emb`` to feed the prefix.
+        The first call (``state.pos == 0``) must pass ``emb`` (and any ``prefix`` inputs of
+        :meth:`embed_prefix`) to feed the prefix.
         """
         self._check_ids(input_ids, None)
         x = self.tok_emb(input_ids)  # (B, L, d)
@@ -202,7 +209,7 @@ class PrefixDecoder(nn.Module):
             if emb is None:
                 raise ValueError("the first decode() call needs emb to build the prefix")
             self._check_emb(emb)
-            x = torch.cat([self.embed_prefix(emb), x], dim=1)  # (B, K+L, d)
+            x = torch.cat([self.embed_prefix(emb, **prefix), x], dim=1)  # (B, K'+L, d)
         h = self._layers_forward(x, state)
         state.pos += x.shape[1]
         return self.logits(h[:, -1])

@@ -84,37 +84,7 @@ class RETEditDecoder(RETDecoder):
         parts.append(self.sep.expand(emb.shape[0], 1, -1))  # (B, 1, d)
         return torch.cat(parts, dim=1)
 
-    def forward(  # type: ignore[override]
-        self, emb: torch.Tensor, input_ids: torch.Tensor, proto_ids: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Teacher forcing: emb (B, D), input_ids (B, L), proto_ids (B, P) -> logits (B, L, V)."""
-        self._check_emb(emb)
-        self._check_ids(input_ids, emb.shape[0])
-        prefix = self.embed_prefix(emb, proto_ids)  # (B, K+P+1, d)
-        x = torch.cat([prefix, self.tok_emb(input_ids)], dim=1)
-        h = self._layers_forward(self.drop(x), None)
-        return self.logits(h[:, prefix.shape[1] :])  # (B, L, V)
-
     def new_state(self, batch: int, max_len: int) -> DecoderState:
         """Incremental state for up to ``max_len`` positions after the soft tokens (the
         prototype, the separator and the answer tokens)."""
         return DecoderState(self._new_caches(batch, self.cfg.n_prefix + 1 + max_len))
-
-    def decode(  # type: ignore[override]
-        self,
-        input_ids: torch.Tensor,
-        state: DecoderState,
-        emb: torch.Tensor | None = None,
-        proto_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """As :meth:`PrefixDecoder.decode`; the first call may also pass ``proto_ids``."""
-        self._check_ids(input_ids, None)
-        x = self.tok_emb(input_ids)  # (B, L, d)
-        if state.pos == 0:
-            if emb is None:
-                raise ValueError("the first decode() call needs emb to build the prefix")
-            self._check_emb(emb)
-            x = torch.cat([self.embed_prefix(emb, proto_ids), x], dim=1)
-        h = self._layers_forward(x, state)
-        state.pos += x.shape[1]
-        return self.logits(h[:, -1])
