@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 
-from serving_tiny import PAIRS, tiny_checkpoint  # noqa: E402
+from serving_tiny import PAIRS, tiny_checkpoint, tiny_release  # noqa: E402
 
 QUESTIONS = [PAIRS[0][0], PAIRS[3][0]]
 
@@ -74,7 +74,7 @@ def test_release_is_logged_as_a_dataset_input_once(mlflow_store):
 
 
 @pytest.mark.slow
-def test_mlflow_models_predict_cli(registered, tiny_ckpt, tmp_path):
+def test_mlflow_models_predict_cli(registered, tiny_ckpt, tmp_path, monkeypatch):
     from celltext.registry.tracking import tracking_uri
 
     name, _ = registered
@@ -82,11 +82,20 @@ def test_mlflow_models_predict_cli(registered, tiny_ckpt, tmp_path):
     split = {"columns": ["question"], "data": [[q] for q in QUESTIONS]}
     request.write_text(json.dumps({"dataframe_split": split}))
     out = tmp_path / "out.json"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "HF_HUB_OFFLINE": "1"}
+    # the served model's phrase bank comes from a tiny release: the real one would need
+    # minutes of embedding in this test's fresh cache
+    releases = tmp_path / "releases"
+    tiny_release(releases)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "HF_HUB_OFFLINE": "1",
+           "CELLTEXT_RELEASES": str(releases)}  # fmt: skip
     cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "predict",
            "-m", f"models:/{name}@champion", "-i", str(request), "-t", "json",
            "-o", str(out), "--env-manager", "local"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     predictions = json.loads(out.read_text())["predictions"]
-    assert [p["answer"] for p in predictions] == _expected(tiny_ckpt)
+    from celltext.serving.predictor import Predictor
+
+    monkeypatch.setenv("CELLTEXT_RELEASES", str(releases))  # the same bank in this process
+    expected = [a.answer for a in Predictor.from_ref(str(tiny_ckpt)).answer(QUESTIONS)]
+    assert [p["answer"] for p in predictions] == expected
