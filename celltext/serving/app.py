@@ -72,6 +72,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, service=service)
+    from celltext.serving.docs import serve_docs_locally
+
+    serve_docs_locally(app)  # /docs and /redoc from local assets (offline)
     return app
 
 

@@ -18,7 +18,6 @@ def test_cpu_and_gpu_give_the_same_greedy_answers():
     if not (default_model_dir() / "metadata.json").is_file():
         pytest.skip("no shipped model in models/default")
     from celltext.data.release import load_release
-
     from celltext.evaluation.systems import GenerativeSystem
     from celltext.registry.checkpoint import load_checkpoint
 
