@@ -2,6 +2,7 @@
 
     python benchmarks/quality_v2_report.py                      # print the tables
     python benchmarks/quality_v2_report.py --write docs/PERFORMANCE_ANALYSIS.md README.md
+    python benchmarks/quality_v2_report.py --plot docs/figures/reliability_v2.png
 
 With ``--write`` the section between ``<!-- BEGIN quality_v2 -->`` and
 ``<!-- END quality_v2 -->`` of each named file is replaced (nothing else is touched).
@@ -126,6 +127,36 @@ def section() -> str:
     return "\n".join(lines)
 
 
+def plot_reliability(path: Path) -> None:
+    """Reliability diagram of the production path, pooled over both test splits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ece, diagram = pooled_ece()
+    if not diagram:
+        raise SystemExit("no production reports with calibration bins")
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    conf = [d["confidence"] for d in diagram]
+    acc = [d["accuracy"] for d in diagram]
+    ax.plot(conf, acc, marker="o", label=f"celltext (ECE {ece:.3f})")
+    for d in diagram:
+        ax.annotate(str(d["n"]), (d["confidence"], d["accuracy"]), fontsize=6,
+                    xytext=(3, -8), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("confidence (mean per bin)")
+    ax.set_ylabel("accuracy (semantic similarity >= 0.8)")
+    ax.set_title("test_paraphrase + test_unseen, 15 bins", fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def _write(path: Path, text: str) -> None:
     doc = path.read_text()
     pattern = re.compile(r"(<!-- BEGIN quality_v2 -->\n).*?(<!-- END quality_v2 -->)", re.S)
@@ -138,11 +169,14 @@ def _write(path: Path, text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", nargs="*", type=Path, default=[])
+    parser.add_argument("--plot", type=Path, default=None, help="reliability diagram PNG")
     args = parser.parse_args()
+    if args.plot:
+        plot_reliability(args.plot)
     text = section()
     for path in args.write:
         _write(path, text)
-    if not args.write:
+    if not args.write and not args.plot:
         print(text)
     return 0
 
