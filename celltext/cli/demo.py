@@ -1,7 +1,7 @@
 """``celltext demo``: the main job on the embedded default (what ``make demo`` runs).
 
 With a shipped model under ``models/default`` it answers one sample question per domain
-(answer, confidence, fallback, latency) and prints the evaluation summary. Without one it
+(answer, confidence, provenance, latency) and prints the evaluation summary. Without one it
 shows what exists: the data release's stats, sample pairs, and the teacher's similarity
 for a question and its answer versus an unrelated sentence.
 """
@@ -63,6 +63,7 @@ def _answer_samples(samples: list) -> list[dict]:
                 "confidence": round(float(ans.confidence), 3),
                 "fallback": bool(ans.fallback),
                 "fallback_reason": ans.fallback_reason,
+                "provenance": ans.provenance,
                 "latency_ms": round(float(ans.latency_ms), 1),
                 "model": ans.model,
             }
@@ -71,11 +72,12 @@ def _answer_samples(samples: list) -> list[dict]:
 
 
 def _eval_summary(release, limit: int) -> dict:
-    """``celltext eval --split test_paraphrase --no-fallback --limit N`` on the shipped model."""
+    """``celltext eval --split test_paraphrase --limit N`` on the shipped model (the
+    production path users get: selector, confidence, abstention)."""
     from celltext.evaluation.evaluate import run_eval
 
     report = run_eval(
-        None, "test_paraphrase", release, fallback=False, limit=limit, latency_samples=8,
+        None, "test_paraphrase", release, fallback=True, limit=limit, latency_samples=8,
         rank_answers=False,
     )  # fmt: skip
     return {"n": report["counts"]["n"], **report["metrics"], "latency_ms": report["latency_ms"]}
@@ -125,7 +127,7 @@ def _print_report(report: dict, has_model: bool, eval_limit: int) -> None:
             out.print(f"  [{pair['domain']}] Q: {pair['question']}\n      A: {pair['answer']}")
         return
     table = Table(title="Shipped model on one question per domain", show_lines=True)
-    for col in ("domain", "question", "answer", "conf", "fallback", "ms"):
+    for col in ("domain", "question", "answer", "conf", "source", "ms"):
         table.add_column(col)
     for row in report["answers"]:
         table.add_row(
@@ -133,17 +135,18 @@ def _print_report(report: dict, has_model: bool, eval_limit: int) -> None:
             row["question"],
             row["answer"],
             f"{row['confidence']:.2f}",
-            (row["fallback_reason"] or "yes") if row["fallback"] else "no",
+            row["provenance"] + (f" ({row['fallback_reason']})" if row["fallback_reason"] else ""),
             f"{row['latency_ms']:.0f}",
         )
     out.print(table)
     ev = report["eval"]
     keys = ("semantic_similarity", "bleu", "chrf", "rouge_l", "exact_match", "coherence",
-            "core_cosine", "unknown_token_rate")  # fmt: skip
+            "core_cosine", "abstention_rate", "calibration_error",
+            "unknown_token_rate")  # fmt: skip
     summary = ", ".join(f"{k}={ev[k]:.3f}" for k in keys if k in ev)
     out.print(
-        f"eval on a fixed sample of {ev['n']} test_paraphrase pairs (generative path, "
-        f"no fallback; `celltext eval --split test_paraphrase --no-fallback --limit {eval_limit}`):"
+        f"eval on a fixed sample of {ev['n']} test_paraphrase pairs (production path; "
+        f"`celltext eval --split test_paraphrase --limit {eval_limit}`):"
     )
     out.print(f"  {summary}; batch-1 p50 {ev['latency_ms'].get('p50', float('nan')):.0f} ms")
     out.print("Full-split numbers: README 'Results' and docs/PERFORMANCE_ANALYSIS.md.")
