@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from celltext.serving.fallback import FallbackBank
-from celltext.serving.predictor import (
+from celltext.serving.records import (
     RETRIEVAL,
     ModelInfo,
     PredictorConfig,
