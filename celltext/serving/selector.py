@@ -106,8 +106,6 @@ class AnswerSelector:
 
     def calibrated(self, p: np.ndarray) -> np.ndarray:
         """The served confidence from the chosen candidate's probability."""
-        if not self.fitted:
-            return np.clip(p, 0.0, 1.0)
         p = np.clip(p, 1e-6, 1 - 1e-6)
         a, b = self.platt
         return _sigmoid(a * np.log(p / (1 - p)) + b)

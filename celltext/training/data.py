@@ -183,6 +183,18 @@ def _fingerprint(release: Any, teacher: Any, tokenizer: Any, args: DataArgs) -> 
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def concat_tables(a: TextTable, b: TextTable) -> TextTable:
+    """Rows of ``a`` then ``b``, padded to the wider of the two."""
+    width = max(a.ids.shape[1], b.ids.shape[1])
+    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
+    return TextTable(
+        a.texts + b.texts,
+        torch.cat([a.emb, b.emb]),
+        torch.cat([pad(a.ids), pad(b.ids)]),
+        torch.cat([a.lengths, b.lengths]),
+    )
+
+
 # -- run-directory cache --------------------------------------------------------------------
 _TABLES = ("texts", "val_texts")
 _PAIRS = ("train_pairs", "val_pairs")

@@ -380,3 +380,21 @@ class CoreTask:
             "val/mse": mse_sum / n,
             "val/retrieval_top1": top1 / n,
         }
+
+
+def stage_prototypes(cfg, decoder, bank: TextTable, train: TextTable, val: TextTable):
+    """Retrieve-and-edit inputs of a decoder stage: each ``train`` text's nearest *other*
+    ``bank`` text, each ``val`` text's nearest ``bank`` text (None, None when off)."""
+    if not cfg.prototypes:
+        return None, None
+    if not hasattr(decoder, "prefix_length"):
+        raise ValueError(f"{type(decoder).__name__} takes no prototypes; use a ret_edit decoder")
+    row_of = {t: i for i, t in enumerate(bank.texts)}
+    exclude = torch.tensor([row_of.get(t, -1) for t in train.texts])
+    limit = int(decoder.cfg.max_proto_tokens)
+    train_p = Prototypes(
+        bank, nearest_rows(train.emb, bank.emb, exclude), limit,
+        cfg.proto_self_rate, cfg.proto_pure_rate,
+    )  # fmt: skip
+    val_p = Prototypes(bank, nearest_rows(val.emb, bank.emb), limit, 0.0, 0.0)
+    return train_p, val_p

@@ -46,6 +46,7 @@ from celltext.training.data import (
     DATA_JSON,
     RunData,
     build_run_data,
+    concat_tables,
     load_run_data,
     save_run_data,
     select_texts,
@@ -53,7 +54,7 @@ from celltext.training.data import (
 from celltext.training.loop import StageRun, run_stage
 from celltext.training.reproducibility import configure_determinism, seed_everything, stage_seed
 from celltext.training.state import TrainState, save_optimizer, save_rng, save_scheduler
-from celltext.training.tasks import CoreTask, DecoderTask
+from celltext.training.tasks import CoreTask, DecoderTask, stage_prototypes
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
@@ -284,7 +285,7 @@ class Trainer:
     def _task(self, name: str, preset: Preset, data: RunData, model, tokenizer):
         if name == "decoder":
             cfg = preset.stages.decoder
-            protos = _prototypes(cfg, model.decoder, data.texts, data.texts, data.val_texts)
+            protos = stage_prototypes(cfg, model.decoder, data.texts, data.texts, data.val_texts)
             task = DecoderTask(
                 data.texts,
                 data.val_texts,
@@ -316,9 +317,11 @@ class Trainer:
         pred_val = _predict(model.core, data.val_pairs.q_emb)
         train_table, inputs = data.train_pairs.answers, pred_train
         if cfg.include_teacher_pairs:
-            train_table = _concat_tables(train_table, data.train_pairs.answers)
+            train_table = concat_tables(train_table, data.train_pairs.answers)
             inputs = torch.cat([pred_train, data.train_pairs.answers.emb])
-        protos = _prototypes(cfg, model.decoder, data.texts, train_table, data.val_pairs.answers)
+        protos = stage_prototypes(
+            cfg, model.decoder, data.texts, train_table, data.val_pairs.answers
+        )
         task = DecoderTask(
             train_table,
             data.val_pairs.answers,
@@ -559,39 +562,6 @@ def _predict(core: torch.nn.Module, q_emb: torch.Tensor, batch: int = 256) -> to
     """The (frozen) core's predictions for question embeddings (N, D), in batches."""
     core.eval()
     return torch.cat([core(q_emb[i : i + batch]).float() for i in range(0, len(q_emb), batch)])
-
-
-def _prototypes(cfg, decoder, bank, train, val):
-    """Retrieve-and-edit inputs of a decoder stage: each ``train`` text's nearest *other*
-    ``bank`` text, each ``val`` text's nearest ``bank`` text (None, None when off)."""
-    from celltext.training.tasks import Prototypes, nearest_rows
-
-    if not cfg.prototypes:
-        return None, None
-    if not hasattr(decoder, "prefix_length"):
-        raise ValueError(f"{type(decoder).__name__} takes no prototypes; use a ret_edit decoder")
-    row_of = {t: i for i, t in enumerate(bank.texts)}
-    exclude = torch.tensor([row_of.get(t, -1) for t in train.texts])
-    limit = int(decoder.cfg.max_proto_tokens)
-    train_p = Prototypes(
-        bank, nearest_rows(train.emb, bank.emb, exclude), limit,
-        cfg.proto_self_rate, cfg.proto_pure_rate,
-    )  # fmt: skip
-    val_p = Prototypes(bank, nearest_rows(val.emb, bank.emb), limit, 0.0, 0.0)
-    return train_p, val_p
-
-
-def _concat_tables(a, b):
-    from celltext.training.data import TextTable
-
-    width = max(a.ids.shape[1], b.ids.shape[1])
-    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
-    return TextTable(
-        a.texts + b.texts,
-        torch.cat([a.emb, b.emb]),
-        torch.cat([pad(a.ids), pad(b.ids)]),
-        torch.cat([a.lengths, b.lengths]),
-    )
 
 
 def _git() -> dict[str, Any]:
