@@ -36,6 +36,7 @@ def _rank(env: Mapping[str, str] = os.environ) -> int:
 
 
 def train_cmd(
+    ctx: typer.Context,
     preset: str = typer.Option(
         None,
         "--preset",
@@ -63,12 +64,20 @@ def train_cmd(
     ),
     threads: int = typer.Option(None, "--threads", help="torch threads (overrides the preset)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    num_processes: int = typer.Option(
+        None,
+        "--num-processes",
+        min=1,
+        help="Data-parallel processes on this machine (gloo on CPUs, NCCL on GPUs); "
+        "for several machines use accelerate launch or torchrun.",
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Train a preset: tiny (tests, seconds), quick (CPU, minutes), default (the shipped
     model), paper (768-D teacher, 15x15x11 lattice; GPU). Prints the final checkpoint and
     its metrics; with --json as one JSON document."""
     from celltext.config import ConfigError
+    from celltext.registry.checkpoint import CheckpointIntegrityError
     from celltext.training.presets import load_preset
     from celltext.training.trainer import RunDirError, train
 
@@ -88,6 +97,10 @@ def train_cmd(
     stages = None if stage == "all" else [s.strip() for s in stage.split(",")]
     try:
         cfg = load_preset(preset, overrides) if preset is not None else None
+        # every process checks, so none waits at a barrier for a main process that stopped
+        existing_run_check(cfg, out, resume, overwrite)
+        if num_processes is not None and num_processes > 1:
+            _launch_processes(ctx, num_processes)
         result = train(
             cfg,
             out,
@@ -98,7 +111,13 @@ def train_cmd(
             progress=progress,
             init=init,
         )
-    except (ConfigError, RunDirError, FileNotFoundError, ValueError) as exc:
+    except (
+        ConfigError,
+        RunDirError,
+        CheckpointIntegrityError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         if _rank() != 0:  # every process hits the same error: the main one reports it
             raise typer.Exit(1) from exc
         raise fail(str(exc)) from exc
@@ -116,6 +135,29 @@ def train_cmd(
         reg = result.registered
         err_console.print(f"  registered {reg['name']}/{reg['version']} {reg['aliases']}")
     typer.echo(str(result.checkpoint))
+
+
+def existing_run_check(cfg, out: Path | None, resume: bool, overwrite: bool) -> None:
+    """Raise the trainer's RunDirError when ``out`` already holds a run and neither
+    --resume nor --overwrite was given (the trainer's own check runs on the main process
+    only, which leaves the others waiting for it)."""
+    from celltext.training.trainer import RUN_FILE, RunDirError, default_run_dir
+
+    run_dir = out if out is not None else default_run_dir(cfg) if cfg is not None else None
+    if run_dir is not None and (run_dir / RUN_FILE).is_file() and not (resume or overwrite):
+        raise RunDirError(
+            f"{run_dir} already holds a run; pass --resume to continue it "
+            "or --overwrite to start over"
+        )
+
+
+def _launch_processes(ctx: typer.Context, num_processes: int) -> None:
+    """Run this same command in ``num_processes`` processes, then exit with their status."""
+    from celltext.cli.launch import command_line, launch, under_a_launcher
+
+    if under_a_launcher():
+        raise fail("--num-processes starts its own processes: not under a launcher", code=2)
+    raise typer.Exit(launch(num_processes, command_line(ctx, drop=("num_processes",))))
 
 
 def register(app: typer.Typer) -> None:

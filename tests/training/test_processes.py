@@ -64,25 +64,30 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path, reference, monkey
     assert summary["weights_sha256"] == reference.weights_sha256
 
 
-def _launcher(name: str, port: int) -> list[str]:
-    """The documented 2-process CPU commands (docs/TRAINING_GUIDE.md)."""
+def _launcher(name: str, port: int) -> tuple[list[str], list[str]]:
+    """The documented 2-process CPU commands (docs/TRAINING_GUIDE.md): what goes before
+    and after the training command."""
+    if name == "celltext":
+        return [sys.executable], ["--num-processes", "2"]
     if name == "torchrun":
-        return [str(VENV_BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port)]
+        torchrun = [str(VENV_BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port)]
+        return torchrun, []
     return [
         str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(port),
-    ]  # fmt: skip
+    ], []  # fmt: skip
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["accelerate", "torchrun"])
+@pytest.mark.parametrize("launcher", ["accelerate", "torchrun", "celltext"])
 def test_two_process_cpu_run(tmp_path, launcher):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "run"
-    cmd = [*_launcher(launcher, port), *_train_args(out), "--set", "stages.finetune.enabled=false"]
+    before, after = _launcher(launcher, port)
+    cmd = [*before, *_train_args(out), "--set", "stages.finetune.enabled=false", *after]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # exactly one document: only rank 0 reports
@@ -94,4 +99,7 @@ def test_two_process_cpu_run(tmp_path, launcher):
     assert again.returncode != 0, again.stderr[-3000:]
     error = json.loads(again.stdout)  # exactly one document: only rank 0 reports
     assert "already holds a run; pass --resume" in error["error"]
+    assert "[rank1]" not in again.stderr  # no process waits for the main one and crashes
+    if launcher == "celltext":  # no launcher traceback either: the one line, nothing else
+        assert again.stderr.strip().startswith("error:") and "Traceback" not in again.stderr
     assert verify_checkpoint(summary["checkpoint"])["weights_sha256"] == meta["weights_sha256"]
