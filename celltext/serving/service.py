@@ -2,7 +2,9 @@
 
 Route handlers get this object from ``app.state.service`` and never touch torch: every
 model call goes through :meth:`Service.answer` / :meth:`Service.call`, which run the
-predictor in a thread pool under the per-request timeout.
+predictor in a thread pool under the per-request timeout. A request past its timeout, or
+refused by a full micro-batch queue, gets phrase-bank answers (or a 504 / 503), and every
+answer reports the time the request waited for it (``latency_ms``).
 
 The predictor is swapped by assigning one attribute (:meth:`Service.swap`): a request
 reads ``service.predictor`` once at its start and keeps that object to the end, so a swap
@@ -12,7 +14,9 @@ never disturbs requests in flight, and the old model is freed when the last one 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +24,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from celltext.serving.batching import MicroBatcher
+from celltext.serving.batching import MicroBatcher, Overloaded
 from celltext.serving.feedback import FeedbackStore
 from celltext.serving.metrics import ServiceMetrics
 from celltext.serving.predictor import Answer, Predictor, PredictorConfig, StageError
@@ -59,7 +63,7 @@ class Service:
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="celltext-predict")
         self.batcher = (
             MicroBatcher(self.executor, settings.micro_batch, settings.batch_wait_ms / 1000.0,
-                         settings.workers)
+                         settings.workers, settings.max_queue)
             if settings.micro_batch > 1 else None
         )  # fmt: skip
         self._predictor = predictor
@@ -136,10 +140,13 @@ class Service:
     async def answer(
         self, questions: list[str], predictor: Predictor | None = None
     ) -> list[Answer]:
-        """Answers for ``questions``; past the timeout, phrase-bank answers (or a 504).
+        """Answers for ``questions``; past the timeout, phrase-bank answers (or a 504); with
+        the micro-batch queue full, phrase-bank answers at once (or a 503 with Retry-After).
+        ``latency_ms`` is the time from this call to its answer, queueing included.
 
         Invalid text (lone surrogates) is a 422 here too, whatever route sent it: it never
         reaches the model, nor a micro-batch shared with other requests."""
+        start = time.perf_counter()
         bad = first_text_problem(questions)
         if bad is not None:
             raise HTTPException(422, f"question {bad[0]}: {bad[1]}")
@@ -155,12 +162,30 @@ class Service:
             answers = await asyncio.wait_for(job, timeout)
         except TimeoutError:
             self.metrics.timeouts.inc()
-            answers = predictor.timeout_answers(questions, timeout)
+            answers = self._bank_answers(predictor, questions, None)
             if answers is None:
                 raise HTTPException(
                     504, f"no answer within the per-request timeout of {timeout:g} s"
                 ) from None
+        except Overloaded as exc:
+            answers = self._bank_answers(predictor, questions, f"overloaded: {exc}")
+            if answers is None:
+                retry = str(max(1, math.ceil(timeout)))  # a full queue drains within the timeout
+                raise HTTPException(
+                    503, f"server overloaded: {exc}", headers={"Retry-After": retry}
+                ) from None
         except StageError as exc:  # only with fallback disabled
             raise HTTPException(503, f"model failed and the fallback is disabled: {exc}") from exc
+        ms = (time.perf_counter() - start) * 1000.0
+        answers = [dataclasses.replace(a, latency_ms=max(a.latency_ms, ms)) for a in answers]
         self.metrics.observe_answers(answers)
         return answers
+
+    def _bank_answers(
+        self, predictor: Predictor, questions: list[str], reason: str | None
+    ) -> list[Answer] | None:
+        """Phrase-bank answers without a model call (``reason`` replaces the timeout's)."""
+        answers = predictor.timeout_answers(questions, self.settings.request_timeout_s)
+        if answers is None or reason is None:
+            return answers
+        return [dataclasses.replace(a, fallback_reason=reason) for a in answers]

@@ -38,6 +38,8 @@ class ServingSettings(Config):
     """Largest accepted request body; larger is a 413."""
     request_timeout_s: float = 10.0
     """Per-request time budget; past it the answer comes from the fallback, or a 504."""
+    body_timeout_s: float = 10.0
+    """Time allowed for reading a request body; a slower upload is cut off with a 408."""
     workers: int = 2
     """Threads that run the predictor (the event loop never runs torch itself)."""
     torch_threads: int = 1
@@ -46,6 +48,9 @@ class ServingSettings(Config):
     """Most questions that concurrent requests share in one model batch; 1 disables batching."""
     batch_wait_ms: float = 2.0
     """How long a batch waits for more requests to join (milliseconds)."""
+    max_queue: int = 256
+    """Most questions waiting for a micro-batch; past it a request gets phrase-bank answers
+    at once (``fallback_reason: "overloaded: ..."``), or a 503 with ``Retry-After``."""
     admin_token: str | None = field(default=None, repr=False)
     """Bearer token for promote/rollback; unset refuses every admin call."""
     registry_name: str | None = None
@@ -69,10 +74,12 @@ class ServingSettings(Config):
         require(self.max_batch > 0, "max_batch", "must be > 0")
         require(self.max_body_bytes > 0, "max_body_bytes", "must be > 0")
         require(self.request_timeout_s > 0, "request_timeout_s", "must be > 0")
+        require(self.body_timeout_s > 0, "body_timeout_s", "must be > 0")
         require(self.workers > 0, "workers", "must be > 0")
         require(self.torch_threads > 0, "torch_threads", "must be > 0")
         require(self.micro_batch > 0, "micro_batch", "must be > 0")
         require(self.batch_wait_ms >= 0, "batch_wait_ms", "must be >= 0")
+        require(self.max_queue > 0, "max_queue", "must be > 0")
         require(self.update_interval_s >= 0, "update_interval_s", "must be >= 0")
         require(self.feedback_per_minute > 0, "feedback_per_minute", "must be > 0")
         require(self.feedback_max_rows > 0, "feedback_max_rows", "must be > 0")
