@@ -6,7 +6,7 @@ ready ``predictor`` (or a ``predictor_factory``) instead of a model reference. R
 ``celltext serve`` or any ASGI server: ``uvicorn --factory celltext.serving.app:app_from_env``.
 
 Middleware (outermost first): request metrics (count, latency per route template,
-in-flight gauge), then the body-size limit (413).
+in-flight gauge), then the body limits: size (413) and read time (408).
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def create_app(
         app.include_router(module.router)
     app.include_router(models.admin)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, service=service)
     from celltext.serving.docs import serve_docs_locally
 

@@ -1,9 +1,13 @@
-"""Request limits: body size (413) and the configured per-request bounds (422).
+"""Request limits: body size (413), body read time (408) and the configured bounds (422).
 
 :class:`BodyLimitMiddleware` refuses a body larger than ``max_bytes`` twice over: at once
 when ``Content-Length`` says so, and while the body streams in (chunked uploads, or a
 client that lies about its length), by raising a 413 ``HTTPException`` from ``receive`` —
 FastAPI re-raises ``HTTPException`` while reading the body, so the client gets a clean 413.
+It also gives the whole body ``timeout_s`` seconds from the start of the request: a client
+that trickles its upload (one byte every few seconds) gets a 408 and the connection is
+closed, instead of holding a request open for as long as it likes. uvicorn has no such
+timeout of its own (``timeout_keep_alive`` only covers idle connections between requests).
 
 The ``check_*`` helpers raise :class:`fastapi.exceptions.RequestValidationError`, so a
 configured limit gives the same 422 body as a schema violation.
@@ -11,6 +15,7 @@ configured limit gives the same 422 body as a schema violation.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Sequence
@@ -29,12 +34,24 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body too large: the limit is {limit} bytes")
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI middleware enforcing a maximum request body size."""
+class BodyTimeout(HTTPException):
+    """The request body did not arrive within the configured time."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, limit: float):
+        super().__init__(
+            408,
+            f"request body not received within {limit:g} s",
+            headers={"Connection": "close"},
+        )
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware enforcing a maximum request body size and read time."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,14 +63,24 @@ class BodyLimitMiddleware:
             return
         received = 0
         started = False
+        body_done = False
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or deadline is None:
+                message = await receive()  # after the body: a disconnect, never timed
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -64,10 +91,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as exc:  # raised outside FastAPI's body reading
+        except (BodyTooLarge, BodyTimeout) as exc:  # raised outside FastAPI's body reading
             if started:
                 raise
-            await _send_error(send, 413, exc.detail)
+            await _send_error(send, exc.status_code, exc.detail)
 
 
 def _content_length(scope: Scope) -> int | None:
