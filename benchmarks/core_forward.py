@@ -10,11 +10,11 @@ Usage::
     .venv/bin/python benchmarks/core_forward.py                    # table on stdout
     .venv/bin/python benchmarks/core_forward.py --json             # one JSON document
     .venv/bin/python benchmarks/core_forward.py --cores hybrid_cct_mamba_v1 \
-        --set mamba_layers=3 --set d_state=8 --threads 2 --repeats 20
+        --set mamba.n_layers=3 --set mamba.d_state=8 --threads 2 --repeats 20
 
 ``--params`` prints the parameter count of every component (two levels of submodules)
-instead of timing. ``--set key=value`` overrides a config field of the benchmarked cores
-(value parsed as JSON when possible, so ``--set lattice_size=[15,15,11]`` works). ``--paper`` uses
+instead of timing. ``--set key=value`` overrides a config field of the benchmarked cores, dotted
+for a sub-config (value parsed as JSON when possible, so ``--set lattice.size=[15,15,11]`` works). ``--paper`` uses
 ``HybridCCTMambaConfig.paper()`` for the hybrid. ``--backward`` also times forward+backward.
 """
 
@@ -35,13 +35,17 @@ from celltext.models.registry import count_parameters, create_model, resolve
 
 
 def _parse_sets(items: list[str]) -> dict:
-    out = {}
+    out: dict = {}
     for item in items:
         key, _, raw = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
         try:
-            out[key] = json.loads(raw)
+            node[leaf] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
+            node[leaf] = raw
     return out
 
 

@@ -64,7 +64,7 @@ def cost_worker(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     dim, batch = spec["dim"], spec["batch"]
-    model = create_model(spec["core"], "core", dim=dim, lattice_size=tuple(spec["lattice"]))
+    model = create_model(spec["core"], "core", dim=dim, lattice={"size": tuple(spec["lattice"])})
     xb = torch.randn(batch, dim)
     if spec["mode"] == "train":
         model.train()
@@ -144,7 +144,7 @@ def lattice_quality(args, budget, core, size, teacher) -> dict[str, Any]:
     lattice = json.dumps(list(size))
     return _train_core(
         args.preset, args.release, args.seed, args.threads,
-        [f"core.name={core}", f"core.config.lattice_size={lattice}",
+        [f"core.name={core}", f"core.config.lattice.size={lattice}",
          f"stages.core.train.max_steps={budget['core_steps']}",
          f"stages.core.train.batch_size={budget['train_batch']}",
          f"data.max_train_pairs={budget['max_train_pairs']}"],

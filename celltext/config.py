@@ -109,6 +109,32 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
     return value
 
 
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; nested mappings are merged key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _with_field_defaults(f: dataclasses.Field, value: Any) -> Any:
+    """A partial mapping for a nested config, completed from the field's own default.
+
+    ``HybridCCTMambaConfig(lattice={"steps": 2})`` keeps the hybrid's default lattice (its
+    ``default_factory``) and changes only ``steps``, instead of falling back to the bare
+    ``LatticeConfig`` defaults.
+    """
+    if not isinstance(value, dict) or f.default_factory is dataclasses.MISSING:
+        return value
+    default = f.default_factory()
+    if not isinstance(default, Config):
+        return value
+    return deep_merge(default.to_dict(), value)
+
+
 @dataclasses.dataclass
 class Config:
     """Base class of every celltext configuration dataclass."""
@@ -116,7 +142,8 @@ class Config:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(getattr(self, f.name), hints[f.name], f.name))
+            value = _with_field_defaults(f, getattr(self, f.name))
+            setattr(self, f.name, _coerce(value, hints[f.name], f.name))
         self.validate()
 
     def validate(self) -> None:
@@ -137,8 +164,10 @@ class Config:
         if unknown:
             raise ConfigError(_prefix + unknown[0], f"unknown field for {cls.__name__}")
         hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, value in data.items():
+            value = _with_field_defaults(fields[key], value)
             kwargs[key] = _coerce(value, hints[key], _prefix + key)
         try:
             return cls(**kwargs)
@@ -150,8 +179,11 @@ class Config:
             raise ConfigError(_prefix.rstrip(".") or cls.__name__, str(exc)) from exc
 
     def replace(self: T, **overrides: Any) -> T:
-        """A copy with some fields changed (validated like any other construction)."""
-        return type(self).from_dict({**self.to_dict(), **overrides})
+        """A copy with some fields changed (validated like any other construction).
+
+        A mapping given for a nested config changes only the keys it names.
+        """
+        return type(self).from_dict(deep_merge(self.to_dict(), overrides))
 
     def save(self, path: str | Path) -> Path:
         """Write as YAML (``.yaml``/``.yml``) or JSON (anything else)."""

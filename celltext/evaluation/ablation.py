@@ -145,29 +145,29 @@ def variant_preset(cfg: AblationConfig, core: str, decoder: str, stage: str) -> 
     return Preset.from_dict(apply_overrides(data, overrides))
 
 
-# Size fields that mean the same thing under different names in the core configs.
-_CORE_ALIASES = {"state_dim": "lattice_state", "steps": "lattice_steps",
-                 "n_layers": "cct_layers", "n_heads": "cct_heads"}  # fmt: skip
 _NOT_COPIED = {"dim", "vocab_size", "pad_id", "bos_id", "eos_id"}  # set by the trainer
 
 
 def matched_config(base_name: str, base_config: dict, target: str, kind: str) -> dict:
-    """``target``'s config overrides that copy the size fields of the base architecture's
-    config (same field name, or an alias: lattice3d ``state_dim`` = hybrid
-    ``lattice_state``, ...), so every variant is about as wide and deep as the preset's
-    own model; the base architecture itself keeps its config. A combination the target's
-    config rejects falls back to its registered defaults."""
+    """``target``'s config overrides that copy the fields it shares with the base
+    architecture's config (the core configs share their ``cct``, ``lattice`` and ``mamba``
+    sub-configs by name), so every variant is about as wide and deep as the preset's own
+    model; the base architecture itself keeps its config. A sub-config that the target
+    switches off by default (``lattice3d``'s ``mamba.n_layers = 0``) stays off. A
+    combination the target's config rejects falls back to its registered defaults."""
     from celltext.models.registry import resolve
 
     entry = resolve(target, kind)  # type: ignore[arg-type]
     if resolve(base_name, kind).family == entry.family:  # type: ignore[arg-type]
         return dict(base_config)
-    aliases = _CORE_ALIASES if kind == "core" else {}
+    defaults = entry.config_cls().to_dict()
     out = {}
-    for name in entry.config_cls.__dataclass_fields__:
-        src = name if name in base_config else aliases.get(name)
-        if name not in _NOT_COPIED and src in base_config:
-            out[name] = base_config[src]
+    for name, default in defaults.items():
+        if name in _NOT_COPIED or name not in base_config:
+            continue
+        if isinstance(default, dict) and default.get("n_layers") == 0:
+            continue
+        out[name] = base_config[name]
     try:
         entry.config_cls.from_dict(out)
     except (ValueError, TypeError) as exc:  # ConfigError is a ValueError

@@ -69,23 +69,6 @@ class CellTokenizer:
         return cls(tok)
 
     @classmethod
-    def from_release(
-        cls, version: str = "v1", vocab_size: int = DEFAULT_VOCAB_SIZE, root: Path | None = None
-    ) -> CellTokenizer:
-        """Train on a data release: train-split questions and answers plus its extra texts.
-
-        Only the ``train`` split is used, so held-out answers do not shape the vocabulary.
-        """
-        from celltext.data.release import load_release
-
-        release = load_release(version, root=root)
-        texts: list[str] = []
-        for pair in release.pairs("train"):
-            texts += [pair.question, pair.answer]
-        texts += list(release.extra_texts())
-        return cls.train(texts, vocab_size=vocab_size)
-
-    @classmethod
     def from_str(cls, data: str) -> CellTokenizer:
         """Rebuild from the JSON string written by :meth:`to_str`."""
         return cls(Tokenizer.from_str(data))
@@ -149,10 +132,6 @@ class CellTokenizer:
         Ids that cut a multi-byte character in half decode to U+FFFD, never raise.
         """
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=skip_special)
-
-    def decode_batch(self, batch: Sequence[Sequence[int]], skip_special: bool = True) -> list[str]:
-        """:meth:`decode` for many sequences."""
-        return [self.decode(ids, skip_special) for ids in batch]
 
     def id_to_token(self, idx: int) -> str | None:
         """The vocabulary entry of ``idx`` (byte-level symbols), or None if out of range."""

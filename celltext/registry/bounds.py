@@ -1,7 +1,7 @@
 """Size bounds checked before a model is built from a checkpoint's config.
 
 A checkpoint's hashes are self-attested: whoever ships a folder can make them match. So the
-sizes in its ``config.json`` are untrusted input, and a crafted ``lattice_size: [2000, 2000,
+sizes in its ``config.json`` are untrusted input, and a crafted ``lattice.size: [2000, 2000,
 2000]`` or ``vocab_size: 400000000`` would otherwise allocate gigabytes before anything
 fails. :func:`check_system_bounds` refuses, naming the field, (1) any integer of the core or
 decoder config over :data:`MAX_FIELD`, (2) a lattice over :data:`MAX_LATTICE_CELLS` cells, a
@@ -45,6 +45,15 @@ def _ints(prefix: str, value: Any):
             yield from _ints(f"{prefix}[{i}]", v)
 
 
+def _grids(prefix: str, cfg: dict[str, Any]):
+    """(field path, value) for every 3-sided ``*size`` field, nested configs included."""
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            yield from _grids(f"{prefix}.{key}", value)
+        elif key.endswith("size") and isinstance(value, (list, tuple)) and len(value) == 3:
+            yield f"{prefix}.{key}", value
+
+
 def check_config_sizes(system: dict[str, Any]) -> None:
     """Static bounds on a ``SystemConfig`` dict (no model is built); SizeError if over."""
     dim = system.get("dim", 0)
@@ -57,14 +66,13 @@ def check_config_sizes(system: dict[str, Any]) -> None:
         for name, value in _ints(part, cfg):
             if value > MAX_FIELD:
                 raise SizeError(f"{name} = {value} is over the limit of {MAX_FIELD}")
-        for key, value in cfg.items():
-            if key.endswith("size") and isinstance(value, (list, tuple)) and len(value) == 3:
-                cells = math.prod(int(v) for v in value if isinstance(v, int))
-                if cells > MAX_LATTICE_CELLS:
-                    raise SizeError(
-                        f"{part}.{key} = {list(value)} has {cells} cells, over the limit "
-                        f"of {MAX_LATTICE_CELLS}"
-                    )
+        for name, value in _grids(part, cfg):
+            cells = math.prod(int(v) for v in value if isinstance(v, int))
+            if cells > MAX_LATTICE_CELLS:
+                raise SizeError(
+                    f"{name} = {list(value)} has {cells} cells, over the limit "
+                    f"of {MAX_LATTICE_CELLS}"
+                )
         vocab = cfg.get("vocab_size")
         if isinstance(vocab, int) and vocab > MAX_VOCAB:
             raise SizeError(f"{part}.vocab_size = {vocab} is over the limit of {MAX_VOCAB}")

@@ -25,16 +25,10 @@ def supports_activity(core) -> bool:
 
 
 def lattice_size(core) -> tuple[int, int, int] | None:
-    """The lattice (X, Y, Z) from the core's config, if it says."""
-    cfg = getattr(core, "config", None) or getattr(core, "cfg", None)
-    for name in ("lattice_size", "lattice", "size", "grid"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, (tuple, list)) and len(value) == 3:
-            return tuple(int(v) for v in value)  # type: ignore[return-value]
-        size = getattr(value, "size", None)
-        if isinstance(size, (tuple, list)) and len(size) == 3:
-            return tuple(int(v) for v in size)  # type: ignore[return-value]
-    return None
+    """The lattice (X, Y, Z) from the core's config (its ``lattice`` sub-config), if any."""
+    lattice = getattr(getattr(core, "cfg", None), "lattice", None)
+    size = getattr(lattice, "size", None)
+    return tuple(int(v) for v in size) if size is not None else None  # type: ignore[return-value]
 
 
 def reduce_activity(act: np.ndarray, size: tuple[int, int, int] | None) -> np.ndarray:

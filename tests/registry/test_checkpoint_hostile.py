@@ -44,7 +44,7 @@ def _edit_config(path, edit) -> None:
 
 def _hybrid(system, **core) -> None:
     system["core"] = "hybrid_cct_mamba"
-    system["core_config"] = {"lattice_size": [3, 3, 2], **core}
+    system["core_config"] = {"lattice": {"size": [3, 3, 2], **core}}
 
 
 def _set_dim(system, dim: int) -> None:
@@ -54,7 +54,7 @@ def _set_dim(system, dim: int) -> None:
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (lambda s: _hybrid(s, lattice_size=[2000, 2000, 2000]), "8000000000 cells"),
+        (lambda s: _hybrid(s, size=[2000, 2000, 2000]), "8000000000 cells"),
         (lambda s: s["decoder_config"].update(vocab_size=400_000_000), "vocab_size = 400000000"),
         (lambda s: s["decoder_config"].update(d_model=10**7), "d_model = 10000000"),
         (lambda s: _set_dim(s, 100_000), "system.dim = 100000"),

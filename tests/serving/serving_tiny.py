@@ -18,9 +18,10 @@ PAIRS = [
 TINY_CORES = {
     "mlp": {"hidden": 32, "n_blocks": 1},
     "hybrid_cct_mamba": {
-        "map_size": (8, 8), "map_channels": 1, "cct_dim": 16, "cct_layers": 1, "cct_heads": 2,
-        "lattice_size": (3, 3, 2), "lattice_state": 8, "lattice_steps": 2, "mamba_layers": 1,
-        "d_state": 4, "head_layers": 1,
+        "cct": {"image_size": (8, 8), "in_channels": 1, "dim": 16, "n_layers": 1, "n_heads": 2},
+        "lattice": {"size": (3, 3, 2), "state_dim": 8, "steps": 2},
+        "mamba": {"n_layers": 1, "d_state": 4},
+        "head_layers": 1,
     },
 }  # fmt: skip
 TINY_DECODERS = {

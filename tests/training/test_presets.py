@@ -33,7 +33,7 @@ def test_preset_loads_and_hash_is_stable(name, tmp_path):
 def test_paper_preset_uses_the_seed_dimensions():
     paper = load_preset("paper")
     assert paper.teacher == "mpnet"
-    assert tuple(paper.core.config["lattice_size"]) == (15, 15, 11)
+    assert tuple(paper.core.config["lattice"]["size"]) == (15, 15, 11)
 
 
 def test_overrides_and_errors_name_the_field():

@@ -199,6 +199,7 @@ class TransformerBlock(nn.Module):
         dim: int,
         n_heads: int,
         mlp_ratio: float = 4.0,
+        *,
         causal: bool = True,
         rope: bool = True,
         dropout: float = 0.0,

@@ -157,7 +157,9 @@ class CCTEncoder(nn.Module):
             self.register_buffer("sine", sinusoidal_embedding(n_tokens, cfg.dim)[None], False)
         self.dropout = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(cfg.dim, cfg.n_heads, cfg.mlp_ratio, False, False, cfg.dropout)
+            TransformerBlock(
+                cfg.dim, cfg.n_heads, cfg.mlp_ratio, causal=False, rope=False, dropout=cfg.dropout
+            )
             for _ in range(cfg.n_layers)
         )
         self.norm = RMSNorm(cfg.dim)

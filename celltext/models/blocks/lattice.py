@@ -54,12 +54,6 @@ class LatticeConfig(Config):
         require(self.steps > 0, "steps", "must be > 0")
         require(self.hidden_mult > 0, "hidden_mult", "must be > 0")
 
-    @property
-    def n_cells(self) -> int:
-        """X * Y * Z."""
-        x, y, z = self.size
-        return x * y * z
-
 
 def neighbour_offsets(neighbourhood: int) -> list[tuple[int, int, int]]:
     """Offsets (dx, dy, dz) of the 6 / 18 / 26 neighbourhood (|dx|+|dy|+|dz| <= 1 / 2 / 3)."""

@@ -11,8 +11,7 @@ Shape legend: B batch, D teacher width, C H W spatial map, Dc token width, L tok
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,36 +25,15 @@ from celltext.models.registry import register_model
 class CCTCoreConfig(Config):
     """CCT-only core: the hybrid without lattice and Mamba (same map and token width)."""
 
-    dim: int = 384
-    map_size: tuple[int, int] = (16, 16)
-    map_channels: int = 2
-    cct_dim: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    mlp_ratio: float = 2.0
-    positional: Literal["learnable", "sine"] = "learnable"
-    dropout: float = 0.0
-    skip: bool = True
+    dim: int = 384  # teacher embedding width
+    cct: CCTConfig = field(
+        default_factory=lambda: CCTConfig(in_channels=2, image_size=(16, 16), dim=128, n_layers=4)
+    )
+    skip: bool = True  # add the correction to the input embedding
     out_init_scale: float = 0.1  # initial correction norm (teacher embeddings have norm 1)
 
     def validate(self) -> None:
         require(self.dim > 0, "dim", "must be > 0")
-        require(self.n_heads > 0, "n_heads", "must be > 0")
-        require(self.cct_dim % self.n_heads == 0, "cct_dim", "must be divisible by n_heads")
-        self.cct_config()
-
-    def cct_config(self) -> CCTConfig:
-        """The CCT encoder."""
-        return CCTConfig(
-            in_channels=self.map_channels,
-            image_size=self.map_size,
-            dim=self.cct_dim,
-            n_layers=self.n_layers,
-            n_heads=self.n_heads,
-            mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout,
-            positional=self.positional,
-        )
 
 
 @register_model("cct_v1", kind="core", config_cls=CCTCoreConfig)
@@ -64,10 +42,10 @@ class CCTCore(CoreModule):
 
     def __init__(self, cfg: CCTCoreConfig):
         super().__init__(cfg)
-        self.to_map = EmbeddingToMap(cfg.dim, cfg.map_channels, cfg.map_size)
-        self.cct = CCTEncoder(cfg.cct_config())
-        self.pool = SeqPool(cfg.cct_dim)
-        self.out = ResidualHead(cfg.cct_dim, cfg.dim, cfg.skip, cfg.out_init_scale)
+        self.to_map = EmbeddingToMap(cfg.dim, cfg.cct.in_channels, cfg.cct.image_size)
+        self.cct = CCTEncoder(cfg.cct)
+        self.pool = SeqPool(cfg.cct.dim)
+        self.out = ResidualHead(cfg.cct.dim, cfg.dim, cfg.skip, cfg.out_init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, dim) -> (B, dim)."""

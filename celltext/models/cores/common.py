@@ -1,6 +1,5 @@
-"""Parts shared by the cores: the input check, embedding -> map / face projections, the
-lattice + Mamba stage and its config fields, the front-face / back-face core, and the
-residual output head.
+"""Parts shared by the cores: the input check, the embedding -> map projection, the
+lattice + Mamba stage and its Mamba config, and the residual output head.
 
 Shape legend: B batch, D teacher embedding width (``cfg.dim``), C H W spatial map,
 X Y Z lattice sides, S lattice state width, L = X*Y*Z cells, F pooled feature width.
@@ -9,15 +8,15 @@ X Y Z lattice sides, S lattice state width, L = X*Y*Z cells, F pooled feature wi
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from einops import rearrange
 
-from celltext.config import require
+from celltext.config import Config, require
 from celltext.models.blocks.lattice import Lattice3D, LatticeConfig, serpentine_order
 from celltext.models.blocks.mamba import MambaConfig, MambaLayer
-from celltext.models.blocks.norms import RMSNorm
 
 
 class CoreModule(nn.Module):
@@ -88,35 +87,30 @@ class ResidualHead(nn.Module):
         return x + out if self.skip else out
 
 
-class LatticeMambaFields:
-    """Mixin of the configs whose core has a :class:`LatticeMambaStage` (hybrid, ``mamba_v1``).
+@dataclass
+class MambaStackConfig(Config):
+    """The Mamba layers that read the lattice's cells in serpentine order.
 
-    The config dataclass itself declares the fields, in its own order: ``lattice_size``,
-    ``lattice_state``, ``lattice_steps``, ``neighbourhood``, ``boundary``, ``cell``,
-    ``cell_hidden_mult``, ``mamba_layers``, ``d_state``, ``expand`` and ``bidirectional``.
+    Their width is the lattice's ``state_dim``; ``n_layers = 0`` leaves the lattice alone
+    (``lattice3d_v2``). Field names follow :class:`~celltext.models.blocks.mamba.MambaConfig`.
     """
 
-    def validate_lattice_mamba(self) -> None:
-        """Raise ConfigError naming this config's lattice or Mamba field if one is invalid."""
-        require(all(s > 0 for s in self.lattice_size), "lattice_size", "every side must be > 0")
-        require(self.lattice_state > 0, "lattice_state", "must be > 0")
-        require(self.lattice_steps > 0, "lattice_steps", "must be > 0")
-        require(self.neighbourhood in (6, 18, 26), "neighbourhood", "must be 6, 18 or 26")
-        require(self.cell_hidden_mult > 0, "cell_hidden_mult", "must be > 0")
-        require(self.mamba_layers >= 0, "mamba_layers", "must be >= 0")
+    n_layers: int = 2
+    d_state: int = 8
+    d_conv: int = 4
+    expand: int = 1  # inner width = expand * lattice.state_dim (1 keeps the CPU scan cheap)
+    bidirectional: bool = False  # a second stack reads the reversed order; outputs averaged
+
+    def validate(self) -> None:
+        require(self.n_layers >= 0, "n_layers", "must be >= 0")
         require(self.d_state > 0, "d_state", "must be > 0")
+        require(self.d_conv > 0, "d_conv", "must be > 0")
         require(self.expand > 0, "expand", "must be > 0")
 
-    def lattice_config(self) -> LatticeConfig:
-        """The lattice in front of the Mamba layers."""
-        return LatticeConfig(
-            size=self.lattice_size,
-            state_dim=self.lattice_state,
-            neighbourhood=self.neighbourhood,
-            steps=self.lattice_steps,
-            boundary=self.boundary,
-            cell=self.cell,
-            hidden_mult=self.cell_hidden_mult,
+    def layer(self, d_model: int) -> MambaConfig:
+        """The config of one layer of this stack over ``d_model``-wide states."""
+        return MambaConfig(
+            d_model=d_model, d_state=self.d_state, d_conv=self.d_conv, expand=self.expand
         )
 
 
@@ -129,37 +123,27 @@ class LatticeMambaStage(nn.Module):
     averaged. Mamba outputs are scattered back to the lattice layout.
     """
 
-    def __init__(
-        self,
-        lattice: LatticeConfig,
-        n_mamba: int,
-        d_state: int,
-        expand: int,
-        bidirectional: bool = False,
-    ):
+    def __init__(self, lattice: LatticeConfig, mamba: MambaStackConfig):
         super().__init__()
         self.lattice = Lattice3D(lattice)
-        mcfg = MambaConfig(d_model=lattice.state_dim, d_state=d_state, expand=expand)
-        self.forward_layers = nn.ModuleList(MambaLayer(mcfg) for _ in range(n_mamba))
+        layer = mamba.layer(lattice.state_dim)
+        self.forward_layers = nn.ModuleList(MambaLayer(layer) for _ in range(mamba.n_layers))
         self.backward_layers = (
-            nn.ModuleList(MambaLayer(mcfg) for _ in range(n_mamba)) if bidirectional else None
+            nn.ModuleList(MambaLayer(layer) for _ in range(mamba.n_layers))
+            if mamba.bidirectional and mamba.n_layers
+            else None
         )
         order = serpentine_order(lattice.size)
         self.register_buffer("order", order, persistent=False)
         self.register_buffer("inverse", torch.argsort(order), persistent=False)
-
-    @classmethod
-    def from_config(cls, cfg: LatticeMambaFields) -> LatticeMambaStage:
-        """The stage described by a config with the :class:`LatticeMambaFields`."""
-        return cls(
-            cfg.lattice_config(), cfg.mamba_layers, cfg.d_state, cfg.expand, cfg.bidirectional
-        )
 
     def forward(
         self, drive: torch.Tensor, return_activity: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """drive: (B, X, Y, S) -> states (B, X, Y, Z, S) after Mamba, activity or None."""
         states, activity = self.lattice(drive, return_activity=return_activity)
+        if not self.forward_layers:
+            return states, activity
         nx, ny, nz = self.lattice.cfg.size
         seq = rearrange(states, "b x y z s -> b (x y z) s").index_select(1, self.order)  # (B, L, S)
         out = seq
@@ -172,34 +156,3 @@ class LatticeMambaStage(nn.Module):
             out = 0.5 * (out + rev.flip(1))
         out = out.index_select(1, self.inverse)  # back to row-major cell order: (B, L, S)
         return rearrange(out, "b (x y z) s -> b x y z s", x=nx, y=ny, z=nz), activity
-
-
-class FaceCore(CoreModule):
-    """Base of the cores that drive a lattice's front face and read out its back face.
-
-    ``lattice3d_v1`` and ``mamba_v1`` differ only in :meth:`evolve` (the lattice alone, or
-    the lattice then Mamba); each builds, in its ``__init__``, ``to_face`` (D -> X*Y*S), its
-    lattice module, ``norm`` (RMSNorm over X*Y*S) and ``out`` (:class:`ResidualHead`).
-    """
-
-    to_face: nn.Linear
-    norm: RMSNorm
-    out: ResidualHead
-
-    def evolve(
-        self, drive: torch.Tensor, return_activity: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """drive: (B, X, Y, S) -> states (B, X, Y, Z, S), activity (B, T, X, Y, Z) or None."""
-        raise NotImplementedError
-
-    def forward(
-        self, x: torch.Tensor, return_activity: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, dim) -> (B, dim); with ``return_activity`` also (B, T, X, Y, Z) cell norms."""
-        self.check_input(x)
-        nx, ny, _ = self.cfg.lattice_size
-        drive = rearrange(self.to_face(x), "b (x y s) -> b x y s", x=nx, y=ny)  # (B, X, Y, S)
-        states, activity = self.evolve(drive, return_activity)  # (B, X, Y, Z, S)
-        face = rearrange(Lattice3D.back_face(states), "b x y s -> b (x y s)")  # (B, X*Y*S)
-        out = self.out(self.norm(face), x)
-        return (out, activity) if return_activity else out
