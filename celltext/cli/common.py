@@ -77,16 +77,32 @@ def emit_report(
 
 
 @contextlib.contextmanager
-def working(description: str) -> Iterator[None]:
+def working(description: str) -> Iterator[Callable[[str, int, int], None]]:
     """A spinner with the elapsed time on stderr while long work runs, only on a terminal
-    (logs and pipes get nothing); it disappears when the work is done."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    (logs and pipes get nothing); it disappears when the work is done. It yields
+    ``update(stage, done, total)``, which names the stage in progress and, with a total,
+    shows a bar and ``done/total`` for it."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.fields[count]}"), TimeElapsedColumn())  # fmt: skip
     disable = not err_console.is_terminal
     with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
-        bar.add_task(description, total=None)
-        yield
+        task = bar.add_task(description, total=None, count="")
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(
+                task, description=f"{description}: {stage}", completed=done,
+                total=total or None, count=f"{done}/{total}" if total else "",
+            )  # fmt: skip
+
+        yield update
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

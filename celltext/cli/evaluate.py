@@ -85,7 +85,7 @@ def eval_command(
     release_obj = WithHeldout(_load_release(release))
     options = DecodeOptions(strategy=strategy, max_new_tokens=max_new_tokens, seed=seed)
     try:
-        with working(f"eval {model or 'default model'} on {release}/{split}"):
+        with working(f"eval {model or 'default model'} on {release}/{split}") as update:
             report = run_eval(
                 model,
                 split,
@@ -98,6 +98,8 @@ def eval_command(
                 latency_samples=latency_samples,
                 options=options,
                 rank_answers=answer_top1,
+                # per-chunk progress on a terminal only (logs get nothing to show)
+                on_progress=update if err_console.is_terminal else None,
             )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 32
 _ROUND = 6
 
+# ``on_progress(stage, done, total)``: items of ``stage`` done so far (for a progress bar).
+OnProgress = Callable[[str, int, int], None]
+
 
 def _r(x: float) -> float:
     return round(float(x), _ROUND)
@@ -50,7 +53,10 @@ def select_pairs(pairs: Sequence[Any], limit: int | None, seed: int = 0) -> list
 
 
 def measure_latency(
-    call: Callable[[str], Any], questions: Sequence[str], warmup: int = 2
+    call: Callable[[str], Any],
+    questions: Sequence[str],
+    warmup: int = 2,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, float]:
     """Batch-1 wall-clock latency of ``call(question)`` after ``warmup`` calls (ms)."""
     if not questions:
@@ -62,7 +68,35 @@ def measure_latency(
         t0 = time.perf_counter()
         call(q)
         times.append((time.perf_counter() - t0) * 1000.0)
+        if on_progress is not None:
+            on_progress("latency", len(times), len(questions))
     return {k: (_r(v) if isinstance(v, float) else v) for k, v in M.latency_summary(times).items()}
+
+
+def in_chunks(
+    call: Callable[[Sequence[Any]], Sequence[Any]],
+    items: Sequence[Any],
+    system: Any,
+    stage: str,
+    on_progress: OnProgress | None,
+) -> list[Any]:
+    """``call(items)``, or, with ``on_progress`` and a system whose results do not depend
+    on the batch (``system.batch_invariant``), the same call on chunks of its decode batch
+    size, reporting each; the results are the same either way."""
+    n = len(items)
+    if on_progress is None or not getattr(system, "batch_invariant", False):
+        if on_progress is not None:
+            on_progress(stage, 0, n)
+        out = list(call(items))
+        if on_progress is not None:
+            on_progress(stage, n, n)
+        return out
+    size = system.options.batch_size
+    out = []
+    for start in range(0, n, size):
+        out.extend(call(items[start : start + size]))
+        on_progress(stage, len(out), n)
+    return out
 
 
 # -- scoring -----------------------------------------------------------------------------------
@@ -112,6 +146,7 @@ def evaluate_system(
     metric_teacher: Any,
     latency_samples: int = LATENCY_SAMPLES,
     answer_bank: Sequence[str] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Answer every pair's question with ``system`` and score against the reference.
 
@@ -120,8 +155,10 @@ def evaluate_system(
     """
     questions = [p.question for p in pairs]
     refs = [p.answer for p in pairs]
-    preds = system.predict(questions)
+    preds = in_chunks(system.predict, questions, system, "answer", on_progress)
     hyps = [p.answer for p in preds]
+    if on_progress is not None:
+        on_progress("score", 0, 0)  # metrics, core cosine, answer ranking: no count
     items = score_items(questions, hyps, refs, metric_teacher)
     everything = np.arange(len(pairs))
     overall = aggregate(everything, hyps, refs, items)
@@ -148,8 +185,9 @@ def evaluate_system(
     metrics.update(selective)
     domains = [p.domain for p in pairs]
     latency = measure_latency(
-        lambda q: system.answer_texts([q], cache=False), questions[:latency_samples]
-    )
+        lambda q: system.answer_texts([q], cache=False), questions[:latency_samples],
+        on_progress=on_progress,
+    )  # fmt: skip
     return {
         "metrics": metrics,
         "counts": {
@@ -220,10 +258,15 @@ def _examples(pairs: Sequence[Any], hyps: Sequence[str], preds: Sequence[Any], k
 
 
 def evaluate_out_of_scope(
-    system: Any, pairs: Sequence[Any], metric_teacher: Any, latency_samples: int = 0
+    system: Any,
+    pairs: Sequence[Any],
+    metric_teacher: Any,
+    latency_samples: int = 0,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Questions nobody can answer from the release: how often the system abstains."""
-    preds = system.predict([p.question for p in pairs])
+    questions = [p.question for p in pairs]
+    preds = in_chunks(system.predict, questions, system, "answer", on_progress)
     abstained = np.array([bool(getattr(p, "abstained", False)) for p in preds], dtype=float)
     kinds = [p.domain for p in pairs]
     return {
@@ -248,12 +291,15 @@ def evaluate_decoder(
     pairs: Sequence[Any],
     metric_teacher: Any,
     latency_samples: int = LATENCY_SAMPLES,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Decode the teacher embedding of each reference answer; score the inversion."""
     questions = [p.question for p in pairs]
     refs = [p.answer for p in pairs]
     embs = np.asarray(system.teacher.encode(refs), dtype=np.float32)  # (N, D)
-    hyps = system.decode(embs)
+    hyps = in_chunks(system.decode, embs, system, "decode", on_progress)
+    if on_progress is not None:
+        on_progress("score", 0, 0)
     items = score_items(questions, hyps, refs, metric_teacher)
     items["embedding_preservation"] = M.embedding_preservation_scores(hyps, embs, system.teacher)
     overall = aggregate(np.arange(len(pairs)), hyps, refs, items)
@@ -262,7 +308,7 @@ def evaluate_decoder(
     metrics["invalid_char_rate"] = _r(M.invalid_char_rate(hyps))
     latency = measure_latency(lambda i: system.decode(embs[int(i) : int(i) + 1]), [
         str(i) for i in range(min(latency_samples, len(pairs)))
-    ])  # fmt: skip
+    ], on_progress=on_progress)  # fmt: skip
     return {
         "metrics": metrics,
         "counts": {
@@ -314,11 +360,13 @@ def run_eval(
     metric_teacher: Any = None,
     rank_answers: bool = True,
     decode_mode: str = "generative",
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Everything ``celltext eval`` reports, as one JSON-ready dict.
 
     ``rank_answers=False`` skips the ``answer_top1`` metric, which embeds every training
-    answer (minutes on a CPU with a cold embedding cache).
+    answer (minutes on a CPU with a cold embedding cache). ``on_progress(stage, done,
+    total)`` hears about every chunk answered and every question timed.
     """
     from celltext.teacher import load_teacher
 
@@ -345,12 +393,14 @@ def run_eval(
             bank = list(dict.fromkeys([p.answer for p in release.pairs("train")] +
                                       [p.answer for p in pairs]))  # fmt: skip
 
-        def task(sys_, pairs_, teacher_, n_):
-            return evaluate_system(sys_, pairs_, teacher_, n_, answer_bank=bank)
+        def task(sys_, pairs_, teacher_, n_, on_progress=None):
+            return evaluate_system(
+                sys_, pairs_, teacher_, n_, answer_bank=bank, on_progress=on_progress
+            )
 
     log.info("evaluating %s on %s/%s (%d pairs)", system.name, release.version, split, len(pairs))
     t0 = time.perf_counter()
-    result = task(system, pairs, metric_teacher, latency_samples)
+    result = task(system, pairs, metric_teacher, latency_samples, on_progress=on_progress)
     report: dict[str, Any] = {
         "model": ref or "default",
         "system": system.info(),
@@ -366,7 +416,7 @@ def run_eval(
     }
     if rerank > 1:
         reranked = system.with_options(rerank=rerank)
-        rr = task(reranked, pairs, metric_teacher, latency_samples)
+        rr = task(reranked, pairs, metric_teacher, latency_samples, on_progress=on_progress)
         report["rerank"] = {
             "candidates": rerank,
             "metrics": rr["metrics"],

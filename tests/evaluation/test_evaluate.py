@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from celltext.data.schema import QAPair
 from celltext.evaluation.baselines import RetrievalBaseline
 from celltext.evaluation.evaluate import (
     aggregate,
@@ -13,7 +14,7 @@ from celltext.evaluation.evaluate import (
     score_items,
     select_pairs,
 )
-from celltext.evaluation.systems import RetrievalSystem
+from celltext.evaluation.systems import DecodeOptions, RetrievalSystem
 
 
 def _retrieval(release, teacher):
@@ -109,3 +110,57 @@ def test_measure_latency_counts_calls():
     lat = measure_latency(calls.append, ["a", "b", "c"], warmup=2)
     assert len(calls) == 5 and lat["n"] == 3 and lat["p95"] >= lat["p50"] >= 0
     assert measure_latency(calls.append, [])["n"] == 0
+
+
+class _ChunkedRetrieval(RetrievalSystem):
+    """Retrieval answers each question on its own, so it may be answered in chunks."""
+
+    batch_invariant = True
+
+    def __init__(self, baseline):
+        super().__init__(baseline)
+        self.options = DecodeOptions(batch_size=2)
+        self.calls: list[int] = []
+
+    def predict(self, questions, cache=True):
+        self.calls.append(len(questions))
+        return super().predict(questions, cache)
+
+
+def _stable(report):
+    return {k: report[k] for k in ("metrics", "counts", "per_domain", "examples")}
+
+
+@pytest.mark.parametrize("split", ["train", "out_of_scope"])
+def test_progress_reports_chunks_with_the_same_results(fake_release, hash_teacher, split):
+    fake_release._pairs += [
+        QAPair(id=f"o{i}", question=f"Who won match {i}?", answer="-", domain="sport",
+               subject="sport", qtype="out_of_scope", template_id="oos", source="test",
+               split="out_of_scope")
+        for i in range(5)
+    ]  # fmt: skip
+    base = RetrievalBaseline.from_release(fake_release, hash_teacher)
+    events: list[tuple[str, int, int]] = []
+    chunked = _ChunkedRetrieval(base)
+    kw = {"metric_teacher": hash_teacher, "latency_samples": 3, "rank_answers": False}
+    with_bar = run_eval("retrieval", split, fake_release, system=chunked,
+                        on_progress=lambda *e: events.append(e), **kw)  # fmt: skip
+    n = len(fake_release.pairs(split))
+    assert chunked.calls[: (n + 1) // 2] == [2] * (n // 2) + [1] * (n % 2)
+    answered = [e for e in events if e[0] == "answer"]
+    assert answered == [("answer", min(i, n), n) for i in range(2, n + 2, 2)]
+    if split == "train":
+        assert ("score", 0, 0) in events and events[-1] == ("latency", 3, 3)
+    plain = _retrieval(fake_release, hash_teacher)
+    assert _stable(with_bar) == _stable(
+        run_eval("retrieval", split, fake_release, system=plain, **kw)
+    )
+
+
+def test_a_batch_dependent_system_is_answered_in_one_call(fake_release, hash_teacher):
+    events: list[tuple[str, int, int]] = []
+    system = _retrieval(fake_release, hash_teacher)  # batch_invariant = False
+    run_eval("retrieval", "train", fake_release, system=system, metric_teacher=hash_teacher,
+             latency_samples=0, on_progress=lambda *e: events.append(e))  # fmt: skip
+    n = len(fake_release.pairs("train"))
+    assert [e for e in events if e[0] == "answer"] == [("answer", 0, n), ("answer", n, n)]
