@@ -31,7 +31,7 @@ import time
 import torch
 
 from celltext.models.cores import CORE_NAMES, HybridCCTMambaConfig
-from celltext.models.registry import count_parameters, create_model, resolve
+from celltext.models.zoo import count_parameters, create_model, resolve
 
 
 def _parse_sets(items: list[str]) -> dict:

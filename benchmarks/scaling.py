@@ -59,7 +59,7 @@ def cost_worker(spec: dict[str, Any]) -> dict[str, Any]:
     ``train`` (peak of one forward+backward step), for one core at one lattice size."""
     import celltext.models  # noqa: F401 -- registers every architecture
     from celltext.evaluation.bench import peak_delta
-    from celltext.models.registry import count_parameters, create_model
+    from celltext.models.zoo import count_parameters, create_model
 
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)

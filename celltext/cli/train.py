@@ -79,7 +79,8 @@ def train_cmd(
     from celltext.config import ConfigError
     from celltext.registry.checkpoint import CheckpointIntegrityError
     from celltext.training.presets import load_preset
-    from celltext.training.trainer import RunDirError, train
+    from celltext.training.rundir import RunDirError
+    from celltext.training.trainer import train
 
     overrides = list(set_ or [])
     if seed is not None:
@@ -141,7 +142,7 @@ def existing_run_check(cfg, out: Path | None, resume: bool, overwrite: bool) -> 
     """Raise the trainer's RunDirError when ``out`` already holds a run and neither
     --resume nor --overwrite was given (the trainer's own check runs on the main process
     only, which leaves the others waiting for it)."""
-    from celltext.training.trainer import RUN_FILE, RunDirError, default_run_dir
+    from celltext.training.rundir import RUN_FILE, RunDirError, default_run_dir
 
     run_dir = out if out is not None else default_run_dir(cfg) if cfg is not None else None
     if run_dir is not None and (run_dir / RUN_FILE).is_file() and not (resume or overwrite):

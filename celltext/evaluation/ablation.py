@@ -155,7 +155,7 @@ def matched_config(base_name: str, base_config: dict, target: str, kind: str) ->
     model; the base architecture itself keeps its config. A sub-config that the target
     switches off by default (``lattice3d``'s ``mamba.n_layers = 0``) stays off. A
     combination the target's config rejects falls back to its registered defaults."""
-    from celltext.models.registry import resolve
+    from celltext.models.zoo import resolve
 
     entry = resolve(target, kind)  # type: ignore[arg-type]
     if resolve(base_name, kind).family == entry.family:  # type: ignore[arg-type]

@@ -134,7 +134,7 @@ class GenerativeSystem:
 
     def info(self) -> dict[str, Any]:
         """Architecture names and parameter counts."""
-        from celltext.models.registry import count_parameters
+        from celltext.models.zoo import count_parameters
 
         m = self.model
         return {

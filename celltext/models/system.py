@@ -18,8 +18,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+import celltext.models.cores  # noqa: F401  (registers the cores)
+import celltext.models.decoders  # noqa: F401  (registers the decoders)
 from celltext.config import Config, require
-from celltext.models.registry import count_parameters, create_model, resolve
+from celltext.models.zoo import count_parameters, create_model, resolve
 
 SYSTEM_ARCHITECTURE = "celltext_system_v1"
 
@@ -50,18 +52,11 @@ class SystemConfig(Config):
             require(sub_dim == self.dim, f"{name}.dim", f"must equal dim={self.dim}")
 
 
-def ensure_registered() -> None:
-    """Import the model zoo so every architecture is registered (idempotent)."""
-    import celltext.models.cores  # noqa: F401
-    import celltext.models.decoders  # noqa: F401
-
-
 class CellTextModel(nn.Module):
     """Core + decoder, both in the teacher's embedding space."""
 
     def __init__(self, config: SystemConfig):
         super().__init__()
-        ensure_registered()
         self.config = config
         core_entry = resolve(config.core, "core")
         decoder_entry = resolve(config.decoder, "decoder")
@@ -102,8 +97,6 @@ class CellTextModel(nn.Module):
 
 
 def _full_config(module: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
-    """The module's complete config as a dict, if it exposes one (else what was given)."""
-    cfg = getattr(module, "config", None) or getattr(module, "cfg", None)
-    if isinstance(cfg, Config):
-        return cfg.to_dict()
-    return dict(given)
+    """The module's complete config (``module.cfg``, as every registered model has) as a dict."""
+    cfg = getattr(module, "cfg", None)
+    return cfg.to_dict() if isinstance(cfg, Config) else dict(given)

@@ -16,19 +16,17 @@ micro-batch) and clipping. The LR scheduler is stepped here once per optimizer s
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from celltext.registry.tensorio import load_tensors
 from celltext.training.args import TrainArgs
@@ -90,35 +88,20 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 # -- gradient checkpointing -----------------------------------------------------------------
 def set_gradient_checkpointing(module: nn.Module, enabled: bool) -> int:
-    """Turn activation checkpointing on/off; returns how many blocks it wraps.
+    """Turn activation checkpointing on/off; returns how many blocks it flags.
 
-    A module may provide ``set_gradient_checkpointing(bool)`` itself; otherwise every
-    child of every ``nn.ModuleList`` (the repeated blocks) recomputes its forward in the
-    backward pass (non-reentrant ``torch.utils.checkpoint``), in training mode only.
+    Every child of every ``nn.ModuleList`` (the repeated blocks) gets its
+    ``gradient_checkpointing`` flag set; the models call those blocks through
+    :func:`celltext.models.blocks.checkpointing.checkpointed`, which recomputes a flagged
+    block's forward in the backward pass, in training mode only.
     """
-    if hasattr(module, "set_gradient_checkpointing"):
-        module.set_gradient_checkpointing(enabled)
-        return -1
     count = 0
     for sub in module.modules():
-        if not isinstance(sub, nn.ModuleList):
-            continue
-        for block in sub:
-            if enabled and "_ct_orig_forward" not in block.__dict__:
-                block._ct_orig_forward = block.forward
-                block.forward = functools.partial(_checkpointed, block)
-                count += 1
-            elif not enabled and "_ct_orig_forward" in block.__dict__:
-                block.forward = block.__dict__.pop("_ct_orig_forward")
+        if isinstance(sub, nn.ModuleList):
+            for block in sub:
+                block.gradient_checkpointing = enabled
                 count += 1
     return count
-
-
-def _checkpointed(block: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    fn = block._ct_orig_forward
-    if block.training and torch.is_grad_enabled() and kwargs.get("cache") is None:
-        return activation_checkpoint(fn, *args, use_reentrant=False, **kwargs)
-    return fn(*args, **kwargs)
 
 
 # -- the loop -------------------------------------------------------------------------------
@@ -136,7 +119,6 @@ class StageRun:
     save: Callable[..., None] | None = None  # save(state, optimizer, scheduler, best)
     log_metrics: Callable[[dict[str, float], int], None] | None = None
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_stage(run: StageRun) -> TrainState:

@@ -1,20 +1,18 @@
-"""One trainer for the three stages: prepare a run directory, train, checkpoint, register.
+"""One trainer for the three stages: set up a run, fit its stages, save, register.
 
-Run directory (``--out``, default ``<celltext home>/runs/<preset>-seed<seed>``)::
+Shaped like litgpt's ``pretrain.py``: :meth:`Trainer.setup` opens the run directory
+(:class:`~celltext.training.rundir.RunDir`), prepares the data once
+(:mod:`celltext.training.prepare`), builds the model and restores the newest checkpoint;
+:meth:`Trainer.fit` runs the enabled stages in order, each built from the table in
+:mod:`celltext.training.stages` and trained by :func:`celltext.training.loop.run_stage`,
+then writes ``final/`` and registers it. ``train(preset)`` does both.
 
-    run.json                 preset, stages, status, MLflow run id
-    tokenizer.json           trained once on the training texts
-    data.safetensors/.json   embedded and tokenised data (a resume never re-embeds)
-    checkpoints/<i>-<stage>-<step>/   resumable checkpoints (with train_state/)
-    checkpoints/LATEST       name of the newest complete checkpoint
-    final/                   the result (export dtype, no train_state)
-
-``train(preset)`` runs the enabled stages in order: ``decoder`` (teacher embedding of a
-text -> the text), ``core`` (question embedding -> answer embedding), ``finetune``
-(decoder on the core's predictions). ``train(preset, resume=True)`` continues from the
-newest checkpoint that verifies; finished stages are skipped, the stage in progress
-continues at its step with the same optimizer, scheduler, RNG and data order, so the
-result is bit-identical to an uninterrupted run (on CPU, same thread count).
+Stages: ``decoder`` (teacher embedding of a text -> the text), ``core`` (question embedding
+-> answer embedding), ``finetune`` (decoder on the core's predictions).
+``train(preset, resume=True)`` continues from the newest checkpoint that verifies; finished
+stages are skipped, the stage in progress continues at its step with the same optimizer,
+scheduler, RNG and data order, so the result is bit-identical to an uninterrupted run (on
+CPU, same thread count).
 """
 
 from __future__ import annotations
@@ -22,51 +20,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from celltext.paths import home_dir
-from celltext.registry.checkpoint import (
-    CheckpointIntegrityError,
-    load_checkpoint,
-    load_state_dict_file,
-    remove_stale_temporaries,
-    save_checkpoint,
-    verify_checkpoint,
-)
-from celltext.registry.tensorio import save_tensors, write_bytes_atomic, write_json_atomic
-from celltext.registry.tracking import NullTracker, flatten, system_metrics
+from celltext.registry.checkpoint import load_checkpoint, load_state_dict_file, save_checkpoint
+from celltext.registry.tensorio import save_tensors
+from celltext.registry.tracking import NullTracker, Tracker, flatten, system_metrics
 from celltext.training.args import STAGES, Preset
-from celltext.training.data import (
-    DATA_JSON,
-    RunData,
-    build_run_data,
-    concat_tables,
-    load_run_data,
-    save_run_data,
-    select_texts,
-)
 from celltext.training.loop import StageRun, run_stage
+from celltext.training.prepare import load_prepared, prepare
 from celltext.training.reproducibility import configure_determinism, seed_everything, stage_seed
+from celltext.training.rundir import RunDir, RunDirError, default_run_dir
+from celltext.training.stages import STAGE_BUILDERS
 from celltext.training.state import TrainState, save_optimizer, save_rng, save_scheduler
-from celltext.training.tasks import CoreTask, DecoderTask, stage_prototypes
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no fork warnings from tokenizers
-
-RUN_FILE = "run.json"
-TOKENIZER_FILE = "tokenizer.json"
-LATEST = "LATEST"
-KEEP_CHECKPOINTS = 2
-
-
-class RunDirError(RuntimeError):
-    """The run directory is in a state that does not allow the requested action."""
 
 
 @dataclass
@@ -82,7 +54,6 @@ class TrainResult:
     registered: dict[str, Any] | None = None
     resumed_from: str | None = None
     is_main_process: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (what ``celltext train --json`` prints)."""
@@ -95,98 +66,16 @@ class TrainResult:
             "stages": self.stages,
             "registered": self.registered,
             "resumed_from": self.resumed_from,
-            **self.extra,
         }
 
 
-def default_run_dir(preset: Preset) -> Path:
-    """``<celltext home>/runs/<preset>-seed<seed>``."""
-    return home_dir() / "runs" / f"{preset.name}-seed{preset.seed}"
-
-
-def _load_teacher(name: str):
-    from celltext.teacher import load_teacher
-
-    return load_teacher(name)
-
-
-def _load_release(version: str):
-    from celltext.data.release import load_release
-
-    return load_release(version)
-
-
-# -- run directory --------------------------------------------------------------------------
-def _latest_checkpoint(out: Path, clean: bool = True) -> Path | None:
-    """The newest checkpoint that verifies (LATEST first, then by name, newest first).
-
-    ``clean`` removes what killed writers left behind (main process only).
-    """
-    root = out / "checkpoints"
-    if not root.is_dir():
-        return None
-    if clean:
-        remove_stale_temporaries(root)
-    candidates = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
-    pointer = root / LATEST
-    if pointer.is_file():
-        named = root / pointer.read_text().strip()
-        candidates = [named] + [c for c in candidates if c != named]
-    for path in candidates:
-        try:
-            verify_checkpoint(path, include_train_state=True)
-            return path
-        except CheckpointIntegrityError as exc:
-            log.warning("skipping damaged checkpoint: %s", exc)
-    return None
-
-
-def _prune(out: Path, keep: str) -> None:
-    root = out / "checkpoints"
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in dirs[:-KEEP_CHECKPOINTS]:
-        if old.name != keep:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _prepare_run_dir(
-    preset: Preset, out: Path, resume: bool, overwrite: bool, stages, register: bool | None = None
-):
-    run_file = out / RUN_FILE
-    if resume and run_file.is_file():
-        stored = json.loads(run_file.read_text())
-        stored_preset = Preset.from_dict(stored["preset"])
-        if preset is not None and preset.config_hash() != stored_preset.config_hash():
-            raise RunDirError(
-                f"{out} was started with a different preset ({stored_preset.name}, hash "
-                f"{stored_preset.config_hash()[:12]}); resume without changing it"
-            )
-        return stored_preset, stored
-    if run_file.is_file() and not resume:
-        if not overwrite:
-            raise RunDirError(
-                f"{out} already holds a run; pass --resume to continue it "
-                "or --overwrite to start over"
-            )
-        shutil.rmtree(out)
-    if preset is None:
-        raise RunDirError(f"nothing to resume in {out} (no {RUN_FILE}); pass --preset")
-    out.mkdir(parents=True, exist_ok=True)
-    stored = {
-        "preset": preset.to_dict(),
-        "preset_hash": preset.config_hash(),
-        "stages": stages,
-        "register": register,  # the --register/--no-register choice; a resume keeps it
-        "status": "running",
-        "mlflow_run_id": None,
-    }
-    write_json_atomic(run_file, stored)
-    return preset, stored
-
-
-# -- the trainer ----------------------------------------------------------------------------
 class Trainer:
-    """Trains a :class:`Preset` into a run directory (see the module docstring)."""
+    """Trains a :class:`Preset` into a run directory (see the module docstring).
+
+    ``teacher`` and ``release`` are used to prepare the data (by default loaded by the
+    preset's names); ``init`` starts from another checkpoint's weights; ``register=None``
+    follows the preset (a resumed run keeps the choice it started with).
+    """
 
     def __init__(
         self,
@@ -199,188 +88,220 @@ class Trainer:
         register: bool | None = None,
         progress: bool = True,
         teacher: Any = None,
+        release: Any = None,
         init: str | Path | None = None,
     ):
         if preset is None and out is None:
             raise RunDirError("need a preset or a run directory to resume")
-        self.out = Path(out) if out is not None else default_run_dir(preset)
+        self.preset = preset
+        self.run_dir = RunDir(out if out is not None else default_run_dir(preset))
         self.resume, self.overwrite = resume, overwrite
         self.requested_stages = stages
         self.register_override = register
         self.progress = progress
-        self.teacher = teacher
+        self.teacher, self.release = teacher, release
         self.init = Path(init) if init is not None else None
-        self.preset = preset
-        self.tracker: Any = NullTracker()
+        self.tracker: Tracker = NullTracker()
+        self.registering = False
+        self.state = TrainState()
+        self.resume_dir: Path | None = None
+        self.resumed_from: str | None = None
+
+    @property
+    def out(self) -> Path:
+        return self.run_dir.path
 
     # -- setup ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Open the run, prepare its data, build the model, restore the newest checkpoint."""
+        from accelerate.state import PartialState
+
+        # cpu=True on a machine without CUDA: several processes then form a gloo group
+        self.dist = PartialState(cpu=not torch.cuda.is_available())
+        self.main = self.dist.is_main_process
+        if not self.main:  # one process reports; the others only warn
+            logging.getLogger("celltext").setLevel(logging.WARNING)
+        fresh = not self.run_dir.exists()
+        if self.main:
+            self.preset = self.run_dir.start(
+                self.preset,
+                resume=self.resume,
+                overwrite=self.overwrite,
+                stages=self._stages(self.preset) if self.preset is not None else None,
+                register=self.register_override,
+            )
+        self.dist.wait_for_everyone()
+        if not self.main:
+            self.preset = self.run_dir.reopen()
+        configure_determinism(self.preset.threads)
+        try:
+            if self.main:
+                prepare(
+                    self.out,
+                    self.preset,
+                    teacher=self.teacher,
+                    release=self.release,
+                    progress=self.progress,
+                )
+            self.dist.wait_for_everyone()
+            self.data, self.tokenizer = load_prepared(self.out)
+        except Exception:
+            if fresh and self.main:  # nothing was trained: leave no run behind to block a retry
+                self.run_dir.forget()
+            raise
+        self._build_model()
+        self._open_tracker()
+        self.state.world_size = self.dist.num_processes
+
     def _stages(self, preset: Preset) -> list[str]:
-        enabled = preset.enabled_stages()
         if not self.requested_stages:
-            return enabled
+            return preset.enabled_stages()
         unknown = [s for s in self.requested_stages if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
         return [s for s in STAGES if s in self.requested_stages]
 
-    def _data(self, preset: Preset, main: bool, wait) -> tuple[RunData, Any]:
-        from celltext.models.tokenizer import CellTokenizer
+    def _build_model(self) -> None:
+        from celltext.models.system import CellTextModel, SystemConfig
+        from celltext.models.zoo import resolve
 
-        tok_file, data_file = self.out / TOKENIZER_FILE, self.out / DATA_JSON
-        if main and not (tok_file.is_file() and data_file.is_file()):
-            t0 = time.perf_counter()
-            release = _load_release(preset.data.release)
-            teacher = self.teacher or _load_teacher(preset.teacher)
-            texts = select_texts(release, preset.data)["decoder_texts"]
-            if not tok_file.is_file():
-                tokenizer = CellTokenizer.train(texts, vocab_size=preset.vocab_size)
-                write_bytes_atomic(tok_file, tokenizer.to_str().encode())
-            tokenizer = CellTokenizer.load(tok_file)
-            data = build_run_data(release, teacher, tokenizer, preset.data, self.progress)
-            save_run_data(data, self.out)
-            log.info("data prepared in %.1fs", time.perf_counter() - t0)
-        wait()
-        return load_run_data(self.out), CellTokenizer.load(tok_file)
-
-    def _system_config(self, preset: Preset, data: RunData, tokenizer: Any):
-        from celltext.models.registry import resolve
-        from celltext.models.system import SystemConfig, ensure_registered
-
-        ensure_registered()
+        preset, tok = self.preset, self.tokenizer
         dec_fields = resolve(preset.decoder.name, "decoder").config_cls.__dataclass_fields__
-        dec = {**preset.decoder.config, "vocab_size": tokenizer.vocab_size}
-        for key in ("pad_id", "bos_id", "eos_id"):
-            if key in dec_fields:
-                dec[key] = getattr(tokenizer, key)
-        return SystemConfig(
+        dec = {**preset.decoder.config, "vocab_size": tok.vocab_size}
+        dec.update({k: getattr(tok, k) for k in ("pad_id", "bos_id", "eos_id") if k in dec_fields})
+        config = SystemConfig(
             core=preset.core.name,
             core_config=dict(preset.core.config),
             decoder=preset.decoder.name,
             decoder_config=dec,
-            teacher_id=data.teacher["id"],
-            dim=int(data.teacher["dim"]),
+            teacher_id=self.data.teacher["id"],
+            dim=int(self.data.teacher["dim"]),
         )
+        seed_everything(preset.seed)
+        self.model = CellTextModel(config)
+        latest = self.run_dir.latest(clean=self.main) if self.resume else None
+        if latest is not None:
+            self.model.load_state_dict(load_state_dict_file(latest), strict=True)
+            self.state = TrainState.load(latest / "train_state")
+            self.resume_dir, self.resumed_from = latest / "train_state", latest.name
+            log.info("resuming from %s (stage %s, step %d)", latest.name, self.state.stage,
+                     self.state.step)  # fmt: skip
+        elif self.init is not None:
+            init = load_checkpoint(self.init)
+            self.model.load_state_dict(init.model.state_dict(), strict=True)
+            log.info("initialised from %s", self.init)
 
-    def _tracker(self, preset: Preset, stored: dict[str, Any], main: bool):
+    def _open_tracker(self) -> None:
+        preset, record = self.preset, self.run_dir.record
         override = self.register_override
         if override is None:  # a resumed run keeps the options it started with
-            override = stored.get("register")
+            override = record.get("register")
         register = preset.registry.register if override is None else override
-        if not (register and main):
-            return NullTracker(), False
+        if not (register and self.main):
+            return
+        from celltext.registry.metadata import git_info
         from celltext.registry.tracking import MlflowTracker
 
-        tracker = MlflowTracker(
+        self.tracker = MlflowTracker(
             preset.registry.experiment,
             run_name=f"{preset.name}-seed{preset.seed}",
-            run_id=stored.get("mlflow_run_id"),
+            run_id=record.get("mlflow_run_id"),
         )
-        if stored.get("mlflow_run_id") is None:
-            stored["mlflow_run_id"] = tracker.run_id
-            write_json_atomic(self.out / RUN_FILE, stored)
-            tracker.log_params(flatten(preset.to_dict()))
-        return tracker, True
-
-    # -- tasks ------------------------------------------------------------------------------
-    def _task(self, name: str, preset: Preset, data: RunData, model, tokenizer):
-        if name == "decoder":
-            cfg = preset.stages.decoder
-            protos = stage_prototypes(cfg, model.decoder, data.texts, data.texts, data.val_texts)
-            task = DecoderTask(
-                data.texts,
-                data.val_texts,
-                noise_std=cfg.noise_std,
-                label_smoothing=cfg.label_smoothing,
-                generate_samples=cfg.generate_samples,
-                tokenizer=tokenizer,
-                prototypes=protos[0],
-                val_prototypes=protos[1],
-            )
-            return task, model.decoder, cfg.train
-        if name == "core":
-            cfg = preset.stages.core
-            task = CoreTask(
-                data.train_pairs.q_emb,
-                data.train_pairs.answers.emb,
-                data.val_pairs.q_emb,
-                data.val_pairs.answers.emb,
-                cfg.cosine_weight,
-                cfg.mse_weight,
-                cfg.contrastive_weight,
-                cfg.temperature,
-                val_answers=data.val_pairs.answers.texts,
-                train_answers=data.train_pairs.answers.texts if cfg.negatives == "bank" else None,
-            )
-            return task, model.core, cfg.train
-        cfg = preset.stages.finetune
-        pred_train = _predict(model.core, data.train_pairs.q_emb)  # (N, D)
-        pred_val = _predict(model.core, data.val_pairs.q_emb)
-        train_table, inputs = data.train_pairs.answers, pred_train
-        if cfg.include_teacher_pairs:
-            train_table = concat_tables(train_table, data.train_pairs.answers)
-            inputs = torch.cat([pred_train, data.train_pairs.answers.emb])
-        protos = stage_prototypes(
-            cfg, model.decoder, data.texts, train_table, data.val_pairs.answers
+        self.registering = True
+        if record.get("mlflow_run_id") is None:
+            self.run_dir.save_record(mlflow_run_id=self.tracker.run_id)
+            self.tracker.log_params(flatten(preset.to_dict()))
+        self.tracker.set_tags(
+            {
+                "dataset_version": self.data.release["version"],
+                "dataset_sha256": self.data.release["sha256"],
+                "preset": preset.name,
+                "seed": preset.seed,
+                **{f"git_{k}": v for k, v in git_info().items()},
+            }
         )
-        task = DecoderTask(
-            train_table,
-            data.val_pairs.answers,
-            train_inputs=inputs,
-            val_inputs=pred_val,
-            noise_std=cfg.noise_std,
-            label_smoothing=cfg.label_smoothing,
-            tokenizer=tokenizer,
-            prototypes=protos[0],
-            val_prototypes=protos[1],
-        )
-        return task, model.decoder, cfg.train
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def _saver(self, model, tokenizer, preset, data, stage_index: int, main: bool):
-        def save(state: TrainState, optimizer, scheduler, best) -> None:
-            if not main:
-                return
-            name = f"{stage_index}-{state.stage}-{state.step:07d}"
+    # -- fit --------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Run the remaining stages, write ``final/`` and register it if configured."""
+        try:
+            for index, name in enumerate(self.run_dir.record["stages"]):
+                if name in self.state.completed_stages:
+                    continue
+                if not (self.state.stage == name and self.state.stage_done):
+                    self._fit_stage(index, name)
+                self.state.completed_stages.append(name)
+                self.resume_dir = None
+            result = self._finish()
+        except BaseException as exc:
+            if self.registering:
+                self.tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
+            raise
+        self.dist.wait_for_everyone()
+        return result
 
-            def write_state(directory: Path) -> None:
-                state.save(directory)
-                save_optimizer(optimizer, directory)
-                save_scheduler(scheduler, directory)
-                save_rng(directory)
-                if best is not None and not state.stage_done:
-                    save_tensors(directory / "best.safetensors", best, fsync=False)
-
-            path = self.out / "checkpoints" / name
-            save_checkpoint(
-                path,
-                model,
-                tokenizer,
-                self._config(preset),
-                self._metadata(preset, data, state),
-                train_state=write_state,
-                durable=False,
+    def _fit_stage(self, index: int, name: str) -> None:
+        stage = STAGE_BUILDERS[name](self.preset, self.data, self.model, self.tokenizer)
+        if self.state.stage != name:  # a new stage (a resumed one keeps its state)
+            self.resume_dir = None
+            self.state = TrainState(
+                stage=name,
+                completed_stages=list(self.state.completed_stages),
+                elapsed_s=self.state.elapsed_s,
+                metrics=dict(self.state.metrics),
+                world_size=self.state.world_size,
             )
-            write_bytes_atomic(self.out / "checkpoints" / LATEST, name.encode())
-            _prune(self.out, keep=name)
-            self.tracker.log_metrics(system_metrics(), state.step)
+        log.info("stage %s: %d training examples", name, stage.task.n_train)
+        run = StageRun(
+            name=name,
+            task=stage.task,
+            module=stage.module,
+            args=stage.args,
+            seed=stage_seed(self.preset.seed, name),
+            state=self.state,
+            resume_dir=self.resume_dir,
+            save=lambda state, optimizer, scheduler, best: self.save_checkpoint(
+                index, state, optimizer, scheduler, best
+            ),
+            log_metrics=self.tracker.log_metrics,
+            progress=self.progress,
+        )
+        self.state = run_stage(run)
 
-        return save
+    def save_checkpoint(self, index: int, state: TrainState, optimizer, scheduler, best) -> None:
+        """A resumable checkpoint of stage ``index`` at ``state`` (main process only)."""
+        if not self.main:
+            return
 
-    @staticmethod
-    def _config(preset: Preset) -> dict[str, Any]:
-        return {"preset": preset.to_dict(), "preset_hash": preset.config_hash()}
+        def write_state(directory: Path) -> None:
+            state.save(directory)
+            save_optimizer(optimizer, directory)
+            save_scheduler(scheduler, directory)
+            save_rng(directory)
+            if best is not None and not state.stage_done:
+                save_tensors(directory / "best.safetensors", best, fsync=False)
 
-    @staticmethod
-    def _metadata(preset: Preset, data: RunData, state: TrainState) -> dict[str, Any]:
+        name = f"{index}-{state.stage}-{state.step:07d}"
+        self.run_dir.save(
+            name, self.model, self.tokenizer, self._config(), self._metadata(state), write_state
+        )
+        self.tracker.log_metrics(system_metrics(), state.step)
+
+    def _config(self) -> dict[str, Any]:
+        return {"preset": self.preset.to_dict(), "preset_hash": self.preset.config_hash()}
+
+    def _metadata(self, state: TrainState, final: bool = False) -> dict[str, Any]:
+        done = list(state.completed_stages)
+        if not final and state.stage_done:
+            done.append(state.stage)
         return {
-            "dataset": {**data.release, "fingerprint": data.fingerprint},
+            "dataset": {**self.data.release, "fingerprint": self.data.fingerprint},
             "metrics": headline_metrics(state.metrics),
             "training": {
-                "preset": preset.name,
-                "preset_hash": preset.config_hash(),
-                "seed": preset.seed,
-                "stages_completed": list(state.completed_stages)
-                + ([state.stage] if state.stage_done else []),
+                "preset": self.preset.name,
+                "preset_hash": self.preset.config_hash(),
+                "seed": self.preset.seed,
+                "stages_completed": done,
                 "stage": state.stage,
                 "step": state.step,
                 "world_size": state.world_size,
@@ -388,142 +309,20 @@ class Trainer:
             "training_time_s": round(state.elapsed_s, 3),
         }
 
-    # -- main -------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        """Train (or resume) to the final checkpoint; register it if configured."""
-        from accelerate.state import PartialState
-
-        # cpu=True on a machine without CUDA: several processes then form a gloo group
-        dist = PartialState(cpu=not torch.cuda.is_available())
-        main = dist.is_main_process
-        if not main:  # one process reports; the others only warn
-            logging.getLogger("celltext").setLevel(logging.WARNING)
-        fresh = not (self.out / RUN_FILE).is_file()
-        preset, stored = self._prepare_run_dir_all(main, dist)
-        configure_determinism(preset.threads)
-        stages = stored["stages"]
-        try:
-            data, tokenizer = self._data(preset, main, dist.wait_for_everyone)
-        except Exception:
-            if fresh and main:  # nothing was trained: leave no run behind to block a retry
-                (self.out / RUN_FILE).unlink(missing_ok=True)
-            raise
-        model, state, resume_dir, resumed_from = self._model_and_state(
-            preset, data, tokenizer, main
-        )
-        self.tracker, registering = self._tracker(preset, stored, main)
-        if registering:
-            self.tracker.set_tags(
-                {
-                    "dataset_version": data.release["version"],
-                    "dataset_sha256": data.release["sha256"],
-                    "preset": preset.name,
-                    "seed": preset.seed,
-                    **{f"git_{k}": v for k, v in _git().items()},
-                }
-            )
-        state.world_size = dist.num_processes
-        try:
-            for index, name in enumerate(stages):
-                if name in state.completed_stages:
-                    continue
-                if state.stage == name and state.stage_done:
-                    state.completed_stages.append(name)
-                    continue
-                state = self._run_one(
-                    index,
-                    name,
-                    preset,
-                    data,
-                    model,
-                    tokenizer,
-                    state,
-                    resume_dir if state.stage == name else None,
-                    main,
-                )
-                state.completed_stages.append(name)
-                resume_dir = None
-            result = self._finish(preset, data, model, tokenizer, state, stored, main)
-        except BaseException as exc:
-            if registering:
-                self.tracker.finish("FAILED" if isinstance(exc, Exception) else "KILLED")
-            raise
-        result.resumed_from = resumed_from
-        result.is_main_process = main
-        dist.wait_for_everyone()
-        return result
-
-    def _prepare_run_dir_all(self, main: bool, dist) -> tuple[Preset, dict[str, Any]]:
-        if main:
-            stages = self._stages(self.preset) if self.preset is not None else None
-            preset, stored = _prepare_run_dir(
-                self.preset, self.out, self.resume, self.overwrite, stages, self.register_override
-            )
-            if stored.get("stages") is None:
-                stored["stages"] = self._stages(preset)
-        dist.wait_for_everyone()
-        if not main:
-            stored = json.loads((self.out / RUN_FILE).read_text())
-            preset = Preset.from_dict(stored["preset"])
-        return preset, stored
-
-    def _model_and_state(self, preset: Preset, data: RunData, tokenizer: Any, main: bool):
-        from celltext.models.system import CellTextModel
-
-        seed_everything(preset.seed)
-        model = CellTextModel(self._system_config(preset, data, tokenizer))
-        state, resume_dir, resumed_from = TrainState(), None, None
-        latest = _latest_checkpoint(self.out, clean=main) if self.resume else None
-        if latest is not None:
-            model.load_state_dict(load_state_dict_file(latest), strict=True)
-            state = TrainState.load(latest / "train_state")
-            resume_dir, resumed_from = latest / "train_state", latest.name
-            log.info("resuming from %s (stage %s, step %d)", latest.name, state.stage, state.step)
-        elif self.init is not None:
-            init = load_checkpoint(self.init)
-            model.load_state_dict(init.model.state_dict(), strict=True)
-            log.info("initialised from %s", self.init)
-        return model, state, resume_dir, resumed_from
-
-    def _run_one(self, index, name, preset, data, model, tokenizer, state, resume_dir, main):
-        task, module, args = self._task(name, preset, data, model, tokenizer)
-        if resume_dir is None:
-            state = TrainState(
-                stage=name,
-                completed_stages=list(state.completed_stages),
-                elapsed_s=state.elapsed_s,
-                metrics=dict(state.metrics),
-                world_size=state.world_size,
-            )
-        log.info("stage %s: %d training examples", name, task.n_train)
-        run = StageRun(
-            name=name,
-            task=task,
-            module=module,
-            args=args,
-            seed=stage_seed(preset.seed, name),
-            state=state,
-            resume_dir=resume_dir,
-            save=self._saver(model, tokenizer, preset, data, index, main),
-            log_metrics=self.tracker.log_metrics,
-            progress=self.progress,
-        )
-        return run_stage(run)
-
-    def _finish(self, preset, data, model, tokenizer, state, stored, main) -> TrainResult:
-        final = self.out / "final"
-        dtype = torch.float16 if preset.registry.export_dtype == "float16" else None
+    def _finish(self) -> TrainResult:
+        final, state = self.run_dir.final, self.state
+        dtype = torch.float16 if self.preset.registry.export_dtype == "float16" else None
         metrics = headline_metrics(state.metrics)
-        registered = None
-        if main:
-            meta = self._metadata(preset, data, state)
-            meta["training"]["stages_completed"] = list(state.completed_stages)
-            save_checkpoint(final, model, tokenizer, self._config(preset), meta, dtype=dtype)
-            stored["status"] = "finished"
-            write_json_atomic(self.out / RUN_FILE, stored)
-            if not isinstance(self.tracker, NullTracker):
-                registered = self._register(preset, final, metrics, state)
-        sha = json.loads((final / "metadata.json").read_text())["weights_sha256"] if main else ""
+        registered, sha = None, ""
+        if self.main:
+            save_checkpoint(
+                final, self.model, self.tokenizer, self._config(),
+                self._metadata(state, final=True), dtype=dtype,
+            )  # fmt: skip
+            self.run_dir.save_record(status="finished")
+            if self.registering:
+                registered = self._register(final, metrics)
+            sha = json.loads((final / "metadata.json").read_text())["weights_sha256"]
         return TrainResult(
             checkpoint=final,
             run_dir=self.out,
@@ -532,11 +331,14 @@ class Trainer:
             elapsed_s=state.elapsed_s,
             stages=list(state.completed_stages),
             registered=registered,
+            resumed_from=self.resumed_from,
+            is_main_process=self.main,
         )
 
-    def _register(self, preset: Preset, final: Path, metrics: dict[str, float], state) -> dict:
+    def _register(self, final: Path, metrics: dict[str, float]) -> dict[str, Any]:
         from celltext.registry.models import ModelRegistry
 
+        preset, state = self.preset, self.state
         self.tracker.log_metrics(
             {**metrics, **system_metrics(), "train/time_s": state.elapsed_s}, state.step
         )
@@ -549,25 +351,7 @@ class Trainer:
             alias=preset.registry.promote,
             description=f"preset {preset.name}, seed {preset.seed}",
         )
-        return {
-            "name": info["name"],
-            "version": info["version"],
-            "aliases": info["aliases"],
-            "run_id": info["run_id"],
-        }
-
-
-@torch.no_grad()
-def _predict(core: torch.nn.Module, q_emb: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """The (frozen) core's predictions for question embeddings (N, D), in batches."""
-    core.eval()
-    return torch.cat([core(q_emb[i : i + batch]).float() for i in range(0, len(q_emb), batch)])
-
-
-def _git() -> dict[str, Any]:
-    from celltext.registry.metadata import git_info
-
-    return git_info()
+        return {k: info[k] for k in ("name", "version", "aliases", "run_id")}
 
 
 def headline_metrics(stage_metrics: dict[str, float]) -> dict[str, float]:
@@ -587,4 +371,6 @@ def headline_metrics(stage_metrics: dict[str, float]) -> dict[str, float]:
 
 def train(preset: Preset | None, out: str | Path | None = None, **kwargs: Any) -> TrainResult:
     """Train ``preset`` into ``out`` (see :class:`Trainer` for the options)."""
-    return Trainer(preset, out, **kwargs).run()
+    trainer = Trainer(preset, out, **kwargs)
+    trainer.setup()
+    return trainer.fit()

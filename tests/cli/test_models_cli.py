@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import celltext.models.decoders  # noqa: F401  (in case the package __init__ lags)
 from celltext.cli import app
-from celltext.models.registry import count_parameters, create_model, list_models
+from celltext.models.zoo import count_parameters, create_model, list_models
 
 runner = CliRunner()
 

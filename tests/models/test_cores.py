@@ -14,7 +14,7 @@ from celltext.models.cores import (
     HybridCCTMambaConfig,
     Lattice3DCoreConfig,
 )
-from celltext.models.registry import count_parameters, create_model, list_models, resolve
+from celltext.models.zoo import count_parameters, create_model, list_models, resolve
 
 CORES = [e.name for e in list_models("core")]
 LATTICE_CORES = ["hybrid_cct_mamba_v1", "lattice3d_v2", "mamba_v1"]
@@ -57,8 +57,13 @@ def test_hybrid_bidirectional_and_resized_face():
     model = _build(
         "hybrid_cct_mamba_v1",
         cct={"image_size": (8, 8), "dim": 32},
-        lattice={"size": (5, 5, 3), "state_dim": 8, "neighbourhood": 26,
-                 "boundary": "periodic", "cell": "gru"},  # fmt: skip
+        lattice={
+            "size": (5, 5, 3),
+            "state_dim": 8,
+            "neighbourhood": 26,
+            "boundary": "periodic",
+            "cell": "gru",
+        },  # fmt: skip
         mamba={"bidirectional": True},
     )
     assert model.stage.backward_layers is not None

@@ -7,7 +7,7 @@ import torch
 
 import celltext.models.decoders  # noqa: F401  (registers the decoders)
 from celltext.config import ConfigError
-from celltext.models.registry import count_parameters, create_model
+from celltext.models.zoo import count_parameters, create_model
 
 SMALL = {
     "ret_v1": {"d_model": 32, "n_heads": 2, "n_layers": 2, "vocab_size": 64, "dim": 16},

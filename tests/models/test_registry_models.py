@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from celltext.models.registry import count_parameters, create_model, list_models
+from celltext.models.zoo import count_parameters, create_model, list_models
 
 for _mod in ("celltext.models.cores", "celltext.models.decoders"):  # in case __init__ lags
     importlib.import_module(_mod)

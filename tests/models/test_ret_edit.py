@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import celltext.models.decoders  # noqa: F401  (registers the zoo)
-from celltext.models.registry import create_model, resolve
+from celltext.models.zoo import create_model, resolve
 
 CFG = {"vocab_size": 64, "d_model": 32, "n_layers": 2, "n_heads": 2, "n_prefix": 4}
 

@@ -10,11 +10,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import training_fakes  # noqa: E402
 
-import celltext.training.trainer as trainer  # noqa: E402
+import celltext.data.release  # noqa: E402
+import celltext.teacher  # noqa: E402
 
 _teacher = training_fakes.HashTeacher(32)
-trainer._load_teacher = lambda name: _teacher
-trainer._load_release = lambda version: training_fakes.fake_release(version)
+celltext.teacher.load_teacher = lambda name, **kw: _teacher
+celltext.data.release.load_release = lambda version, **kw: training_fakes.fake_release(version)
 
 if __name__ == "__main__":
     from celltext.cli import app

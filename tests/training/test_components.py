@@ -145,10 +145,9 @@ def test_optimizer_scheduler_rng_round_trip(tmp_path):
 
 
 def test_gradient_checkpointing_gives_same_gradients():
-    from celltext.models.registry import create_model
-    from celltext.models.system import ensure_registered
+    import celltext.models  # noqa: F401  (registers every architecture)
+    from celltext.models.zoo import create_model
 
-    ensure_registered()
     torch.manual_seed(0)
     dec = create_model("ret", "decoder", d_model=32, n_layers=2, n_heads=2, vocab_size=300, dim=16)
     emb, ids = torch.randn(2, 16), torch.randint(3, 300, (2, 7))

@@ -17,18 +17,13 @@ class _Crash(Exception):
 def _crash_after_first_checkpoint(monkeypatch) -> None:
     import celltext.training.trainer as trainer_mod
 
-    original = trainer_mod.Trainer._saver
+    original = trainer_mod.Trainer.save_checkpoint
 
     def crashing_saver(self, *args, **kwargs):
-        save = original(self, *args, **kwargs)
+        original(self, *args, **kwargs)
+        raise _Crash()
 
-        def wrapped(*a, **k):
-            save(*a, **k)
-            raise _Crash()
-
-        return wrapped
-
-    monkeypatch.setattr(trainer_mod.Trainer, "_saver", crashing_saver)
+    monkeypatch.setattr(trainer_mod.Trainer, "save_checkpoint", crashing_saver)
 
 
 def test_resume_keeps_no_register(fakes, tmp_path, monkeypatch):

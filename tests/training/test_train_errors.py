@@ -18,9 +18,9 @@ from celltext.data.release import write_release  # noqa: E402
 
 
 def test_damaged_release_is_a_clean_error_and_leaves_no_run(tmp_path, monkeypatch):
-    import celltext.training.trainer as trainer
+    import celltext.teacher
 
-    monkeypatch.setattr(trainer, "_load_teacher", lambda name: HashTeacher(32))
+    monkeypatch.setattr(celltext.teacher, "load_teacher", lambda name, **kw: HashTeacher(32))
     release = write_release(synthetic_pairs(), tmp_path / "rel", "rel")
     damage_line(release, "train", 2)
     out = tmp_path / "run"

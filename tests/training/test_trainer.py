@@ -53,24 +53,19 @@ def test_interrupted_run_resumes_to_identical_weights(
 ):
     import celltext.training.trainer as trainer_mod
 
-    original = trainer_mod.Trainer._saver
+    original = trainer_mod.Trainer.save_checkpoint
     calls = {"n": 0}
 
     def crashing_saver(self, *args, **kwargs):
-        save = original(self, *args, **kwargs)
+        original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            raise _Crash()
 
-        def wrapped(*a, **k):
-            save(*a, **k)
-            calls["n"] += 1
-            if calls["n"] == crash_at:
-                raise _Crash()
-
-        return wrapped
-
-    monkeypatch.setattr(trainer_mod.Trainer, "_saver", crashing_saver)
+    monkeypatch.setattr(trainer_mod.Trainer, "save_checkpoint", crashing_saver)
     with pytest.raises(_Crash):
         _train(tmp_path / "run")
-    monkeypatch.setattr(trainer_mod.Trainer, "_saver", original)
+    monkeypatch.setattr(trainer_mod.Trainer, "save_checkpoint", original)
     assert not (tmp_path / "run" / "final").exists()
     resumed = train(None, tmp_path / "run", resume=True, register=False, progress=False)
     assert resumed.resumed_from is not None
@@ -86,7 +81,7 @@ def test_run_dir_rules(fakes, tmp_path):
     again = _train(tmp_path / "run", overwrite=True)
     assert again.stages == ["decoder", "core", "finetune"]
     with pytest.raises(RunDirError, match="nothing to resume"):
-        Trainer(None, tmp_path / "empty", resume=True).run()
+        Trainer(None, tmp_path / "empty", resume=True).setup()
 
 
 def test_single_stage_and_init(fakes, tmp_path):

@@ -112,12 +112,14 @@ def fake_release(version: str = "test") -> MemoryRelease:
 
 
 def install(monkeypatch, dim: int = 32) -> HashTeacher:
-    """Make the trainer use the hash teacher and the synthetic release."""
-    import celltext.training.trainer as trainer
+    """Make runs that load the teacher and the release by name (the CLI, a resume) get the
+    hash teacher and the synthetic release: the public loaders are replaced."""
+    import celltext.data.release
+    import celltext.teacher
 
     teacher = HashTeacher(dim)
-    monkeypatch.setattr(trainer, "_load_teacher", lambda name: teacher)
-    monkeypatch.setattr(trainer, "_load_release", lambda version: fake_release(version))
+    monkeypatch.setattr(celltext.teacher, "load_teacher", lambda name, **kw: teacher)
+    monkeypatch.setattr(celltext.data.release, "load_release", lambda v, **kw: fake_release(v))
     return teacher
 
 
@@ -127,4 +129,6 @@ def train_tiny(out, **kw):
     from celltext.training.trainer import train
 
     preset = kw.pop("preset", None) or load_preset("tiny")
+    kw.setdefault("teacher", HashTeacher(32))
+    kw.setdefault("release", fake_release(preset.data.release))
     return train(preset, out, register=False, progress=False, **kw)

@@ -25,6 +25,7 @@ from einops import rearrange
 
 from celltext.config import Config, require
 from celltext.models.blocks.attention import TransformerBlock
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.norms import RMSNorm
 
 
@@ -183,5 +184,5 @@ class CCTEncoder(nn.Module):
             x = x + self.sine.to(x.dtype)
         x = self.dropout(x)
         for block in self.blocks:
-            x = block(x)
+            x = checkpointed(block, x)
         return self.norm(x)

@@ -18,7 +18,7 @@ import torch
 from celltext.config import Config, require
 from celltext.models.blocks.cct import CCTConfig, CCTEncoder, SeqPool
 from celltext.models.cores.common import CoreModule, EmbeddingToMap, ResidualHead
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass

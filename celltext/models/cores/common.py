@@ -15,6 +15,7 @@ import torch.nn as nn
 from einops import rearrange
 
 from celltext.config import Config, require
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.lattice import Lattice3D, LatticeConfig, serpentine_order
 from celltext.models.blocks.mamba import MambaConfig, MambaLayer
 
@@ -148,11 +149,11 @@ class LatticeMambaStage(nn.Module):
         seq = rearrange(states, "b x y z s -> b (x y z) s").index_select(1, self.order)  # (B, L, S)
         out = seq
         for layer in self.forward_layers:
-            out = layer(out)
+            out = checkpointed(layer, out)
         if self.backward_layers is not None:
             rev = seq.flip(1)
             for layer in self.backward_layers:
-                rev = layer(rev)
+                rev = checkpointed(layer, rev)
             out = 0.5 * (out + rev.flip(1))
         out = out.index_select(1, self.inverse)  # back to row-major cell order: (B, L, S)
         return rearrange(out, "b (x y z) s -> b x y z s", x=nx, y=ny, z=nz), activity

@@ -39,7 +39,7 @@ from celltext.models.cores.common import (
     MambaStackConfig,
     ResidualHead,
 )
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass
@@ -48,7 +48,9 @@ class FaceCoreConfig(Config):
 
     dim: int = 384  # teacher embedding width
     lattice: LatticeConfig = field(
-        default_factory=lambda: LatticeConfig(size=(8, 8, 8), state_dim=32, steps=8, hidden_mult=1.0)
+        default_factory=lambda: LatticeConfig(
+            size=(8, 8, 8), state_dim=32, steps=8, hidden_mult=1.0
+        )
     )
     mamba: MambaStackConfig = field(default_factory=MambaStackConfig)
     skip: bool = True  # add the correction to the input embedding
@@ -63,7 +65,9 @@ class Lattice3DCoreConfig(FaceCoreConfig):
     """Lattice-only core: no Mamba layers, a wider gated-MLP cell."""
 
     lattice: LatticeConfig = field(
-        default_factory=lambda: LatticeConfig(size=(8, 8, 8), state_dim=16, steps=8, hidden_mult=2.0)
+        default_factory=lambda: LatticeConfig(
+            size=(8, 8, 8), state_dim=16, steps=8, hidden_mult=2.0
+        )
     )
     mamba: MambaStackConfig = field(default_factory=lambda: MambaStackConfig(n_layers=0))
 

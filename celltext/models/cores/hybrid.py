@@ -37,6 +37,7 @@ from einops import rearrange
 from celltext.config import Config, deep_merge, require
 from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.cct import CCTConfig, CCTEncoder, SeqPool
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.lattice import Lattice3D, LatticeConfig
 from celltext.models.blocks.norms import RMSNorm
 from celltext.models.cores.common import (
@@ -46,7 +47,7 @@ from celltext.models.cores.common import (
     MambaStackConfig,
     ResidualHead,
 )
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass
@@ -64,7 +65,9 @@ class HybridCCTMambaConfig(Config):
     lattice: LatticeConfig = field(
         # steps = Z, so the input reaches every slice (one cell per step); the gated-MLP
         # cell's hidden width equals the state width to keep the CPU cost down
-        default_factory=lambda: LatticeConfig(size=(8, 8, 8), state_dim=32, steps=8, hidden_mult=1.0)
+        default_factory=lambda: LatticeConfig(
+            size=(8, 8, 8), state_dim=32, steps=8, hidden_mult=1.0
+        )
     )
     mamba: MambaStackConfig = field(default_factory=MambaStackConfig)
     head_layers: int = 1  # transformer blocks over the back-face tokens
@@ -132,6 +135,6 @@ class HybridCCTMambaCore(CoreModule):
         face = rearrange(Lattice3D.back_face(states), "b x y s -> b (x y) s")
         t = self.from_face(face)  # (B, X*Y, Dc)
         for block in self.head_blocks:
-            t = block(t)
+            t = checkpointed(block, t)
         out = self.out(self.pool(self.head_norm(t)), x)  # (B, D)
         return (out, activity) if return_activity else out

@@ -19,9 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from celltext.config import Config, require
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.norms import RMSNorm
 from celltext.models.cores.common import CoreModule, init_small_
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass
@@ -72,5 +73,5 @@ class MLPCore(CoreModule):
         """x: (B, dim) -> (B, dim)."""
         self.check_input(x)
         for block in self.blocks:
-            x = block(x)
+            x = checkpointed(block, x)
         return x

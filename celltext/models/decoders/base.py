@@ -29,6 +29,7 @@ from einops import rearrange
 from celltext.config import Config, require
 from celltext.models import generation
 from celltext.models.blocks.attention import TransformerBlock
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.norms import RMSNorm
 
 
@@ -98,7 +99,7 @@ def run_block(
     held in the layer's KV cache ``state.caches[index]``.
     """
     if state is None:
-        return block(x)
+        return checkpointed(block, x)
     return block(x, cache=state.caches[index], start_pos=state.pos)
 
 

@@ -33,7 +33,7 @@ from celltext.models.decoders.base import (
     causal_block,
     run_block,
 )
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 class ConvCache:

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from celltext.config import require
+from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.mamba import MambaBlock, MambaConfig, MambaLayer
 from celltext.models.decoders.base import (
     DecoderConfig,
@@ -35,7 +36,7 @@ from celltext.models.decoders.base import (
     causal_block,
     run_block,
 )
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass
@@ -93,7 +94,7 @@ class HybridDecoder(PrefixDecoder):
             if kind == "A":
                 x = run_block(layer, x, state, i)
             elif state is None:
-                x = layer(x)
+                x = checkpointed(layer, x)
             else:
                 cache, ys = state.caches[i], []
                 for t in range(x.shape[1]):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from celltext.config import Config, require
 from celltext.models.phrase_bank import PhraseBank
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 _NEG = -1e4
 

@@ -34,7 +34,7 @@ from einops import rearrange
 from celltext.config import require
 from celltext.models.decoders.base import DecoderState
 from celltext.models.decoders.ret import RETConfig, RETDecoder
-from celltext.models.registry import register_model
+from celltext.models.zoo import register_model
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Architecture registry: versioned names -> (kind, config class, constructor).
+"""Architecture registry (the model zoo): versioned names -> (kind, config class, constructor).
 
 Modelled on timm's ``_registry.py``: a decorator registers a model class under a
 versioned name such as ``hybrid_cct_mamba_v1``; ``create_model(name, **overrides)``

@@ -4,7 +4,7 @@ import pytest
 import torch.nn as nn
 
 from celltext.config import Config
-from celltext.models import registry
+from celltext.models import zoo as registry
 
 
 @dataclass
