@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Measure the shipped model on every quality task of the issues "A decoder that writes" and
 # "Answers a user can trust"; one JSON per run under docs/results/v2/. Two evaluations at a
-# time, one torch thread each (2-core machine). About 30 minutes.
+# time, one torch thread each (2-core machine). About 30 minutes. It replaces the committed
+# JSON in docs/results/v2/; OUT=DIR writes elsewhere.
 #
 #   bash benchmarks/quality_v2.sh [MODEL]        # default: models/default
+#   OUT=/tmp/q2 bash benchmarks/quality_v2.sh    # leave docs/results/v2 alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/default}
-OUT=docs/results/v2
+OUT=${OUT:-docs/results/v2}
 mkdir -p "$OUT"
 CT=${CELLTEXT:-.venv/bin/celltext}
 N=${LIMIT:-500}

@@ -168,8 +168,11 @@ def _write(path: Path, text: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", nargs="*", type=Path, default=[])
-    parser.add_argument("--plot", type=Path, default=None, help="reliability diagram PNG")
+    parser.add_argument(
+        "--write", nargs="*", type=Path, default=[], metavar="FILE",
+        help="Replace the quality_v2 section of each FILE (without: print the tables).",
+    )  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None, help="Write the reliability PNG.")
     args = parser.parse_args()
     if args.plot:
         plot_reliability(args.plot)

@@ -1,10 +1,10 @@
-"""Measure the shipped model and write the ``shipped`` section of the performance document.
+"""Measure the shipped model; print (or, with ``--write``, write) its performance section.
 
 Usage::
 
-    .venv/bin/python benchmarks/shipped_report.py                       # ~10 min, 2-core CPU
-    .venv/bin/python benchmarks/shipped_report.py --onnx export/ --load load.json \
-        --bench docs/results/bench.json
+    .venv/bin/python benchmarks/shipped_report.py                # ~10 min, 2-core CPU; prints
+    .venv/bin/python benchmarks/shipped_report.py --write --onnx export/ --load load.json \
+        --bench docs/results/bench.json --readme README.md
 
 Runs, in one process, exactly what these commands report (``celltext eval``/``bench``):
 
@@ -16,8 +16,10 @@ Runs, in one process, exactly what these commands report (``celltext eval``/``be
   reranking),
 - ``celltext bench`` (latency per stage and the ratio to retrieval),
 
-and writes each JSON report to ``<out>/`` and a table of them to the ``shipped`` section of
-``docs/PERFORMANCE_ANALYSIS.md`` (only that section). With ``--onnx DIR`` the parity report
+and prints the Markdown of the ``shipped`` section of ``docs/PERFORMANCE_ANALYSIS.md``
+on stdout; nothing is written. With ``--write`` it writes each JSON report to ``<out>/``
+(default ``docs/results/``), replaces that section of ``--doc`` (only that section) and,
+with ``--readme FILE``, the ``results`` section of FILE. With ``--onnx DIR`` the parity report
 of ``celltext export onnx --out DIR`` is included; with ``--load FILE`` the JSON of
 ``benchmarks/load.py --out FILE``.
 """
@@ -32,9 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.bench import machine_info, run_bench
+from celltext.evaluation.bench import run_bench
 from celltext.evaluation.evaluate import run_eval
 from celltext.evaluation.report import fmt, md_table, update_section
+from celltext.evaluation.resources import machine_info
 
 SPLITS = ("test_paraphrase", "test_unseen")
 COLUMNS = (
@@ -126,16 +129,15 @@ def _bench_rows(bench: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def write_section(
-    doc: Path,
+def section_text(
     results: dict[str, dict[str, Any]],
     bench: dict[str, Any],
     command: str,
     onnx_md: str | None,
     load: dict[str, Any] | None,
     limit: int = 0,
-) -> Path:
-    """The ``shipped`` section of ``doc`` from the measured reports."""
+) -> str:
+    """The Markdown of the ``shipped`` section from the measured reports."""
     info = results["eval_test_paraphrase_generative"]["system"]
     lines = [
         "## The shipped model (`models/default`)",
@@ -203,12 +205,11 @@ def write_section(
     if load:
         lines += ["", "### HTTP load test (`benchmarks/load.py`)", "", "```json",
                   json.dumps(load, indent=1, sort_keys=True)[:3000], "```"]  # fmt: skip
-    return update_section(doc, "shipped", "\n".join(lines))
+    return "\n".join(lines)
 
 
-def write_readme(readme: Path, results: dict[str, dict[str, Any]], bench: dict[str, Any],
-                 command: str) -> Path:  # fmt: skip
-    """The headline numbers as the ``results`` section of the README."""
+def readme_text(results: dict[str, dict[str, Any]], bench: dict[str, Any], command: str) -> str:
+    """The headline numbers, as the ``results`` section of the README."""
     keys = ("semantic_similarity", "bleu", "chrf", "rouge_l", "core_cosine", "fallback_rate")
     rows = [
         [f"`{rep['command']}`", fmt(rep["counts"]["n"]),
@@ -235,7 +236,7 @@ def write_readme(readme: Path, results: dict[str, dict[str, Any]], bench: dict[s
         + ", ".join(f"{s} {fmt(lat[s].get('p50'), 1)} ms" for s in stages)
         + f"; trainable parameters {fmt(bench.get('params', {}).get('total_trainable'))}.",
     ]
-    return update_section(readme, "results", "\n".join(lines))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,9 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON of `celltext bench --json --out FILE` (run alone on a quiet machine) "
         "instead of benching here.",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("docs/results"))
+    parser.add_argument(
+        "--write", action="store_true",
+        help="Write the JSON reports to --out, the `shipped` section of --doc and, with "
+        "--readme, the `results` section of the README. Without it nothing is written: "
+        "the sections are printed on stdout.",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("docs/results"), help="JSON dir.")
     parser.add_argument("--doc", type=Path, default=Path("docs/PERFORMANCE_ANALYSIS.md"))
-    parser.add_argument("--readme", type=Path, default=None, help="Also write its results.")
+    parser.add_argument("--readme", type=Path, default=None, help="README to update too.")
     args = parser.parse_args(argv)
 
     import torch
@@ -264,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     release = load_release(args.release)
-    args.out.mkdir(parents=True, exist_ok=True)
+    reports: dict[Path, dict[str, Any]] = {}  # written only with --write
     results: dict[str, dict[str, Any]] = {}
     for name, kw in _runs(args.rerank):
         if args.model is not None and kw["ref"] is None:
@@ -272,25 +279,34 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rep = run_eval(release=release, limit=args.limit or None, **kw)
         rep["command"] = _command(name, kw)
-        results[name] = rep
-        (args.out / f"{name}.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        results[name] = reports[args.out / f"{name}.json"] = rep
         print(f"{name}: {time.perf_counter() - t0:.0f}s {rep['metrics']}", file=sys.stderr)
     if args.bench is not None:
         bench = json.loads(args.bench.read_text())
     else:
-        bench = run_bench(args.model, release, iters=args.iters, threads=args.threads)
-        (args.out / "bench.json").write_text(json.dumps(bench, indent=1, sort_keys=True) + "\n")
+        bench = reports[args.out / "bench.json"] = run_bench(
+            args.model, release, iters=args.iters, threads=args.threads
+        )
     onnx_md = None
     if args.onnx is not None:
         onnx_md = (args.onnx / "parity.md").read_text()
     load = json.loads(args.load.read_text()) if args.load is not None else None
     command = "python benchmarks/shipped_report.py " + shlex.join(sys.argv[1:] if argv is None
                                                                    else argv)  # fmt: skip
-    doc = write_section(args.doc, results, bench, command.strip(), onnx_md, load, args.limit)
-    if args.readme is not None:
-        write_readme(args.readme, results, bench, command.strip())
-    print(f"wrote {doc} and {args.out}/", file=sys.stderr)
-    print(json.dumps({"machine": machine_info(), "doc": str(doc)}))
+    section = section_text(results, bench, command.strip(), onnx_md, load, args.limit)
+    readme = readme_text(results, bench, command.strip()) if args.readme is not None else None
+    if not args.write:
+        print(section if readme is None else f"{section}\n\n{readme}")
+        print("(nothing written: pass --write to update the files)", file=sys.stderr)
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path, rep in reports.items():
+        path.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+    written = [update_section(args.doc, "shipped", section), args.out]
+    if readme is not None:
+        written.append(update_section(args.readme, "results", readme))
+    print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    print(json.dumps({"machine": machine_info(), "written": [str(w) for w in written]}))
     return 0
 
 
