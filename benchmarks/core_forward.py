@@ -13,9 +13,10 @@ Usage::
         --set mamba.n_layers=3 --set mamba.d_state=8 --threads 2 --repeats 20
 
 ``--params`` prints the parameter count of every component (two levels of submodules)
-instead of timing. ``--set key=value`` overrides a config field of the benchmarked cores, dotted
-for a sub-config (value parsed as JSON when possible, so ``--set lattice.size=[15,15,11]`` works). ``--paper`` uses
-``HybridCCTMambaConfig.paper()`` for the hybrid. ``--backward`` also times forward+backward.
+instead of timing. ``--set key=value`` overrides a config field of the benchmarked cores,
+dotted for a sub-config (value parsed as JSON when possible, so
+``--set lattice.size=[15,15,11]`` works). ``--paper`` uses ``HybridCCTMambaConfig.paper()``
+for the hybrid. ``--backward`` also times forward+backward.
 """
 
 from __future__ import annotations

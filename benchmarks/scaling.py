@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltext.evaluation.bench import machine_info
 from celltext.evaluation.evaluate import measure_latency
 from celltext.evaluation.report import fmt, line_plot, md_table, update_section
+from celltext.evaluation.resources import machine_info
 
 LATTICES = ((5, 5, 5), (8, 8, 8), (15, 15, 11))
 LATTICE_CORES = ("lattice3d", "hybrid_cct_mamba")
@@ -58,7 +58,7 @@ def cost_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One measurement in this (fresh) process: ``mode`` ``forward`` (latency + peak) or
     ``train`` (peak of one forward+backward step), for one core at one lattice size."""
     import celltext.models  # noqa: F401 -- registers every architecture
-    from celltext.evaluation.bench import peak_delta
+    from celltext.evaluation.resources import peak_delta
     from celltext.models.zoo import count_parameters, create_model
 
     torch.set_num_threads(spec["threads"])

@@ -287,7 +287,7 @@ def run_ablation(
 
     from celltext.data.release import load_release
     from celltext.evaluation.ablation_report import write_ablation_report
-    from celltext.evaluation.bench import machine_info
+    from celltext.evaluation.resources import machine_info
     from celltext.teacher import load_teacher
 
     on_step = on_step or (lambda msg: log.info("ablation: %s", msg))
