@@ -264,7 +264,8 @@ class Builder:
         row = {t: k for k, t in enumerate(texts)}
         core_v = vecs[[row[c] for c in cores]]  # (M, D)
         subj_v = vecs[[row[s] for s in subjects]]  # (M, D)
-        coh = quality.coherence(subj_v, core_v)  # (M,)
+        # quantised before the floor and the annotations see it (see celltext.data.quality)
+        coh = quality.quantise(quality.coherence(subj_v, core_v))  # (M,)
         bad: set[int] = set()
         by_qtype: dict[str, list[int]] = {}
         for k, i in enumerate(idx):
@@ -337,7 +338,7 @@ class Builder:
                     {
                         "id": pid,
                         "complexity": quality.complexity(fact.answer),
-                        "coherence": round(coh[i], 4) if i in coh else None,
+                        "coherence": coh.get(i),  # already quantised
                         "answer_tokens": token_count(fact.answer),
                     }
                 )

@@ -13,6 +13,11 @@ Each check returns what it rejected with a reason, so the build report can count
 * :func:`coherence` — teacher cosine between the subject and the answer core: an answer
   that is not about its subject (a mis-parsed entry, a docstring of a different object)
   scores low and is dropped below a floor.
+
+Cosines are computed in float64 and quantised to :data:`SCORE_DECIMALS` (:func:`quantise`)
+before they are compared with a threshold or written: the value a decision uses is the
+value stored, and float noise from another CPU (a different SIMD path) only matters for a
+value within that noise of a rounding midpoint.
 """
 
 from __future__ import annotations
@@ -95,21 +100,31 @@ def exact_duplicates(facts: list[Fact], question_of: Callable[[Fact], str]) -> l
     return dropped
 
 
+# Decimals of every score that is compared or stored (coherence, near-duplicate cosines).
+SCORE_DECIMALS = 4
+
+
+def quantise(scores: np.ndarray | float) -> np.ndarray:
+    """``scores`` in float64, rounded to :data:`SCORE_DECIMALS`."""
+    return np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS)
+
+
 def near_duplicates(
-    vectors: np.ndarray, subjects: list[str], threshold: float, block: int = 1024
+    vectors: np.ndarray, subjects: list[str], threshold: float, block: int = 256
 ) -> list[int]:
     """Indices of items that nearly duplicate an earlier kept item about another subject.
 
     ``vectors`` (N, D) are L2-normalised teacher embeddings of answer cores (one question
     type); item i is dropped when cos(i, j) >= ``threshold`` for a kept j < i whose
-    subject differs.
+    subject differs (``cos`` in float64, quantised).
     """
+    vectors = np.asarray(vectors, dtype=np.float64)  # (N, D)
     n = len(vectors)
     keep = np.ones(n, dtype=bool)
     subj = np.array([s.lower() for s in subjects])
     for start in range(0, n, block):
         stop = min(start + block, n)
-        sims = vectors[start:stop] @ vectors[:stop].T  # (b, stop)
+        sims = quantise(vectors[start:stop] @ vectors[:stop].T)  # (b, stop)
         for row in range(stop - start):
             i = start + row
             hits = np.nonzero(sims[row, :i] >= threshold)[0]
@@ -119,8 +134,11 @@ def near_duplicates(
 
 
 def coherence(subject_vecs: np.ndarray, core_vecs: np.ndarray) -> np.ndarray:
-    """Row-wise cosine (N,) between subject and answer-core embeddings (both normalised)."""
-    return np.einsum("nd,nd->n", subject_vecs, core_vecs)  # (N,)
+    """Row-wise cosine (N,) float64 between subject and answer-core embeddings (both
+    normalised); the build quantises it before use."""
+    a = np.asarray(subject_vecs, dtype=np.float64)  # (N, D)
+    b = np.asarray(core_vecs, dtype=np.float64)  # (N, D)
+    return np.einsum("nd,nd->n", a, b)  # (N,)
 
 
 def summarise(scores: Iterable[float]) -> dict[str, float]:

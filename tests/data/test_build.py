@@ -117,3 +117,24 @@ def test_every_template_family_has_reserved_and_normal_templates():
 
 def test_fact_key_is_stable(built):
     assert fact_key.__doc__ and len(built.pairs[0].id.split("-")[0]) == 16
+
+
+@pytest.mark.parametrize("noise", [1e-9, -1e-9])
+def test_float_noise_leaves_the_release_byte_identical(
+    shared_dictd_dir, glossary_dir, tmp_path, fake_teacher, built, monkeypatch, noise
+):
+    """Another CPU computes the cosines with other rounding errors: the quantised scores,
+    the decisions made on them and so every file and the release sha256 stay the same."""
+    from celltext.data import quality
+
+    exact = quality.coherence
+    monkeypatch.setattr(quality, "coherence", lambda a, b: exact(a, b) + noise)
+    noisy = build_release(
+        _cfg(shared_dictd_dir, glossary_dir, tmp_path), tmp_path / "noisy", teacher=fake_teacher
+    )
+    assert load_release(str(noisy.path)).sha256 == load_release(str(built.path)).sha256
+    for f in built.path.glob("*.jsonl.gz"):
+        assert f.read_bytes() == (noisy.path / f.name).read_bytes(), f.name
+    scores = [a["coherence"] for a in load_release(str(noisy.path)).annotations().values()]
+    assert any(s is not None for s in scores)
+    assert all(s is None or s == round(s, quality.SCORE_DECIMALS) for s in scores)
