@@ -1,7 +1,8 @@
 """Registered versions as MLflow models: a ``python_function`` flavour over celltext's predictor.
 
 Each registered version points at ``runs:/<run_id>/model``, an MLflow model directory
-(``MLmodel``, a signature, an input example) whose only artifact is the checkpoint. So
+(``MLmodel``, a signature) whose data is the checkpoint and whose loader module is
+:mod:`celltext.serving.mlflow_model`. So
 the usual MLflow commands work on the registry::
 
     mlflow models predict -m models:/celltext@champion --env-manager local \\
@@ -9,9 +10,10 @@ the usual MLflow commands work on the registry::
     mlflow models serve -m models:/celltext@champion --env-manager local
 
 ``predict`` takes a DataFrame with a ``question`` column (or a list of strings) and answers
-through :meth:`celltext.serving.predictor.Predictor.from_ref`, so answers are exactly those
-of ``celltext ask`` and the HTTP service. ``model_config={"fallback": False}`` turns the
-phrase-bank fallback off (which also skips building the bank from the release).
+through the serving predictor (see the loader module), so answers are exactly those of
+``celltext ask`` and the HTTP service. ``model_config={"fallback": False}`` turns the
+phrase-bank fallback off. The model directory names its loader instead of pickling a class,
+so the model registry does not import the serving code.
 
 The training release is logged as an MLflow dataset input of the run (name, sha256 digest,
 source ``data/releases/<version>``), so the MLflow UI's Dataset column shows it.
@@ -27,46 +29,8 @@ from typing import Any
 from celltext.registry.tracking import quiet_mlflow
 
 MODEL_ARTIFACT = "model"
-OUTPUT_COLUMNS = ("answer", "confidence", "fallback", "provenance", "model")
+LOADER_MODULE = "celltext.serving.mlflow_model"
 INPUT_EXAMPLE = {"question": ["What is a neural network?"]}
-
-
-def _questions(model_input: Any) -> list[str]:
-    """Questions from a DataFrame (``question`` column, else the first), a dict or a list."""
-    if hasattr(model_input, "columns"):
-        column = "question" if "question" in model_input.columns else model_input.columns[0]
-        return [str(q) for q in model_input[column].tolist()]
-    if isinstance(model_input, dict):
-        value = model_input.get("question", next(iter(model_input.values()), []))
-        return [str(value)] if isinstance(value, str) else [str(q) for q in value]
-    if isinstance(model_input, str):
-        return [model_input]
-    return [str(q) for q in model_input]
-
-
-def _python_model_class():
-    import mlflow.pyfunc
-
-    class CelltextPyfunc(mlflow.pyfunc.PythonModel):
-        """Answers questions with the checkpoint in the model's artifacts."""
-
-        def load_context(self, context) -> None:
-            from celltext.serving.predictor import Predictor
-
-            config = dict(context.model_config or {})
-            fallback = bool(config.pop("fallback", True))
-            self.predictor = Predictor.from_ref(context.artifacts["checkpoint"], fallback=fallback)
-
-        def predict(self, context, model_input, params=None):
-            import pandas as pd
-
-            rows = self.predictor.answer(_questions(model_input))
-            return pd.DataFrame(
-                [{k: getattr(r, k) for k in OUTPUT_COLUMNS} for r in rows],
-                columns=list(OUTPUT_COLUMNS),
-            )
-
-    return CelltextPyfunc
 
 
 def save_pyfunc_model(checkpoint_dir: str | Path, path: str | Path) -> Path:
@@ -84,8 +48,8 @@ def save_pyfunc_model(checkpoint_dir: str | Path, path: str | Path) -> Path:
     with quiet_mlflow():
         mlflow.pyfunc.save_model(
             path=str(path),
-            python_model=_python_model_class()(),
-            artifacts={"checkpoint": str(checkpoint_dir)},
+            loader_module=LOADER_MODULE,  # named, not imported: the loader needs the predictor
+            data_path=str(checkpoint_dir),
             signature=signature,  # no input_example: MLflow would load the model to check it
             pip_requirements=[f"celltext=={celltext.__version__}"],
             model_config={"fallback": True},

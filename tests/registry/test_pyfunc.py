@@ -41,8 +41,8 @@ def test_version_is_an_mlflow_model_that_answers_like_the_predictor(registered, 
     import mlflow.pyfunc
     import pandas as pd
 
-    from celltext.registry.pyfunc import OUTPUT_COLUMNS
     from celltext.registry.tracking import tracking_uri
+    from celltext.serving.mlflow_model import OUTPUT_COLUMNS
 
     name, info = registered
     assert info["source"] == f"runs:/{info['run_id']}/model"
