@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 
@@ -67,11 +68,14 @@ def launch(num_processes: int, args: list[str]) -> int:
     CPU, NCCL on GPUs) and return the exit status: 0, or that of the first process that
     failed. A process that exited with an error has printed it (only the main process
     does, once); one killed by a signal is reported here."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    # the agent's per-run directory (error files) goes away afterwards, not into /tmp for good
+    logs = tempfile.TemporaryDirectory(prefix="celltext-launch-")
     config = LaunchConfig(
+        logs_specs=DefaultLogsSpecs(log_dir=logs.name),
         min_nodes=1,
         max_nodes=1,
         nproc_per_node=num_processes,
@@ -92,6 +96,8 @@ def launch(num_processes: int, args: list[str]) -> int:
         raise fail(f"process {rank} was killed by {_signal_name(failure.exitcode)}") from exc
     except SignalException as exc:  # Ctrl-C or a kill of this process: the agent stopped all
         raise fail(f"stopped by {exc.sigval.name}", code=128 + int(exc.sigval)) from exc
+    finally:
+        logs.cleanup()
     return 0
 
 
