@@ -67,15 +67,15 @@ def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
     """The fitted selector.json beside the model, on a small phrase bank of release pairs
     (the full bank needs minutes of embedding on a fresh machine)."""
     from celltext.data.release import load_release
+    from celltext.serving.factory import load_predictor
     from celltext.serving.fallback import FallbackBank
-    from celltext.serving.predictor import Predictor
     from celltext.teacher import load_teacher
 
     assert (MODEL / "selector.json").is_file()
     teacher = load_teacher()
     pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "acronym"][:200]
     bank = FallbackBank.from_release_pairs(pairs, teacher)
-    predictor = Predictor.from_ref(str(MODEL), teacher=teacher, bank=bank)
+    predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
     assert predictor.selector.fitted
     known = pairs[0]
     question = f"What's the full form of {known.subject}?"

@@ -47,9 +47,9 @@ def _teacher_check(pair) -> dict:
 
 
 def _answer_samples(samples: list) -> list[dict]:
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
-    predictor = Predictor.from_ref(None)
+    predictor = load_predictor(None)
     predictor.answer([samples[0].question])  # warm-up, so latencies are warm
     rows = []
     for pair in samples:

@@ -29,11 +29,11 @@ def onnx(
 ) -> None:
     """Export teacher, core and decoder to ONNX (+ manifest); report ORT vs PyTorch parity."""
     from celltext.cli.inference import set_torch_threads
+    from celltext.serving.factory import load_predictor
     from celltext.serving.onnx_export import export_model
-    from celltext.serving.predictor import Predictor
 
     try:
-        predictor = Predictor.from_ref(model, fallback=False)
+        predictor = load_predictor(model, fallback=False)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
     set_torch_threads()  # one thread each for PyTorch and onnxruntime: a fair comparison

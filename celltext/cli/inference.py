@@ -41,10 +41,10 @@ def set_torch_threads() -> None:
 
 
 def _predictor(model: str | None, no_fallback: bool, threshold: float | None):
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
     try:
-        predictor = Predictor.from_ref(model, fallback=not no_fallback, threshold=threshold)
+        predictor = load_predictor(model, fallback=not no_fallback, threshold=threshold)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
     set_torch_threads()

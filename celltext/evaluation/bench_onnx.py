@@ -56,8 +56,9 @@ else:
     import torch
     torch.set_num_threads(args["threads"])
     from celltext.serving.predictor import Predictor, PredictorConfig
+    from celltext.serving.factory import load_predictor
     cfg = PredictorConfig.from_dict(args["config"])
-    pred = Predictor.from_ref(args["ref"], fallback=False, config=cfg)
+    pred = load_predictor(args["ref"], fallback=False, config=cfg)
 loaded = kb("VmRSS")
 for q in args["questions"]:
     pred.answer([q])
@@ -127,7 +128,6 @@ def bench_onnx(
     PyTorch, both the Predictor with greedy decoding and no fallback, on CPU."""
     from celltext.registry import resolve_model_ref
     from celltext.serving.onnx_runtime import OrtPredictor
-    from celltext.serving.predictor import Predictor
 
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -138,7 +138,9 @@ def bench_onnx(
         log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
     ort_pred = OrtPredictor.from_dir(folder, fallback=False, threads=threads)
     cfg = ort_pred.config  # the export's settings, greedy, no fallback, no rerank
-    torch_pred = Predictor.from_ref(str(ckpt), fallback=False, config=cfg, teacher=teacher)
+    from celltext.serving.factory import load_predictor
+
+    torch_pred = load_predictor(str(ckpt), fallback=False, config=cfg, teacher=teacher)
     # Memory children first, while this process only waits (they time nothing).
     common = {"threads": threads, "questions": list(timed)}
     procs = {

@@ -234,8 +234,9 @@ class EditingDecoder:
     @classmethod
     def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
         """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
+        from celltext.serving.factory import load_predictor
         from celltext.serving.fallback import FallbackBank
-        from celltext.serving.predictor import Predictor, PredictorConfig
+        from celltext.serving.predictor import PredictorConfig
 
         bank = FallbackBank.from_release_pairs(
             release.pairs("train"), generative.teacher, source=f"release {release.version}"
@@ -246,7 +247,7 @@ class EditingDecoder:
             num_beams=o.num_beams, decode_mode=mode, rerank=o.rerank,
             no_repeat_ngram_size=o.no_repeat_ngram_size,
         )  # fmt: skip
-        predictor = Predictor.from_ref(ref, config=config, teacher=generative.teacher, bank=bank)
+        predictor = load_predictor(ref, config=config, teacher=generative.teacher, bank=bank)
         return cls(predictor, generative, mode)
 
     batch_invariant = True  # ``decode`` runs in batches of ``batch_size`` anyway
@@ -282,10 +283,10 @@ class PredictorSystem:
     def from_ref(
         cls, ref: str | None, generative: GenerativeSystem, release: Any
     ) -> PredictorSystem:
-        """``Predictor.from_ref(ref, fallback=True)`` with its phrase bank built from the
+        """``load_predictor(ref, fallback=True)`` with its phrase bank built from the
         ``train`` split of ``release`` (the same release the evaluation uses)."""
         from celltext.serving.fallback import FallbackBank
-        from celltext.serving.predictor import Predictor, PredictorConfig
+        from celltext.serving.predictor import PredictorConfig
 
         bank = FallbackBank.from_release_pairs(
             release.pairs("train"), generative.teacher, source=f"release {release.version}"
@@ -300,7 +301,9 @@ class PredictorSystem:
             no_repeat_ngram_size=o.no_repeat_ngram_size,
             normalize_core_output=o.normalize_core_output,
         )
-        predictor = Predictor.from_ref(
+        from celltext.serving.factory import load_predictor
+
+        predictor = load_predictor(
             ref, fallback=True, config=config, teacher=generative.teacher, bank=bank
         )
         return cls(predictor, generative)

@@ -181,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                         "in the model directory)")  # fmt: skip
     args = parser.parse_args(argv)
     from celltext.data.release import load_release
+    from celltext.serving.factory import load_predictor
     from celltext.serving.loading import resolve_ref
-    from celltext.serving.predictor import Predictor, PredictorConfig
+    from celltext.serving.predictor import PredictorConfig
 
     release = load_release(args.release)
-    predictor = Predictor.from_ref(args.model, config=PredictorConfig(release=args.release))
+    predictor = load_predictor(args.model, config=PredictorConfig(release=args.release))
     selector, report = calibrate(
         predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
     )

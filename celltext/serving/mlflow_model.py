@@ -4,7 +4,7 @@ An MLflow model written by :func:`celltext.registry.pyfunc.save_pyfunc_model` na
 module in its ``MLmodel`` file and carries the checkpoint as its data. MLflow calls
 :func:`_load_pyfunc` with that directory (``mlflow models predict``/``serve``,
 ``mlflow.pyfunc.load_model``); the returned model answers through
-:meth:`celltext.serving.predictor.Predictor.from_ref`, so answers are exactly those of
+:func:`celltext.serving.factory.load_predictor`, so answers are exactly those of
 ``celltext ask`` and the HTTP service. ``model_config={"fallback": False}`` turns the
 phrase-bank fallback off (which also skips building the bank from the release).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celltext.serving.factory import load_predictor
 from celltext.serving.predictor import Predictor
 
 OUTPUT_COLUMNS = ("answer", "confidence", "fallback", "provenance", "model")
@@ -51,4 +52,4 @@ def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None) -> 
     """MLflow's entry point: the model whose checkpoint is at ``data_path``."""
     config = dict(model_config or {})
     fallback = bool(config.pop("fallback", True))
-    return PredictorModel(Predictor.from_ref(data_path, fallback=fallback))
+    return PredictorModel(load_predictor(data_path, fallback=fallback))

@@ -86,34 +86,6 @@ class Predictor:
             )
 
     # -- construction ---------------------------------------------------------------------
-    @classmethod
-    def from_ref(
-        cls,
-        ref: str | None = None,
-        fallback: bool = True,
-        threshold: float | None = None,
-        config: PredictorConfig | None = None,
-        teacher=None,
-        bank: FallbackBank | None = None,
-    ) -> Predictor:
-        """Load the model ``ref`` (checkpoint dir, ``name@alias``, ``name/version``, ``None``
-        for the shipped default, ``retrieval``, or an ONNX export directory, which runs on
-        onnxruntime) with its teacher and phrase bank."""
-        from celltext.serving.loading import is_onnx_export, load_components
-
-        cfg = config or PredictorConfig()
-        overrides: dict[str, Any] = {"fallback": fallback}
-        if threshold is not None:
-            overrides["threshold"] = threshold
-        cfg = cfg.replace(**overrides)
-        if ref is not None and is_onnx_export(ref):
-            from celltext.serving.onnx_runtime import OrtPredictor
-
-            ort_bank = bank if bank is not None else ("release" if cfg.fallback else None)
-            return OrtPredictor.from_dir(ref, cfg.fallback, cfg.threshold, bank=ort_bank)
-        parts = load_components(ref, cfg, teacher=teacher, bank=bank)
-        return cls(config=cfg, **parts)
-
     @property
     def dim(self) -> int:
         """Embedding dimension the model expects."""

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from celltext.serving.batching import MicroBatcher, Overloaded
+from celltext.serving.factory import load_predictor
 from celltext.serving.feedback import FeedbackStore
 from celltext.serving.metrics import ServiceMetrics
 from celltext.serving.predictor import Answer, Predictor, PredictorConfig, StageError
@@ -44,7 +45,7 @@ def default_predictor_factory(settings: ServingSettings) -> Predictor:
     config = PredictorConfig(
         threshold=settings.threshold, fallback=settings.fallback, release=settings.release
     )
-    return Predictor.from_ref(settings.model, fallback=settings.fallback, config=config)
+    return load_predictor(settings.model, fallback=settings.fallback, config=config)
 
 
 class Service:

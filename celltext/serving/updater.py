@@ -14,6 +14,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from celltext.serving.factory import load_predictor
 from celltext.serving.loading import resolve_ref
 from celltext.serving.predictor import Predictor
 
@@ -61,6 +62,6 @@ class ChampionWatcher:
     def _load(self, current: Predictor) -> Predictor:
         reuse = {"teacher": current.teacher, "bank": current.bank}
         cfg = current.config
-        new = Predictor.from_ref(self.ref, fallback=cfg.fallback, config=cfg, **reuse)
+        new = load_predictor(self.ref, fallback=cfg.fallback, config=cfg, **reuse)
         new.answer(["What is a neural network?"])  # smoke test before serving it
         return new

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from celltext.serving.factory import load_predictor
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 
 from serving_tiny import PAIRS, tiny_checkpoint, tiny_release  # noqa: E402
@@ -32,9 +34,9 @@ def registered(mlflow_store, tiny_ckpt, request):
 
 
 def _expected(tiny_ckpt) -> list[str]:
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
-    return [a.answer for a in Predictor.from_ref(str(tiny_ckpt), fallback=False).answer(QUESTIONS)]
+    return [a.answer for a in load_predictor(str(tiny_ckpt), fallback=False).answer(QUESTIONS)]
 
 
 def test_version_is_an_mlflow_model_that_answers_like_the_predictor(registered, tiny_ckpt):
@@ -94,8 +96,7 @@ def test_mlflow_models_predict_cli(registered, tiny_ckpt, tmp_path, monkeypatch)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     predictions = json.loads(out.read_text())["predictions"]
-    from celltext.serving.predictor import Predictor
 
     monkeypatch.setenv("CELLTEXT_RELEASES", str(releases))  # the same bank in this process
-    expected = [a.answer for a in Predictor.from_ref(str(tiny_ckpt)).answer(QUESTIONS)]
+    expected = [a.answer for a in load_predictor(str(tiny_ckpt)).answer(QUESTIONS)]
     assert [p["answer"] for p in predictions] == expected

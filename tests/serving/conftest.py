@@ -11,6 +11,8 @@ import time
 import pytest
 from serving_tiny import tiny_bank, tiny_checkpoint
 
+from celltext.serving.factory import load_predictor
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -43,16 +45,15 @@ def lattice_ckpt(tmp_path_factory):
 @pytest.fixture
 def predictor(fitted_ckpt, teacher, bank):
     """A fresh predictor per test (tests patch its stages)."""
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
-    return Predictor.from_ref(str(fitted_ckpt), teacher=teacher, bank=bank)
+    return load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
 
 
 @pytest.fixture
 def retrieval(teacher, bank):
-    from celltext.serving.predictor import Predictor
 
-    return Predictor.from_ref("retrieval", teacher=teacher, bank=bank)
+    return load_predictor("retrieval", teacher=teacher, bank=bank)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from celltext.cli import app
 
 @pytest.fixture(scope="module")
 def onnx_dir(fitted_ckpt, teacher, tmp_path_factory):
+    from celltext.serving.factory import load_predictor
     from celltext.serving.onnx_export import export_model
-    from celltext.serving.predictor import Predictor
 
     out = tmp_path_factory.mktemp("bench_onnx") / "tiny"
-    export_model(Predictor.from_ref(str(fitted_ckpt), fallback=False, teacher=teacher), out)
+    export_model(load_predictor(str(fitted_ckpt), fallback=False, teacher=teacher), out)
     return out
 
 

@@ -38,9 +38,9 @@ def _sync_playwright():
 @pytest.fixture
 def server(lattice_ckpt, teacher, bank, tmp_path, live_server):
     """The lattice model (untrained, so it falls back) on a real server."""
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
-    predictor = Predictor.from_ref(str(lattice_ckpt), teacher=teacher, bank=bank)
+    predictor = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank)
     predictor.config = predictor.config.replace(max_new_tokens=8)
     db = tmp_path / "fb.sqlite3"
     app = create_app(ServingSettings(feedback_db=str(db), warmup=False), predictor=predictor)

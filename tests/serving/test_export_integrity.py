@@ -17,11 +17,11 @@ from celltext.serving.onnx_runtime import OrtPredictor
 
 @pytest.fixture(scope="module")
 def export_dir(fitted_ckpt, teacher, bank, tmp_path_factory):
+    from celltext.serving.factory import load_predictor
     from celltext.serving.onnx_export import export_model
-    from celltext.serving.predictor import Predictor
 
     out = tmp_path_factory.mktemp("export") / "tiny"
-    export_model(Predictor.from_ref(str(fitted_ckpt), teacher=teacher, bank=bank), out)
+    export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), out)
     return out
 
 

@@ -31,9 +31,9 @@ JSON = st.recursive(
 
 @pytest.fixture(scope="module")
 def client(fitted_ckpt, teacher, bank, tmp_path_factory):
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
-    predictor = Predictor.from_ref(str(fitted_ckpt), teacher=teacher, bank=bank)
+    predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
     predictor.config = predictor.config.replace(max_new_tokens=8)  # keep each request fast
     home = tmp_path_factory.mktemp("fuzz")
     s = ServingSettings(feedback_db=str(home / "fb.sqlite3"), warmup=False, max_batch=4,

@@ -10,6 +10,7 @@ import textwrap
 import pytest
 from serving_tiny import PAIRS
 
+from celltext.serving.factory import load_predictor
 from celltext.serving.onnx_parity import (
     parity_report,
     quantize_int8,
@@ -42,10 +43,10 @@ def cli_export(fitted_ckpt, teacher, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(cli_export, fitted_ckpt, teacher, bank):
-    from celltext.serving.predictor import Predictor
+    from celltext.serving.factory import load_predictor
 
     out, _ = cli_export
-    predictor = Predictor.from_ref(str(fitted_ckpt), teacher=teacher, bank=bank)
+    predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
     manifest = json.loads((out / "manifest.json").read_text())
     bank_path = bank.save(out.parent / "bank.npz")
     return predictor, out, manifest, bank_path
@@ -146,12 +147,10 @@ def test_export_cli_writes_files_and_parity_report(cli_export):
 def test_from_ref_serves_an_export_directory(exported, tmp_path, monkeypatch):
     from serving_tiny import tiny_release
 
-    from celltext.serving.predictor import Predictor
-
     monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
     tiny_release(tmp_path / "releases")
     _, out, _, _ = exported
-    pred = Predictor.from_ref(str(out), threshold=1.0)  # every answer falls back: bank needed
+    pred = load_predictor(str(out), threshold=1.0)  # every answer falls back: bank needed
     assert isinstance(pred, OrtPredictor) and pred.bank is not None
     (row,) = pred.answer([PAIRS[6][0]])
     assert row.fallback and row.answer == PAIRS[6][1]

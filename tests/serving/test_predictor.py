@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from serving_tiny import PAIRS
 
+from celltext.serving.factory import load_predictor
 from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank
-from celltext.serving.predictor import DimensionError, Predictor, StageError
+from celltext.serving.predictor import DimensionError, StageError
 
 QUESTIONS = [q for q, _ in PAIRS]
 ANSWERS = [a for _, a in PAIRS]
@@ -127,7 +128,7 @@ def test_embed(predictor):
 
 
 def test_activity(lattice_ckpt, predictor, teacher, bank):
-    lattice = Predictor.from_ref(str(lattice_ckpt), teacher=teacher, bank=bank)
+    lattice = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank)
     act = lattice.activity("What is a lattice?")
     assert act["shape"] == [3, 3, 2]
     values = np.array(act["values"])
