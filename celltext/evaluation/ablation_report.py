@@ -17,6 +17,10 @@ SECTION = "ablation"
 PRIMARY_CORE_SPLIT = "test_paraphrase"
 PRIMARY_DECODER_SPLIT = "test_unseen"
 DECODER_TARGETS = {"bleu": 0.45, "embedding_preservation": 0.80, "coherence": 0.70}
+REPLOT_NOTE = (
+    "Drawn by `celltext ablate`; to redraw them from the tables above without retraining: "
+    "`python benchmarks/replot_ablation.py --out docs/figures`."
+)
 
 
 def _core_rows(report: dict[str, Any], split: str) -> list[list[Any]]:
@@ -242,7 +246,7 @@ def write_ablation_report(report: dict[str, Any], doc: Path, figures: Path) -> P
     for split in next(iter(report["decoders"].values()))["splits"]:
         lines += ["", f"### Decoders on `{split}` (decode the teacher embedding of the answer)",
                   "", md_table(DECODER_HEADERS, _decoder_rows(report, split))]  # fmt: skip
-    lines += ["", "### Plots", ""]
+    lines += ["", "### Plots", "", REPLOT_NOTE, ""]
     lines += [f"![{k}]({v})" for k, v in rel.items()]
     lines += ["", "### Reading", ""] + [f"- {s}" for s in reading(report)]
     return update_section(Path(doc), SECTION, "\n".join(lines))
