@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from celltext.evaluation import metrics as M
+from celltext import metrics as M
 from celltext.evaluation.baselines import RETRIEVAL_REF, RetrievalBaseline
 from celltext.evaluation.systems import (
     DecodeOptions,

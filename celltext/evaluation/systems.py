@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from celltext.evaluation.baselines import RetrievalBaseline
-from celltext.evaluation.metrics import cosine_rows, unit_rows
+from celltext.metrics import cosine_rows, unit_rows
 
 
 @dataclass

@@ -4,7 +4,7 @@
 more ONNX Runtime predictors, all with the fallback off and greedy decoding, and counts
 identical answers; it also records the largest teacher-embedding and core-output
 differences, latency (p50/p95 per question at batch 1) and, with reference answers, the
-semantic similarity of each path (one metric definition: :mod:`celltext.evaluation.metrics`).
+semantic similarity of each path (one metric definition: :mod:`celltext.metrics`).
 :func:`report_markdown` turns it into the snippet for ``docs/PERFORMANCE_ANALYSIS.md``.
 """
 
@@ -132,7 +132,7 @@ def _similarity(
 ) -> float | None:
     if references is None:
         return None
-    from celltext.evaluation.metrics import semantic_similarity
+    from celltext.metrics import semantic_similarity
 
     return semantic_similarity(list(answers), list(references), teacher=predictor.teacher)
 

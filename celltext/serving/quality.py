@@ -4,7 +4,7 @@ For each answer ``a`` to question ``q`` with predicted answer embedding ``e`` (t
 output, or the raw input embedding of ``/v1/decode``):
 
 - ``similarity = cos(teacher(a), e)``: did the decoder write what the core meant?
-- ``coherence`` from :func:`celltext.evaluation.metrics.coherence` (repetition,
+- ``coherence`` from :func:`celltext.metrics.coherence` (repetition,
   completeness, on-topic; one definition shared with ``celltext eval``);
 - ``confidence = w * clip(similarity, 0, 1) + (1 - w) * coherence`` in 0..1, ``w`` the
   ``similarity_weight`` (0.7 by default; without coherence the confidence is the clipped
@@ -91,7 +91,7 @@ class MemoTeacher:
 def degeneration_factor(text: str) -> float:
     """Repetition guard on the confidence: the repetition score (1: no repeated n-grams),
     and 0 for a word repeated more than 3 times in a row ("memory memory memory memory")."""
-    from celltext.evaluation.metrics import repetition_score
+    from celltext.metrics import repetition_score
 
     words = text.lower().split()
     run = longest = 1 if words else 0
@@ -141,7 +141,7 @@ class QualityAssessor:
     def _coherence(self, questions, answers, memo) -> np.ndarray | None:
         if not self.use_coherence or questions is None:
             return None
-        from celltext.evaluation.metrics import coherence
+        from celltext.metrics import coherence
 
         return np.asarray(coherence(list(questions), answers, teacher=memo).scores)
 

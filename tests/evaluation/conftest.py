@@ -1,45 +1,8 @@
-"""Fixtures for the evaluation tests: a fast, deterministic stand-in for the teacher."""
+"""Fixtures for the evaluation tests: a synthetic release (hash teacher: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-
-import numpy as np
 import pytest
-
-
-class HashTeacher:
-    """Bag-of-words hashing encoder with the Teacher interface (L2-normalised, float32).
-
-    Texts with the same words get cosine 1; texts sharing no word get cosine ~0.
-    """
-
-    id = "hash-teacher"
-
-    def __init__(self, dim: int = 64):
-        self.dim = dim
-        self.calls = 0
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
-            h = int(hashlib.sha256(word.encode()).hexdigest(), 16)
-            v[h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
-        n = np.linalg.norm(v)
-        return v / n if n > 0 else v
-
-    def encode(self, texts, batch_size=64, progress=False, cache=True):
-        self.calls += 1
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._vec(t) for t in texts]).astype(np.float32)
-
-
-@pytest.fixture
-def hash_teacher() -> HashTeacher:
-    return HashTeacher()
-
 
 _SUBJECTS = [
     ("backpropagation", "deep_learning", "computes the gradient of the loss for every weight"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from celltext.evaluation import metrics as M
+from celltext import metrics as M
 
 SENT = "Backpropagation computes the gradient of the loss with respect to every weight."
 OTHER = "A convolutional network slides learned filters over an image to detect local patterns."
