@@ -91,7 +91,7 @@ def _graph(level: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize("level", ["package", "file"])
 def test_no_import_cycles(level):
     graph = _graph(level)
-    assert sum(map(len, graph.values())) > 50  # the graph is really read
+    assert sum(map(len, graph.values())) > (10 if level == "package" else 100)  # really read
     assert _cycles(graph) == []
 
 
