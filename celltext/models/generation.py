@@ -3,7 +3,7 @@
 A decoder that generates implements the small protocol of :class:`IncrementalDecoder`:
 
 - ``model(emb, input_ids) -> logits (B, L, V)``: the full teacher-forced forward;
-- ``model.new_state(batch, max_len) -> state``: empty incremental state (KV caches for
+- ``model.new_state(batch) -> state``: empty incremental state (KV caches for
   attention layers, recurrent states for Mamba layers, conv buffers), with
   ``state.reorder(index)`` to select batch rows (beam search);
 - ``model.decode(input_ids, state, emb=None) -> logits (B, V)``: feed new tokens (the
@@ -35,7 +35,7 @@ class IncrementalDecoder(Protocol):
 
     def __call__(self, emb: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor: ...
 
-    def new_state(self, batch: int, max_len: int) -> Any: ...
+    def new_state(self, batch: int) -> Any: ...
 
     def decode(
         self, input_ids: torch.Tensor, state: Any, emb: torch.Tensor | None = None
@@ -73,7 +73,6 @@ class _Runner:
         self,
         model: IncrementalDecoder,
         emb: torch.Tensor,
-        max_len: int,
         cached: bool,
         proto_ids: torch.Tensor | None = None,
     ):
@@ -82,9 +81,7 @@ class _Runner:
         batch = emb.shape[0]
         bos = torch.full((batch, 1), model.cfg.bos_id, dtype=torch.long, device=emb.device)
         self.ids = bos  # (B, T) tokens so far, used without cache
-        if proto_ids is not None:
-            max_len += proto_ids.shape[1]
-        self.state = model.new_state(batch, max_len) if cached else None
+        self.state = model.new_state(batch) if cached else None
 
     def first(self) -> torch.Tensor:
         """Logits (B, V) of the first answer token."""
@@ -310,13 +307,12 @@ def generate(
             "top_p": top_p,
             "length_penalty": length_penalty,
         }
-        max_len = max_new_tokens + 1  # BOS + answer tokens (the model adds its prefix)
         if strategy == "beam":
             batch = emb.shape[0]
             protos = None if proto_ids is None else proto_ids.repeat_interleave(num_beams, 0)
-            runner = _Runner(model, emb.repeat_interleave(num_beams, 0), max_len, use_cache, protos)
+            runner = _Runner(model, emb.repeat_interleave(num_beams, 0), use_cache, protos)
             return _beam_search(runner, batch, num_beams, max_new_tokens, opts)
-        runner = _Runner(model, emb, max_len, use_cache, proto_ids)
+        runner = _Runner(model, emb, use_cache, proto_ids)
         return _greedy_or_sample(runner, max_new_tokens, strategy == "sample", opts, generator)
     finally:
         model.train(was_training)  # type: ignore[attr-defined]

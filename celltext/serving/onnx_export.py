@@ -19,8 +19,8 @@ Files written to the output directory (``manifest.json`` lists them with sha256)
   slower than the stepped path, see the parity report).
 - ``tokenizer.json``: the model's CellTokenizer.
 
-The export reuses the model's own modules: the only thing swapped in is the cache object
-(a KV cache that concatenates instead of writing into a preallocated buffer), so the
+The export reuses the model's own modules and caches unchanged: every sequence layer's
+``step(x, cache) -> (y, cache)`` is functional and its cache a NamedTuple of tensors, so the
 exported step is the same code as ``decoder.decode``. Tracing uses the TorchScript-based
 exporter (``dynamo=False``; the dynamo exporter needs ``onnxscript``).
 """
@@ -47,80 +47,27 @@ FORMAT_VERSION = 1
 
 
 # -- explicit decoder state ---------------------------------------------------------------
-class ConcatKVCache:
-    """KV cache with the interface of ``celltext.models.blocks.attention.KVCache`` that grows
-    by concatenation, so its length is a traced tensor shape (exportable)."""
-
-    def __init__(self, k: torch.Tensor, v: torch.Tensor):
-        self.k = k  # (B, H, T, Dh)
-        self.v = v
-
-    @property
-    def length(self):
-        return self.k.shape[2]
-
-    @property
-    def capacity(self):
-        return self.k.shape[2] + 1
-
-    def write(self, k: torch.Tensor, v: torch.Tensor, start_pos) -> None:
-        self.k = torch.cat([self.k, k], dim=2)  # (B, H, T+L, Dh)
-        self.v = torch.cat([self.v, v], dim=2)
-
-
-def _cache_kind(cache: Any) -> str:
-    name = type(cache).__name__
-    if name == "KVCache":
-        return "kv"
-    if isinstance(cache, tuple) and hasattr(cache, "_fields"):
-        return "tuple"
-    if hasattr(cache, "buf"):
-        return "buf"
-    raise TypeError(f"cannot export a decoder cache of type {name}")
-
-
+# Every sequence layer's cache is a NamedTuple of tensors (KVCache (k, v) growing by one
+# position per step, MambaCache (conv, ssm) and ConvCache (buf) of fixed size), so the state
+# flattens to named tensors and back without knowing the layer types.
 def state_spec(decoder: nn.Module) -> list[dict[str, Any]]:
-    """Per layer: kind and tensor names of the incremental state (see module docstring)."""
-    spec = []
-    for i, cache in enumerate(decoder.new_state(1, 4).caches):
-        kind = _cache_kind(cache)
-        if kind == "kv":
-            names = [f"s{i}_k", f"s{i}_v"]
-        elif kind == "tuple":
-            names = [f"s{i}_{f}" for f in cache._fields]
-        else:
-            names = [f"s{i}_buf"]
-        spec.append({"kind": kind, "names": names})
-    return spec
+    """Per layer: cache type and tensor names of the incremental state (module docstring)."""
+    return [
+        {"kind": type(cache).__name__, "names": [f"s{i}_{f}" for f in cache._fields]}
+        for i, cache in enumerate(decoder.new_state(1).caches)
+    ]
 
 
 def _flatten(caches: list[Any]) -> list[torch.Tensor]:
-    out: list[torch.Tensor] = []
-    for cache in caches:
-        if isinstance(cache, ConcatKVCache):
-            out += [cache.k, cache.v]
-        elif isinstance(cache, tuple):
-            out += list(cache)
-        else:
-            out.append(cache.buf)
-    return out
+    return [t for cache in caches for t in cache]
 
 
 def _unflatten(template: list[Any], tensors: list[torch.Tensor]) -> list[Any]:
     caches, j = [], 0
     for cache in template:
-        kind = _cache_kind(cache)
-        if kind == "kv":
-            caches.append(ConcatKVCache(tensors[j], tensors[j + 1]))
-            j += 2
-        elif kind == "tuple":
-            n = len(cache._fields)
-            caches.append(type(cache)(*tensors[j : j + n]))
-            j += n
-        else:
-            cache.buf = tensors[j]
-            caches.append(cache)
-            j += 1
+        n = len(cache._fields)
+        caches.append(type(cache)(*tensors[j : j + n]))
+        j += n
     return caches
 
 
@@ -132,19 +79,10 @@ class DecoderPrefill(nn.Module):
         self.decoder = decoder
 
     def forward(self, emb: torch.Tensor):
-        batch = emb.shape[0]
-        state = self.decoder.new_state(batch, 1)
-        state.caches = [_empty_kv(c, emb) if _cache_kind(c) == "kv" else c for c in state.caches]
+        state = self.decoder.new_state(emb.shape[0])  # batch traced from emb
         bos = torch.full_like(emb[:, :1], self.decoder.cfg.bos_id, dtype=torch.long)  # (B, 1)
         logits = self.decoder.decode(bos, state, emb=emb)  # (B, V)
         return (logits, *_flatten(state.caches))
-
-
-def _empty_kv(cache: Any, emb: torch.Tensor) -> ConcatKVCache:
-    """A KV cache with no positions yet: (B, H, 0, Dh), batch traced from ``emb``."""
-    _, heads, _, head_dim = cache.k.shape
-    empty = emb.new_zeros((emb.shape[0], heads, 0, head_dim))  # (B, H, 0, Dh)
-    return ConcatKVCache(empty, empty)
 
 
 class DecoderStep(nn.Module):
@@ -157,20 +95,10 @@ class DecoderStep(nn.Module):
     def forward(self, input_ids: torch.Tensor, *state: torch.Tensor):
         from celltext.models.decoders.base import DecoderState
 
-        template = self.decoder.new_state(1, 4).caches
-        caches = _unflatten(template, list(state))
-        dec_state = DecoderState(caches)
-        dec_state.pos = _position(caches)
+        dec_state = DecoderState(_unflatten(self.decoder.new_state(1).caches, list(state)))
+        dec_state.pos = 1  # past the prefix: decode() feeds tokens only
         logits = self.decoder.decode(input_ids, dec_state)  # (B, V)
         return (logits, *_flatten(dec_state.caches))
-
-
-def _position(caches: list[Any]):
-    """Positions consumed so far: the length of any KV cache (traced)."""
-    for cache in caches:
-        if isinstance(cache, ConcatKVCache):
-            return cache.length
-    return 1  # no attention layer: position only matters to attention (RoPE)
 
 
 class TeacherPooled(nn.Module):
@@ -286,7 +214,7 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
         spec = state_spec(decoder)
         names = [n for layer in spec for n in layer["names"]]
         dyn = {
-            n: {0: "batch", 2: "past"} if layer["kind"] == "kv" else {0: "batch"}
+            n: {0: "batch", 2: "past"} if layer["kind"] == "KVCache" else {0: "batch"}
             for layer in spec
             for n in layer["names"]
         }

@@ -13,6 +13,7 @@ from celltext.models.blocks.attention import (
     swiglu_hidden,
 )
 from celltext.models.blocks.norms import RMSNorm
+from celltext.models.generation import reorder_tree
 
 
 def test_rmsnorm_unit_rms():
@@ -42,10 +43,14 @@ def test_incremental_attention_matches_full(rope):
     attn = SelfAttention(32, 4, causal=True, rope=rope).eval()
     x = torch.randn(2, 9, 32)
     full = attn(x)
-    cache = attn.allocate_cache(2, 16)
+    cache = attn.allocate_cache(2)
     # a 4-token prefill, then a 2-token chunk (masked prefill with offset), then single tokens
-    parts = [attn(x[:, :4], cache, 0), attn(x[:, 4:6], cache, 4)]
-    parts += [attn(x[:, i : i + 1], cache, i) for i in range(6, 9)]
+    parts = []
+    for lo, hi in [(0, 4), (4, 6), (6, 7), (7, 8), (8, 9)]:
+        y, new = attn.step(x[:, lo:hi], cache)
+        assert cache.k.shape[2] == lo and new.k.shape[2] == hi  # the given cache is unchanged
+        parts.append(y)
+        cache = new
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
 
 
@@ -53,15 +58,17 @@ def test_incremental_block_matches_full_and_reorder():
     block = TransformerBlock(32, 4, mlp_ratio=2.0, causal=True, rope=True).eval()
     x = torch.randn(3, 7, 32)
     full = block(x)
-    cache = block.allocate_cache(3, 7)
-    steps = [block(x[:, i : i + 1], cache, i) for i in range(7)]
+    cache = block.allocate_cache(3)
+    steps = []
+    for i in range(7):
+        y, cache = block.step(x[:, i : i + 1], cache)
+        steps.append(y)
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
-    # reorder keeps the selected rows' cache
-    cache2 = block.allocate_cache(3, 8)
-    block(x, cache2, 0)
-    cache2.reorder(torch.tensor([2, 2, 0]))
+    # reordering the cache's rows keeps the selected rows' history
+    _, cache2 = block.step(x, block.allocate_cache(3))
+    cache2 = reorder_tree(cache2, torch.tensor([2, 2, 0]))
     y = torch.randn(1, 1, 32).expand(3, 1, 32)
-    out = block(y, cache2, 7)
+    out, _ = block.step(y, cache2)
     ref = block(torch.cat([x[[2, 2, 0]], y], 1))[:, -1:]
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
@@ -89,6 +96,16 @@ def test_bad_shapes_raise():
         attn(torch.randn(2, 5, 8))
     with pytest.raises(ValueError, match="divisible"):
         SelfAttention(10, 3)
-    cache = attn.allocate_cache(1, 2)
-    with pytest.raises(ValueError, match="holds 2"):
-        attn(torch.randn(1, 3, 16), cache, 0)
+    with pytest.raises(ValueError, match=r"\(B, L, 16\)"):
+        attn.step(torch.randn(1, 3, 8), attn.allocate_cache(1))
+
+
+def test_rope_positions_past_the_table_leave_the_buffers_alone():
+    attn = SelfAttention(16, 2, causal=True, rope=True).eval()
+    buffers = {k: v.clone() for k, v in attn.named_buffers()}
+    x = torch.randn(1, 600, 16)  # longer than the 512-position table
+    full = attn(x)
+    assert {k: v.shape for k, v in attn.named_buffers()} == {k: v.shape for k, v in buffers.items()}
+    _, cache = attn.step(x[:, :599], attn.allocate_cache(1))
+    last, _ = attn.step(x[:, 599:], cache)
+    torch.testing.assert_close(last, full[:, 599:], atol=1e-5, rtol=1e-5)

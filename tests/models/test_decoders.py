@@ -42,7 +42,7 @@ def test_incremental_logits_match_full_forward(name):
     ids = torch.randint(3, 64, (2, 7))
     ids[:, 0] = model.cfg.bos_id
     full = model(emb, ids)  # (2, 7, 64)
-    state = model.new_state(2, 7)
+    state = model.new_state(2)
     # prefix + 3 tokens in one call, then one token at a time
     steps = [model.decode(ids[:, :3], state, emb=emb)]
     steps += [model.decode(ids[:, i : i + 1], state) for i in range(3, 7)]

@@ -37,7 +37,7 @@ class MarkovDecoder(nn.Module):
     def forward(self, emb, input_ids):
         return self.table[input_ids] + emb[:, None, :1] * 0  # (B, L, V)
 
-    def new_state(self, batch, max_len):
+    def new_state(self, batch):
         return SimpleNamespace(reorder=lambda index: None)
 
     def decode(self, input_ids, state, emb=None):

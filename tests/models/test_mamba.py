@@ -95,10 +95,25 @@ def test_three_paths_agree(length):
     cache = block.allocate_cache(3)
     steps = []
     for t in range(length):
-        y_t, cache = block.step(x[:, t], cache)
+        y_t, cache = block.step(x[:, t : t + 1], cache)
         steps.append(y_t)
     torch.testing.assert_close(y_par, y_ref)
-    torch.testing.assert_close(torch.stack(steps, dim=1), y_ref)
+    torch.testing.assert_close(torch.cat(steps, dim=1), y_ref)
+
+
+@pytest.mark.parametrize("split", [1, 3, 5])
+def test_a_chunk_step_continues_like_token_steps(split):
+    """step over a chunk (the parallel scan plus the cached state's decay) = token steps."""
+    block = _block()
+    x = torch.randn(2, 11, 12, dtype=torch.float64)
+    y_first, cache = block.step(x[:, :split], block.allocate_cache(2))  # a prefill
+    y_chunk, chunk_cache = block.step(x[:, split:], cache)  # a chunk after a state
+    tokens = cache
+    for t in range(split, 11):
+        _, tokens = block.step(x[:, t : t + 1], tokens)
+    torch.testing.assert_close(torch.cat([y_first, y_chunk], 1), block(x))
+    torch.testing.assert_close(chunk_cache.ssm, tokens.ssm)
+    torch.testing.assert_close(chunk_cache.conv, tokens.conv)
 
 
 def test_parallel_and_reference_gradients_agree():
@@ -133,7 +148,8 @@ def test_causal():
 def test_step_does_not_modify_the_given_cache():
     block = _block()
     cache = block.allocate_cache(2)
-    block.step(torch.randn(2, 12, dtype=torch.float64), cache)
+    block.step(torch.randn(2, 1, 12, dtype=torch.float64), cache)
+    block.step(torch.randn(2, 4, 12, dtype=torch.float64), cache)
     assert cache.conv.abs().sum() == 0 and cache.ssm.abs().sum() == 0
     assert cache.conv.shape == (2, block.cfg.d_inner, block.cfg.d_conv - 1)
     assert cache.ssm.shape == (2, block.cfg.d_inner, block.cfg.d_state)
@@ -145,10 +161,10 @@ def test_layer_is_residual_and_steps():
     cache = layer.allocate_cache(2)
     steps = []
     for t in range(7):
-        y_t, cache = layer.step(x[:, t], cache)
+        y_t, cache = layer.step(x[:, t : t + 1], cache)
         steps.append(y_t)
     y = layer(x)
-    torch.testing.assert_close(torch.stack(steps, dim=1), y)
+    torch.testing.assert_close(torch.cat(steps, dim=1), y)
     with torch.no_grad():
         layer.mamba.out_proj.weight.zero_()
     torch.testing.assert_close(layer(x), x)

@@ -7,15 +7,18 @@ D model width, H heads, Dh = D // H head width, F SwiGLU hidden width.
   rotate-half convention as in GPT-NeoX / Llama.
 - :class:`SwiGLU`: gated MLP ``W2(silu(W1 x) * W3 x)`` (Shazeer 2020, "GLU Variants").
 - :class:`SelfAttention`: multi-head attention through
-  ``torch.nn.functional.scaled_dot_product_attention``; for incremental decoding it writes
-  keys and values into a preallocated :class:`KVCache` so each new token only computes its
-  own projections (O(1) work per token outside the attention read itself).
+  ``torch.nn.functional.scaled_dot_product_attention``. ``forward(x)`` attends over a whole
+  sequence; ``step(x, cache) -> (y, cache)`` continues after the positions in an immutable
+  :class:`KVCache` and returns it extended, so each new token only computes its own
+  projections. Every sequence layer in celltext has this ``step`` form (Mamba's, the causal
+  conv's), so generation and the ONNX export drive them the same way.
 - :class:`TransformerBlock`: pre-norm (RMSNorm) residual block, attention then SwiGLU.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -41,7 +44,7 @@ class RotaryEmbedding(nn.Module):
     so checkpoints do not depend on the maximum length.
     """
 
-    def __init__(self, head_dim: int, base: float = 10000.0, max_seq_len: int = 256):
+    def __init__(self, head_dim: int, base: float = 10000.0, max_seq_len: int = 512):
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"head_dim must be even for RoPE, got {head_dim}")
@@ -49,14 +52,15 @@ class RotaryEmbedding(nn.Module):
         self.base = base
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self._build(max_seq_len)
+        cos, sin = self._table(max_seq_len)
+        self.register_buffer("cos_cached", cos, persistent=False)
+        self.register_buffer("sin_cached", sin, persistent=False)
 
-    def _build(self, length: int) -> None:
+    def _table(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         t = torch.arange(length, dtype=torch.float32, device=self.inv_freq.device)
         freqs = torch.outer(t, self.inv_freq)  # (length, Dh/2)
         emb = torch.cat([freqs, freqs], dim=-1)  # (length, Dh)
-        self.register_buffer("cos_cached", emb.cos(), persistent=False)
-        self.register_buffer("sin_cached", emb.sin(), persistent=False)
+        return emb.cos(), emb.sin()
 
     @staticmethod
     def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -64,13 +68,18 @@ class RotaryEmbedding(nn.Module):
         return torch.cat([-x2, x1], dim=-1)
 
     def forward(self, x: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
-        """Rotate ``x`` (B, H, L, Dh) as if its first position were ``start_pos``."""
-        length = x.shape[-2]
-        end = start_pos + length
+        """Rotate ``x`` (B, H, L, Dh) as if its first position were ``start_pos``.
+
+        Positions past the precomputed table are computed on the fly (the module's buffers
+        never change after construction).
+        """
+        end = start_pos + x.shape[-2]
         if end > self.cos_cached.shape[0]:
-            self._build(max(end, 2 * self.cos_cached.shape[0]))
-        cos = self.cos_cached[start_pos:end].to(x.dtype)  # (L, Dh)
-        sin = self.sin_cached[start_pos:end].to(x.dtype)  # (L, Dh)
+            cos, sin = self._table(end)
+        else:
+            cos, sin = self.cos_cached, self.sin_cached
+        cos = cos[start_pos:end].to(x.dtype)  # (L, Dh)
+        sin = sin[start_pos:end].to(x.dtype)  # (L, Dh)
         return x * cos + self._rotate_half(x) * sin
 
 
@@ -89,34 +98,16 @@ class SwiGLU(nn.Module):
         return self.dropout(self.w2(F.silu(gate) * up))
 
 
-class KVCache:
-    """Preallocated keys and values of one attention layer: (B, H, T_max, Dh) each.
+class KVCache(NamedTuple):
+    """Keys and values of the positions seen so far, (B, H, T, Dh) each; T = ``k.shape[2]``.
 
-    Positions ``[0, length)`` are filled. :meth:`reorder` selects batch rows (beam search).
+    Immutable, like :class:`~celltext.models.blocks.mamba.MambaCache`: :meth:`SelfAttention.step`
+    returns a new cache that is the old one with the new positions appended. Because its
+    length is a tensor shape, the same code traces to ONNX with a growing state.
     """
 
-    def __init__(self, k: torch.Tensor, v: torch.Tensor):
-        self.k = k
-        self.v = v
-        self.length = 0
-
-    @property
-    def capacity(self) -> int:
-        return self.k.shape[2]
-
-    def write(self, k: torch.Tensor, v: torch.Tensor, start_pos: int) -> None:
-        """Store new keys/values (B, H, L, Dh) at ``[start_pos, start_pos + L)``."""
-        end = start_pos + k.shape[2]
-        if end > self.capacity:
-            raise ValueError(f"KV cache holds {self.capacity} positions; asked to write to {end}")
-        self.k[:, :, start_pos:end] = k
-        self.v[:, :, start_pos:end] = v
-        self.length = end
-
-    def reorder(self, index: torch.Tensor) -> None:
-        """Keep batch rows ``index`` (LongTensor of shape (B',)), in that order."""
-        self.k = self.k.index_select(0, index)
-        self.v = self.v.index_select(0, index)
+    k: torch.Tensor
+    v: torch.Tensor
 
 
 class SelfAttention(nn.Module):
@@ -139,56 +130,49 @@ class SelfAttention(nn.Module):
         self.rope = RotaryEmbedding(self.head_dim) if rope else None
 
     def allocate_cache(
-        self,
-        batch: int,
-        max_len: int,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> KVCache:
-        """Empty cache for ``batch`` sequences of up to ``max_len`` positions."""
+        """Empty cache (no positions) for ``batch`` sequences."""
         weight = self.qkv.weight  # a method, not a tensor, once dynamically quantised
         ref = weight if isinstance(weight, torch.Tensor) else torch.empty(0)
-        shape = (batch, self.n_heads, max_len, self.head_dim)
-        kwargs = {"device": device or ref.device, "dtype": dtype or ref.dtype}
-        return KVCache(torch.zeros(shape, **kwargs), torch.zeros(shape, **kwargs))
+        empty = torch.zeros(
+            batch, self.n_heads, 0, self.head_dim,
+            device=device or ref.device, dtype=dtype or ref.dtype,
+        )  # fmt: skip
+        return KVCache(empty, empty)
 
-    def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0
-    ) -> torch.Tensor:
-        """Attend over ``x`` (B, L, D); with ``cache``, also over the cached prefix.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attend over the whole sequence ``x`` (B, L, D) -> (B, L, D)."""
+        return self.step(x, None)[0]
 
-        ``start_pos`` is the position of ``x[:, 0]`` (with a cache it must equal the number
-        of positions already cached).
+    def step(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
+        """Attend over ``x`` (B, L, D) after the cached positions; (output, new cache).
+
+        ``x[:, 0]`` is at position ``T = cache.k.shape[2]`` (0 without a cache).
         """
         if x.dim() != 3 or x.shape[-1] != self.dim:
             raise ValueError(f"expected input of shape (B, L, {self.dim}), got {tuple(x.shape)}")
         qkv = self.qkv(x)  # (B, L, 3D)
         q, k, v = rearrange(qkv, "b l (three h d) -> three b h l d", three=3, h=self.n_heads)
+        start = 0 if cache is None else cache.k.shape[2]
         if self.rope is not None:
-            q = self.rope(q, start_pos)
-            k = self.rope(k, start_pos)
-        length = x.shape[1]
-        mask = None
-        is_causal = self.causal
+            q = self.rope(q, start)
+            k = self.rope(k, start)
         if cache is not None:
-            if start_pos != cache.length:
-                raise ValueError(f"start_pos {start_pos} != cached length {cache.length}")
-            cache.write(k, v, start_pos)
-            k = cache.k[:, :, : cache.length]  # (B, H, T, Dh)
-            v = cache.v[:, :, : cache.length]
-            if self.causal and start_pos > 0:
-                is_causal = False
-                if length > 1:
-                    # query i (absolute start_pos + i) sees keys 0 .. start_pos + i
-                    total = cache.length
-                    rows = torch.arange(length, device=x.device)[:, None] + start_pos
-                    mask = torch.arange(total, device=x.device)[None, :] <= rows  # (L, T)
+            k = torch.cat([cache.k, k], dim=2)  # (B, H, T+L, Dh)
+            v = torch.cat([cache.v, v], dim=2)
+        length, mask, is_causal = x.shape[1], None, self.causal
+        if self.causal and start > 0:
+            is_causal = False
+            if length > 1:  # query i (absolute start + i) sees keys 0 .. start + i
+                rows = torch.arange(length, device=x.device)[:, None] + start
+                mask = torch.arange(start + length, device=x.device)[None, :] <= rows  # (L, T)
         drop = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal
         )  # (B, H, L, Dh)
         out = rearrange(out, "b h l d -> b l (h d)")
-        return self.resid_dropout(self.proj(out))
+        return self.resid_dropout(self.proj(out)), KVCache(k, v)
 
 
 class TransformerBlock(nn.Module):
@@ -210,13 +194,17 @@ class TransformerBlock(nn.Module):
         self.norm2 = RMSNorm(dim)
         self.mlp = SwiGLU(dim, swiglu_hidden(dim, mlp_ratio), dropout=dropout)
 
-    def allocate_cache(self, batch: int, max_len: int, **kwargs) -> KVCache:
+    def allocate_cache(self, batch: int, **kwargs) -> KVCache:
         """Empty KV cache for incremental decoding (see :meth:`SelfAttention.allocate_cache`)."""
-        return self.attn.allocate_cache(batch, max_len, **kwargs)
+        return self.attn.allocate_cache(batch, **kwargs)
 
-    def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (B, L, D) -> (B, L, D)."""
-        x = x + self.attn(self.norm1(x), cache=cache, start_pos=start_pos)
+        x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
+
+    def step(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """``x``: (B, L, D) after the cached positions -> (B, L, D), the new cache."""
+        h, cache = self.attn.step(self.norm1(x), cache)
+        x = x + h
+        return x + self.mlp(self.norm2(x)), cache

@@ -15,8 +15,10 @@ One set of weights, three code paths that compute the same function:
   float32 at any length, and the (B, L, E, N) state tensor is never materialised.
 - ``MambaBlock.forward(x, reference=True)``: :func:`selective_scan_ref`, the slow and
   obvious sequential loop of equation (2a)/(2b) of the paper.
-- ``MambaBlock.step(x_t, cache)``: recurrent mode for token-by-token decoding, O(1) work
-  per token; :meth:`MambaBlock.allocate_cache` makes the (conv, ssm) state.
+- ``MambaBlock.step(x, cache) -> (y, cache)``: continue after a cached (conv, ssm) state
+  (:meth:`MambaBlock.allocate_cache` makes the zero state): one token is the O(1)
+  recurrence of token-by-token decoding; a chunk (the decoder's prefill) runs the parallel
+  scan and adds the cached state's decayed contribution in closed form.
 
 When the ``mamba_ssm`` CUDA kernels import and the input is on a GPU, ``forward`` uses
 ``selective_scan_fn`` instead; CPU never needs them. The structure follows the reference
@@ -345,7 +347,16 @@ class MambaBlock(nn.Module):
         )
 
     def step(self, x: torch.Tensor, cache: MambaCache) -> tuple[torch.Tensor, MambaCache]:
-        """One token: x (B, D) -> y (B, D), the updated cache (the input cache is not modified)."""
+        """x (B, L, D) after the cached state -> y (B, L, D), the new cache (the input cache
+        is not modified). One token (L = 1) is the O(1) recurrence; a longer chunk (a
+        prefill) runs the conv over the cached window and the chunked parallel scan."""
+        if x.shape[1] == 1:
+            y, cache = self._step_token(x[:, 0], cache)
+            return y.unsqueeze(1), cache
+        return self._step_chunk(x, cache)
+
+    def _step_token(self, x: torch.Tensor, cache: MambaCache) -> tuple[torch.Tensor, MambaCache]:
+        """x (B, D) -> y (B, D), new cache: equations (2a)/(2b) once."""
         xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, E) each
         window = torch.cat([cache.conv, xs.unsqueeze(-1)], dim=-1)  # (B, E, K)
         xs = (window * self.conv1d.weight[:, 0]).sum(-1)  # (B, E)
@@ -358,6 +369,27 @@ class MambaBlock(nn.Module):
         y = torch.einsum("ben,bn->be", h, C) + self.D * xs  # (B, E)
         out = self.out_proj(y * F.silu(z))  # (B, D)
         return out, MambaCache(window[..., 1:], h)
+
+    def _step_chunk(self, x: torch.Tensor, cache: MambaCache) -> tuple[torch.Tensor, MambaCache]:
+        """x (B, L, D) -> y (B, L, D), new cache. The scan from a zero state is
+        :func:`selective_scan`; the cached state h0 adds ``C_t . (exp(cum_t) * h0)`` to each
+        output, where ``cum_t = sum_{s<=t} Δ_s A`` (<= 0, so every factor is in (0, 1]), and the
+        final state is ``exp(cum_L) * h0 + sum_s exp(cum_L - cum_s) Δ_s x_s B_s``."""
+        xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, L, E) each
+        window = torch.cat([cache.conv, rearrange(xs, "b l e -> b e l")], dim=-1)  # (B, E, K-1+L)
+        conv = F.conv1d(window, self.conv1d.weight, self.conv1d.bias, groups=self.cfg.d_inner)
+        xs = F.silu(rearrange(conv, "b e l -> b l e"))  # (B, L, E)
+        dtype = torch.promote_types(xs.dtype, torch.float32)
+        delta, B, C, A = (t.to(dtype) for t in self._ssm_inputs(xs))
+        u, h0 = xs.to(dtype), cache.ssm.to(dtype)
+        y = selective_scan(u, delta, A, B, C, self.D.to(dtype), self.cfg.chunk_size)  # (B, L, E)
+        cum = torch.cumsum(delta.unsqueeze(-1) * A, dim=1)  # (B, L, E, N)
+        y = y + torch.einsum("blen,bln->ble", torch.exp(cum) * h0.unsqueeze(1), C)
+        inputs = (delta * u).unsqueeze(-1) * B.unsqueeze(2)  # (B, L, E, N)
+        h = torch.exp(cum[:, -1]) * h0 + (torch.exp(cum[:, -1:] - cum) * inputs).sum(1)
+        out = self.out_proj(y.to(xs.dtype) * F.silu(z))  # (B, L, D)
+        keep = self.cfg.d_conv - 1
+        return out, MambaCache(window[..., window.shape[-1] - keep :], h.to(cache.ssm.dtype))
 
 
 class MambaLayer(nn.Module):
@@ -377,6 +409,6 @@ class MambaLayer(nn.Module):
         return self.mamba.allocate_cache(batch, **kwargs)
 
     def step(self, x: torch.Tensor, cache: MambaCache) -> tuple[torch.Tensor, MambaCache]:
-        """x: (B, D) -> (B, D), new cache."""
+        """x: (B, L, D) after the cached state -> (B, L, D), new cache."""
         y, cache = self.mamba.step(self.norm(x), cache)
         return x + y, cache

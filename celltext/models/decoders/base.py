@@ -12,8 +12,11 @@ Teacher forcing: ``forward(emb, input_ids)`` with ``input_ids = [<bos>, t1, ...,
 <pad>...]`` (right-padded) returns logits (B, L, V) where position i predicts
 ``input_ids[:, i + 1]``; train with ``cross_entropy(..., ignore_index=pad_id)``. Attention
 is causal, so right padding never affects the positions before it.
-Subclasses implement ``_layers_forward(x, state)`` and ``_new_caches(batch, max_len)``;
-their attention layers are :func:`causal_block` run through :func:`run_block`.
+Subclasses build their sequence layers and list them in order in ``sequence_layers()``.
+Every sequence layer has the same two methods: ``forward(x)`` over a whole sequence (teacher
+forcing) and ``step(x, cache) -> (y, cache)`` continuing after an immutable cache made by
+``allocate_cache(batch)`` (attention's growing :class:`KVCache`, Mamba's fixed (conv, ssm)
+state, the causal conv's window); :class:`DecoderState` holds one cache per layer.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ class DecoderConfig(Config):
 
 
 class DecoderState:
-    """Incremental decoding state: one cache per layer and the number of positions consumed."""
+    """Incremental decoding state: one cache per sequence layer (immutable tuples of tensors)
+    and the number of positions consumed."""
 
     def __init__(self, caches: list[Any]):
         self.caches = caches
@@ -90,17 +94,16 @@ def causal_block(cfg: DecoderConfig) -> TransformerBlock:
     )
 
 
-def run_block(
-    block: TransformerBlock, x: torch.Tensor, state: DecoderState | None, index: int
-) -> torch.Tensor:
-    """x: (B, T, d) -> (B, T, d) through attention layer ``index`` of the decoder.
+def run_layer(layer: nn.Module, x: torch.Tensor, state: DecoderState | None, index: int):
+    """x: (B, T, d) -> (B, T, d) through sequence layer ``index`` of the decoder.
 
-    Without ``state`` over the whole sequence; with it, after the ``state.pos`` positions
-    held in the layer's KV cache ``state.caches[index]``.
+    Without ``state`` over the whole sequence (activation-checkpointed when enabled); with
+    it, after the layer's cache ``state.caches[index]``, which is replaced by the new one.
     """
     if state is None:
-        return checkpointed(block, x)
-    return block(x, cache=state.caches[index], start_pos=state.pos)
+        return checkpointed(layer, x)
+    y, state.caches[index] = layer.step(x, state.caches[index])
+    return y
 
 
 def _exporting() -> bool:
@@ -122,13 +125,15 @@ class PrefixDecoder(nn.Module):
         self.norm_f = RMSNorm(cfg.d_model)
 
     # -- to implement ----------------------------------------------------------------
-    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
-        """Sequence layers: (B, T, d) -> (B, T, d); with ``state``, continue from it."""
+    def sequence_layers(self) -> list[nn.Module]:
+        """The sequence layers in order (each with ``forward``, ``step``, ``allocate_cache``)."""
         raise NotImplementedError
 
-    def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        """One empty cache per layer for ``batch`` sequences of ``max_len`` positions."""
-        raise NotImplementedError
+    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
+        """Sequence layers: (B, T, d) -> (B, T, d); with ``state``, continue from it."""
+        for i, layer in enumerate(self.sequence_layers()):
+            x = run_layer(layer, x, state, i)
+        return x
 
     # -- shared ------------------------------------------------------------------------
     def init_weights(self) -> None:
@@ -137,7 +142,7 @@ class PrefixDecoder(nn.Module):
         Submodules of the types in ``self_initialised`` keep their own initialisation
         (``MambaBlock``: Δ bias, A).
         """
-        n_layers = max(1, getattr(self.cfg, "n_layers", 1))
+        n_layers = max(1, len(self.sequence_layers()))
         own = [n + "." for n, m in self.named_modules() if isinstance(m, self.self_initialised)]
         for name, mod in self.named_modules():
             if any(name.startswith(p) for p in own):
@@ -188,9 +193,10 @@ class PrefixDecoder(nn.Module):
         h = self._layers_forward(self.drop(x), None)
         return self.logits(h[:, head.shape[1] :])  # (B, L, V)
 
-    def new_state(self, batch: int, max_len: int) -> DecoderState:
-        """Empty incremental state for up to ``max_len`` tokens after the prefix."""
-        return DecoderState(self._new_caches(batch, self.cfg.n_prefix + max_len))
+    def new_state(self, batch: int) -> DecoderState:
+        """Empty incremental state for ``batch`` sequences (caches grow as tokens are fed)."""
+        kw = self._cache_kwargs()
+        return DecoderState([layer.allocate_cache(batch, **kw) for layer in self.sequence_layers()])
 
     def decode(
         self,

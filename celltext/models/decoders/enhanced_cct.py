@@ -17,7 +17,7 @@ Shape legend: B batch, T positions, d model width, k kernel width.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -28,22 +28,16 @@ from celltext.config import require
 from celltext.models.blocks.norms import RMSNorm
 from celltext.models.decoders.base import (
     DecoderConfig,
-    DecoderState,
     PrefixDecoder,
     causal_block,
-    run_block,
 )
 from celltext.models.zoo import register_model
 
 
-class ConvCache:
+class ConvCache(NamedTuple):
     """The last ``k - 1`` (normalised) inputs of a causal conv layer: (B, d, k-1)."""
 
-    def __init__(self, buf: torch.Tensor):
-        self.buf = buf
-
-    def reorder(self, index: torch.Tensor) -> None:
-        self.buf = self.buf.index_select(0, index)
+    buf: torch.Tensor
 
 
 class CausalConvMixer(nn.Module):
@@ -57,21 +51,26 @@ class CausalConvMixer(nn.Module):
         self.pw = nn.Linear(dim, dim, bias=False)
         self.drop = nn.Dropout(dropout)
 
-    def allocate_cache(self, batch: int, device: torch.device, dtype: torch.dtype) -> ConvCache:
+    def allocate_cache(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> ConvCache:
         """Zeros: the same as the left zero-padding of the full forward."""
-        dim = self.dwconv.in_channels
-        return ConvCache(torch.zeros(batch, dim, self.kernel - 1, device=device, dtype=dtype))
+        dim, ref = self.dwconv.in_channels, self.dwconv.weight
+        shape = (batch, dim, self.kernel - 1)
+        return ConvCache(torch.zeros(shape, device=device or ref.device, dtype=dtype or ref.dtype))
 
-    def forward(self, x: torch.Tensor, cache: ConvCache | None = None) -> torch.Tensor:
-        """x: (B, T, d) -> (B, T, d); with ``cache``, continue after the cached inputs."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, d) -> (B, T, d)."""
+        return self.step(x, None)[0]
+
+    def step(self, x: torch.Tensor, cache: ConvCache | None) -> tuple[torch.Tensor, ConvCache]:
+        """x: (B, T, d) after the cached inputs (zeros without a cache) -> (B, T, d), cache."""
         h = rearrange(self.norm(x), "b t d -> b d t")
-        if cache is None:
-            h = F.pad(h, (self.kernel - 1, 0))  # (B, d, k-1+T) causal left padding
-        else:
-            h = torch.cat([cache.buf, h], dim=-1)  # (B, d, k-1+T)
-            cache.buf = h[..., h.shape[-1] - (self.kernel - 1) :]
+        left = F.pad(h[..., :0], (self.kernel - 1, 0)) if cache is None else cache.buf
+        h = torch.cat([left, h], dim=-1)  # (B, d, k-1+T): causal left context
+        new = ConvCache(h[..., h.shape[-1] - (self.kernel - 1) :])
         h = F.relu(self.dwconv(h))  # (B, d, T)
-        return x + self.drop(self.pw(rearrange(h, "b d t -> b t d")))
+        return x + self.drop(self.pw(rearrange(h, "b d t -> b t d"))), new
 
 
 @dataclass
@@ -106,15 +105,5 @@ class EnhancedCCTDecoder(PrefixDecoder):
         self.blocks = nn.ModuleList(causal_block(cfg) for _ in range(cfg.n_layers))
         self.init_weights()
 
-    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
-        # x: (B, T, d); caches: conv layers first, then attention blocks
-        for i, conv in enumerate(self.convs):
-            x = conv(x, None if state is None else state.caches[i])
-        for i, block in enumerate(self.blocks, start=len(self.convs)):
-            x = run_block(block, x, state, i)
-        return x
-
-    def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        kw = self._cache_kwargs()
-        convs = [c.allocate_cache(batch, **kw) for c in self.convs]
-        return convs + [b.allocate_cache(batch, max_len, **kw) for b in self.blocks]
+    def sequence_layers(self) -> list[nn.Module]:
+        return [*self.convs, *self.blocks]  # conv layers first, then attention blocks

@@ -9,9 +9,10 @@ layers among them recover it (Jamba, Lieber et al. 2024; Zamba; Waleffe et al. 2
 then SwiGLU). Default ``"MMAMMA"``: one attention layer per two Mamba layers, denser than
 Jamba's 1:7 because the model is only six layers deep and answers are short.
 
-Incremental decoding: attention layers use a KV cache, Mamba layers their recurrent
-``step`` (conv window + SSM state), so each token costs O(1) in Mamba layers. The prefill
-(K prefix vectors + ``<bos>``) runs through ``step`` token by token: K + 1 steps.
+Incremental decoding: every layer's ``step(x, cache)``: attention layers extend a KV cache,
+Mamba layers carry their (conv window, SSM state), so each token costs O(1) in Mamba layers.
+The prefill (K prefix vectors + ``<bos>``) is one ``step`` over the whole chunk: the parallel
+scan, not K + 1 recurrent steps.
 
 Default: d 192, K = 8, 6 heads, Mamba d_state 16, expand 2: about 3.0M parameters.
 
@@ -21,20 +22,15 @@ Shape legend: B batch, T positions, d model width.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import torch
 import torch.nn as nn
 
 from celltext.config import require
-from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.mamba import MambaBlock, MambaConfig, MambaLayer
 from celltext.models.decoders.base import (
     DecoderConfig,
-    DecoderState,
     PrefixDecoder,
     causal_block,
-    run_block,
 )
 from celltext.models.zoo import register_model
 
@@ -88,27 +84,5 @@ class HybridDecoder(PrefixDecoder):
         )
         self.init_weights()
 
-    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
-        # x: (B, T, d)
-        for i, (kind, layer) in enumerate(zip(self.cfg.pattern, self.layers, strict=True)):
-            if kind == "A":
-                x = run_block(layer, x, state, i)
-            elif state is None:
-                x = checkpointed(layer, x)
-            else:
-                cache, ys = state.caches[i], []
-                for t in range(x.shape[1]):
-                    y, cache = layer.step(x[:, t], cache)  # (B, d)
-                    ys.append(y)
-                state.caches[i] = cache
-                x = torch.stack(ys, dim=1)  # (B, T, d)
-        return x
-
-    def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        kw = self._cache_kwargs()
-        return [
-            layer.allocate_cache(batch, **kw)
-            if kind == "M"
-            else layer.allocate_cache(batch, max_len, **kw)
-            for kind, layer in zip(self.cfg.pattern, self.layers, strict=True)
-        ]
+    def sequence_layers(self) -> list[nn.Module]:
+        return list(self.layers)

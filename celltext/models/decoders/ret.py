@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -25,10 +24,8 @@ import torch.nn as nn
 from celltext.config import require
 from celltext.models.decoders.base import (
     DecoderConfig,
-    DecoderState,
     PrefixDecoder,
     causal_block,
-    run_block,
 )
 from celltext.models.zoo import register_model
 
@@ -57,13 +54,8 @@ class RETDecoder(PrefixDecoder):
         self.blocks = nn.ModuleList(causal_block(cfg) for _ in range(cfg.n_layers))
         self.init_weights()
 
-    def _layers_forward(self, x: torch.Tensor, state: DecoderState | None) -> torch.Tensor:
-        for i, block in enumerate(self.blocks):
-            x = run_block(block, x, state, i)  # (B, T, d)
-        return x
-
-    def _new_caches(self, batch: int, max_len: int) -> list[Any]:
-        return [b.allocate_cache(batch, max_len, **self._cache_kwargs()) for b in self.blocks]
+    def sequence_layers(self) -> list[nn.Module]:
+        return list(self.blocks)
 
     def quantize_int8(self) -> RETDecoder:
         """A CPU copy with int8 dynamically-quantised linear layers (inference only)."""

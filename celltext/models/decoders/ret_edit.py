@@ -32,7 +32,6 @@ import torch.nn as nn
 from einops import rearrange
 
 from celltext.config import require
-from celltext.models.decoders.base import DecoderState
 from celltext.models.decoders.ret import RETConfig, RETDecoder
 from celltext.models.zoo import register_model
 
@@ -83,8 +82,3 @@ class RETEditDecoder(RETDecoder):
             parts.append(self.tok_emb(proto_ids) + self.proto_segment)  # (B, P, d)
         parts.append(self.sep.expand(emb.shape[0], 1, -1))  # (B, 1, d)
         return torch.cat(parts, dim=1)
-
-    def new_state(self, batch: int, max_len: int) -> DecoderState:
-        """Incremental state for up to ``max_len`` positions after the soft tokens (the
-        prototype, the separator and the answer tokens)."""
-        return DecoderState(self._new_caches(batch, self.cfg.n_prefix + 1 + max_len))
