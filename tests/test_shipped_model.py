@@ -84,3 +84,26 @@ def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
     assert bad.abstained and bad.provenance == "abstained" and bad.best_guess
     assert not good.abstained and good.provenance in ("edited", "retrieved", "generated")
     assert good.confidence > bad.confidence
+
+
+def test_an_answer_does_not_depend_on_what_it_is_batched_with():
+    """Edits of prototypes of different lengths are decoded without pad tokens in the
+    prefix, so a batch gives exactly the answers its questions get one at a time."""
+    from celltext.data.release import load_release
+    from celltext.serving.factory import load_predictor
+    from celltext.serving.fallback import FallbackBank
+    from celltext.teacher import load_teacher
+
+    teacher = load_teacher()
+    pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "kind_of"][:150]
+    bank = FallbackBank.from_release_pairs(pairs, teacher)
+    predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
+    questions = [f"Into which broader class does {p.subject} fall?" for p in pairs[:6]]
+    questions += ["What is the meaning of blorfquux?", "Wer hat das Telefon erfunden?"]
+    together = predictor.answer(questions)
+    alone = [predictor.answer([q])[0] for q in questions]
+    key = [(a.answer, a.provenance, round(a.confidence, 4)) for a in together]
+    assert key == [(a.answer, a.provenance, round(a.confidence, 4)) for a in alone]
+    embs = teacher.encode([p.answer for p in pairs[:6]], cache=False)
+    edits = [d.text for d in predictor.decode(embs, mode="edit")]
+    assert edits == [predictor.decode(embs[i : i + 1], mode="edit")[0].text for i in range(6)]

@@ -319,8 +319,23 @@ class Predictor:
     ) -> list[str]:
         import torch
 
+        if protos is not None:  # one call per prototype length: no pad tokens in any prefix
+            rows = self._proto_rows(protos)
+            out: list[str] = [""] * len(rows)
+            for length in sorted({len(r) for r in rows}):
+                idx = [i for i, r in enumerate(rows) if len(r) == length]
+                ids = torch.tensor([rows[i] for i in idx], dtype=torch.long).reshape(len(idx), -1)
+                texts = self._run_decoder(embs[idx], strategy, temperature, top_p, ids)
+                for i, text in zip(idx, texts, strict=True):
+                    out[i] = text
+            return out
+        return self._run_decoder(embs, strategy, temperature, top_p, None)
+
+    def _run_decoder(self, embs, strategy, temperature, top_p, proto_ids) -> list[str]:
+        import torch
+
         cfg = self.config
-        extra = {} if protos is None else {"proto_ids": self._proto_ids(protos)}
+        extra = {} if proto_ids is None else {"proto_ids": proto_ids}
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(embs, dtype=np.float32))  # (B, D)
             ids = self.system.decoder.generate(
@@ -336,17 +351,14 @@ class Predictor:
             )
         return [self.tokenizer.decode(seq).strip() for seq in ids]
 
-    def _proto_ids(self, protos: list[str]):
-        """Prototype texts -> right-padded token ids (B, P) for the decoder."""
-        import torch
+    def _proto_rows(self, protos: list[str]) -> list[list[int]]:
+        """Prototype texts -> their token ids, cut at the decoder's ``max_proto_tokens``.
 
+        Rows are decoded in groups of equal length (:meth:`_decode`): a padded batch would put
+        pad tokens into the prefix, and an answer would depend on what it was batched with.
+        """
         limit = int(self.system.decoder.cfg.max_proto_tokens)
-        rows = [self.tokenizer.encode(p)[:limit] for p in protos]
-        width = max(1, max(len(r) for r in rows))
-        out = torch.full((len(rows), width), int(self.tokenizer.pad_id), dtype=torch.long)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        return out
+        return [self.tokenizer.encode(p)[:limit] for p in protos]
 
     def _retrieve(self, questions: list[str], q_embs: np.ndarray) -> list[Answer]:
         matches = _run("retrieval", self.bank.by_question, q_embs)
