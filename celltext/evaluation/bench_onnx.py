@@ -34,20 +34,11 @@ log = logging.getLogger(__name__)
 # -- onnxruntime against PyTorch -----------------------------------------------------------------
 # Run in a fresh interpreter per path: load one predictor, answer the questions at batch 1,
 # print one JSON line with the process's peak RSS. It imports nothing from this module (which
-# imports torch); the onnx path must not import torch at all.
+# imports torch); the onnx path must not import torch at all (resources.py does not).
 _CHILD = """
 import json, resource, sys
+from celltext.evaluation.resources import status_kb as kb
 args = json.loads(sys.argv[1])
-
-def kb(field):
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 if args["path"] == "onnx":
     from celltext.serving.onnx_runtime import OrtPredictor
@@ -55,8 +46,8 @@ if args["path"] == "onnx":
 else:
     import torch
     torch.set_num_threads(args["threads"])
-    from celltext.serving.predictor import Predictor, PredictorConfig
     from celltext.serving.factory import load_predictor
+    from celltext.serving.records import PredictorConfig
     cfg = PredictorConfig.from_dict(args["config"])
     pred = load_predictor(args["ref"], fallback=False, config=cfg)
 loaded = kb("VmRSS")

@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 _MB = 1024 * 1024
 
 
 # -- memory ------------------------------------------------------------------------------------
-def _status_kb(field: str) -> int | None:
+def status_kb(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), or None off Linux."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -33,7 +32,7 @@ def _status_kb(field: str) -> int | None:
 
 def rss_mb() -> float | None:
     """Current resident set size in MB (``VmRSS``), or None off Linux."""
-    kb = _status_kb("VmRSS")
+    kb = status_kb("VmRSS")
     return None if kb is None else kb / 1024
 
 
@@ -54,7 +53,7 @@ def reset_peak() -> bool:
 
 def peak_mb() -> float | None:
     """Peak resident set size in MB since the last :func:`reset_peak` (``VmHWM``)."""
-    kb = _status_kb("VmHWM")
+    kb = status_kb("VmHWM")
     return None if kb is None else kb / 1024
 
 
@@ -83,6 +82,8 @@ def peak_delta(fn: Callable[[], Any]) -> float | None:
 # -- machine -----------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
     """CPU model, core count, memory, OS, Python/torch versions, CUDA device if any."""
+    import torch
+
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -114,7 +115,10 @@ def machine_info() -> dict[str, Any]:
 
 # -- timing ------------------------------------------------------------------------------------
 def sync(device: str) -> None:
+    """Wait for queued GPU work (nothing to wait for on the CPU)."""
     if device.startswith("cuda"):
+        import torch
+
         torch.cuda.synchronize()
 
 

@@ -34,20 +34,28 @@ class Stage:
     args: TrainArgs
 
 
-def decoder_stage(preset: Preset, data: RunData, model: Any, tokenizer: Any) -> Stage:
-    cfg = preset.stages.decoder
-    protos = stage_prototypes(cfg, model.decoder, data.texts, data.texts, data.val_texts)
+def _decoder_stage(cfg, data: RunData, model: Any, tokenizer: Any, train, val, **inputs) -> Stage:
+    """A decoder-training stage on ``train``/``val`` text tables (decoder and finetune)."""
+    protos = stage_prototypes(cfg, model.decoder, data.texts, train, val)
     task = DecoderTask(
-        data.texts,
-        data.val_texts,
+        train,
+        val,
         noise_std=cfg.noise_std,
         label_smoothing=cfg.label_smoothing,
-        generate_samples=cfg.generate_samples,
         tokenizer=tokenizer,
         prototypes=protos[0],
         val_prototypes=protos[1],
+        **inputs,
     )
     return Stage(task, model.decoder, cfg.train)
+
+
+def decoder_stage(preset: Preset, data: RunData, model: Any, tokenizer: Any) -> Stage:
+    cfg = preset.stages.decoder
+    return _decoder_stage(
+        cfg, data, model, tokenizer, data.texts, data.val_texts,
+        generate_samples=cfg.generate_samples,
+    )  # fmt: skip
 
 
 def core_stage(preset: Preset, data: RunData, model: Any, tokenizer: Any) -> Stage:
@@ -76,19 +84,10 @@ def finetune_stage(preset: Preset, data: RunData, model: Any, tokenizer: Any) ->
     if cfg.include_teacher_pairs:  # also the exact answer embeddings, as in the decoder stage
         table = concat_tables(table, data.train_pairs.answers)
         inputs = torch.cat([pred_train, data.train_pairs.answers.emb])
-    protos = stage_prototypes(cfg, model.decoder, data.texts, table, data.val_pairs.answers)
-    task = DecoderTask(
-        table,
-        data.val_pairs.answers,
-        train_inputs=inputs,
-        val_inputs=pred_val,
-        noise_std=cfg.noise_std,
-        label_smoothing=cfg.label_smoothing,
-        tokenizer=tokenizer,
-        prototypes=protos[0],
-        val_prototypes=protos[1],
-    )
-    return Stage(task, model.decoder, cfg.train)
+    return _decoder_stage(
+        cfg, data, model, tokenizer, table, data.val_pairs.answers,
+        train_inputs=inputs, val_inputs=pred_val,
+    )  # fmt: skip
 
 
 STAGE_BUILDERS: dict[str, Callable[[Preset, RunData, Any, Any], Stage]] = {
