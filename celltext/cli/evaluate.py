@@ -47,7 +47,10 @@ def eval_command(
     rerank: int = typer.Option(
         0, "--rerank", help="Also evaluate best-of-N reranking by teacher cosine (N >= 2)."
     ),
-    strategy: str = typer.Option("greedy", "--strategy", help="greedy, beam or sample."),
+    num_beams: int = typer.Option(
+        1, "--num-beams", help="Beam search with this many beams when > 1 (else greedy)."
+    ),
+    do_sample: bool = typer.Option(False, "--do-sample", help="Sample instead (num_beams 1)."),
     max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
     latency_samples: int = typer.Option(
         32, "--latency-samples", help="Questions timed one at a time (batch 1, warm)."
@@ -79,11 +82,13 @@ def eval_command(
         raise fail(f"unknown split {split!r}; choose from {', '.join((*SPLITS, *HELDOUT_SPLITS))}")
     if decode_mode not in ("generative", "edit", "search"):
         raise fail(f"--decode-mode must be generative, edit or search, not {decode_mode!r}")
-    if strategy not in ("greedy", "beam", "sample"):
-        raise fail(f"--strategy must be greedy, beam or sample, not {strategy!r}")
+    if num_beams < 1 or (do_sample and num_beams > 1):
+        raise fail("--num-beams must be >= 1, and 1 with --do-sample")
     torch.set_num_threads(threads)
     release_obj = WithHeldout(_load_release(release))
-    options = DecodeOptions(strategy=strategy, max_new_tokens=max_new_tokens, seed=seed)
+    options = DecodeOptions(
+        num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed
+    )
     try:
         with working(f"eval {model or 'default model'} on {release}/{split}") as update:
             report = run_eval(

@@ -44,9 +44,9 @@ class Prediction:
 class DecodeOptions:
     """How the decoder turns an embedding into text."""
 
-    strategy: str = "greedy"
     max_new_tokens: int = 48
-    num_beams: int = 4
+    num_beams: int = 1  # > 1: beam search (Hugging Face GenerationConfig names)
+    do_sample: bool = False
     no_repeat_ngram_size: int = 4  # as the Predictor: no repeated 4-grams
     rerank: int = 0  # candidates per item; 0 or 1 = no reranking
     rerank_temperature: float = 0.8
@@ -162,12 +162,12 @@ class GenerativeSystem:
         return unit_rows(pred) if self.options.normalize_core_output else pred
 
     @torch.inference_mode()
-    def _generate(self, embs: np.ndarray, strategy: str, **kw: Any) -> list[str]:
+    def _generate(self, embs: np.ndarray, sample: bool = False, **kw: Any) -> list[str]:
         o = self.options
         x = torch.as_tensor(np.asarray(embs, dtype=np.float32), device=self.device)  # (B, D)
         ids = self.model.decoder.generate(
-            x, max_new_tokens=o.max_new_tokens, strategy=strategy, num_beams=o.num_beams,
-            no_repeat_ngram_size=o.no_repeat_ngram_size, **kw,
+            x, max_new_tokens=o.max_new_tokens, num_beams=1 if sample else o.num_beams,
+            do_sample=sample or o.do_sample, no_repeat_ngram_size=o.no_repeat_ngram_size, **kw,
         )  # fmt: skip
         return [self.tokenizer.decode(list(seq)).strip() for seq in ids]
 
@@ -181,20 +181,20 @@ class GenerativeSystem:
             if self.options.rerank > 1:
                 out.extend(self._decode_rerank(chunk, start))
             else:
-                out.extend(self._generate(chunk, self.options.strategy))
+                out.extend(self._generate(chunk))
         return out
 
     def _decode_rerank(self, embs: np.ndarray, offset: int) -> list[str]:
         """Best of ``n`` candidates (the plain decode + n-1 samples) by teacher cosine."""
         o, b = self.options, len(embs)
-        cands = [self._generate(embs, o.strategy)]
+        cands = [self._generate(embs)]
         reps = np.repeat(embs, o.rerank - 1, axis=0)  # (b * (n-1), D)
         # Seed per chunk so results do not depend on what ran before (determinism), on a
         # forked RNG so the caller's random state is left alone.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(o.seed + offset)
             samples = self._generate(
-                reps, "sample", temperature=o.rerank_temperature, top_p=o.rerank_top_p
+                reps, True, temperature=o.rerank_temperature, top_p=o.rerank_top_p
             )
         for j in range(o.rerank - 1):
             cands.append(samples[j :: o.rerank - 1])  # the j-th sample of every item
@@ -243,7 +243,7 @@ class EditingDecoder:
         )
         o = generative.options
         config = PredictorConfig(
-            release=release.version, strategy=o.strategy, max_new_tokens=o.max_new_tokens,
+            release=release.version, do_sample=o.do_sample, max_new_tokens=o.max_new_tokens,
             num_beams=o.num_beams, decode_mode=mode, rerank=o.rerank,
             no_repeat_ngram_size=o.no_repeat_ngram_size,
         )  # fmt: skip
@@ -295,7 +295,7 @@ class PredictorSystem:
         config = PredictorConfig(
             fallback=True,
             release=release.version,
-            strategy=o.strategy,
+            do_sample=o.do_sample,
             max_new_tokens=o.max_new_tokens,
             num_beams=o.num_beams,
             no_repeat_ngram_size=o.no_repeat_ngram_size,

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-Strategy = Literal["greedy", "beam", "sample"]
 
 
 class IncrementalDecoder(Protocol):
@@ -258,8 +257,8 @@ def generate(
     model: IncrementalDecoder,
     emb: torch.Tensor | np.ndarray,
     max_new_tokens: int = 48,
-    strategy: Strategy = "greedy",
-    num_beams: int = 4,
+    num_beams: int = 1,
+    do_sample: bool = False,
     top_k: int = 0,
     top_p: float = 1.0,
     temperature: float = 1.0,
@@ -276,19 +275,21 @@ def generate(
     ``proto_ids`` (B, P): prototype tokens for decoders that edit a retrieved text
     (``ret_edit``); None for plain generation.
 
-    ``strategy``: ``"greedy"`` (argmax), ``"beam"`` (``num_beams`` beams, length-normalised
-    by ``length_penalty``), ``"sample"`` (``temperature``, then ``top_k`` > 0 and/or
-    ``top_p`` < 1 filtering; pass ``generator`` for reproducible draws). Each sequence stops
-    at EOS or after ``max_new_tokens`` tokens.
+    The options are Hugging Face's ``GenerationConfig`` names: greedy search by default
+    (``num_beams=1, do_sample=False``); beam search with ``num_beams > 1`` (length-normalised
+    by ``length_penalty``); sampling with ``do_sample=True`` (``temperature``, then
+    ``top_k`` > 0 and/or ``top_p`` < 1 filtering; pass ``generator`` for reproducible
+    draws). ``repetition_penalty`` and ``no_repeat_ngram_size`` apply to every mode. Each
+    sequence stops at EOS or after ``max_new_tokens`` tokens.
     """
     if proto_ids is not None:
         proto_ids = torch.as_tensor(proto_ids, dtype=torch.long, device=param_device(model))
-    if strategy not in ("greedy", "beam", "sample"):
-        raise ValueError(f"strategy must be 'greedy', 'beam' or 'sample', got {strategy!r}")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if strategy == "beam" and num_beams < 1:
+    if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    if do_sample and num_beams > 1:
+        raise ValueError("beam sampling is not supported: do_sample=True needs num_beams=1")
     param = next(model.parameters())  # type: ignore[attr-defined]
     emb = torch.as_tensor(emb, dtype=param.dtype, device=param.device)
     if emb.dim() != 2 or emb.shape[1] != model.cfg.dim:
@@ -307,13 +308,13 @@ def generate(
             "top_p": top_p,
             "length_penalty": length_penalty,
         }
-        if strategy == "beam":
+        if num_beams > 1:
             batch = emb.shape[0]
             protos = None if proto_ids is None else proto_ids.repeat_interleave(num_beams, 0)
             runner = _Runner(model, emb.repeat_interleave(num_beams, 0), use_cache, protos)
             return _beam_search(runner, batch, num_beams, max_new_tokens, opts)
         runner = _Runner(model, emb, use_cache, proto_ids)
-        return _greedy_or_sample(runner, max_new_tokens, strategy == "sample", opts, generator)
+        return _greedy_or_sample(runner, max_new_tokens, do_sample, opts, generator)
     finally:
         model.train(was_training)  # type: ignore[attr-defined]
 

@@ -88,7 +88,7 @@ def parity_report(
     """Compare PyTorch with each ONNX Runtime predictor (``{"onnx": p, "onnx-int8": q}``)."""
     questions = list(questions)
     for p in (torch_predictor, *ort_predictors.values()):
-        p.config = p.config.replace(fallback=False, strategy="greedy")
+        p.config = p.config.replace(fallback=False, num_beams=1, do_sample=False)
     ref_answers, ref_ms = _timed_answers(torch_predictor, questions, batch_size, latency_samples)
     q_torch = torch_predictor.embed(questions[:64])  # (n, D)
     core_torch = torch_predictor._core(q_torch)  # (n, D)

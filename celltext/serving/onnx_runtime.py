@@ -211,7 +211,7 @@ class OrtPredictor(Predictor):
         system = OrtSystem(folder, manifest, providers, threads)
         tokenizer = OrtTokenizer(folder / "tokenizer.json")
         cfg = PredictorConfig.from_dict(manifest.get("predictor", {})).replace(
-            fallback=fallback, strategy="greedy", rerank=0
+            fallback=fallback, num_beams=1, do_sample=False, rerank=0
         )
         if threshold is not None:
             cfg = cfg.replace(threshold=threshold)

@@ -154,7 +154,7 @@ class Predictor:
             texts = self._generate(embs, [m.text for m in self.bank.by_answer(embs)])
         else:
             protos = [m.text for m in self.bank.by_answer(embs)]
-            plain = self._decode(embs, self.config.strategy)
+            plain = self._decode(embs)
             texts = self._pick_closest([plain, protos], embs, extra=self._generate(embs, protos))
         quals = self.assessor.assess(None, texts, embs)
         return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
@@ -281,7 +281,7 @@ class Predictor:
         cosine to the embedding (as ``celltext eval``)."""
         cfg = self.config
         protos = protos if self.edits else None
-        texts = self._decode(embs, cfg.strategy, protos=protos)
+        texts = self._decode(embs, protos=protos)
         if cfg.rerank <= 1:
             return texts
         import torch
@@ -292,7 +292,7 @@ class Predictor:
             torch.manual_seed(cfg.seed)  # the same question gets the same candidates
             rep_protos = None if protos is None else [p for p in protos for _ in range(n)]
             samples = self._decode(
-                reps, "sample", cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
+                reps, True, cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
             )
         return self._pick_closest([samples[j::n] for j in range(n)], embs, extra=texts)
 
@@ -312,7 +312,7 @@ class Predictor:
     def _decode(
         self,
         embs: np.ndarray,
-        strategy: str,
+        sample: bool = False,
         temperature: float = 1.0,
         top_p: float = 1.0,
         protos: list[str] | None = None,
@@ -325,13 +325,14 @@ class Predictor:
             for length in sorted({len(r) for r in rows}):
                 idx = [i for i, r in enumerate(rows) if len(r) == length]
                 ids = torch.tensor([rows[i] for i in idx], dtype=torch.long).reshape(len(idx), -1)
-                texts = self._run_decoder(embs[idx], strategy, temperature, top_p, ids)
+                texts = self._run_decoder(embs[idx], sample, temperature, top_p, ids)
                 for i, text in zip(idx, texts, strict=True):
                     out[i] = text
             return out
-        return self._run_decoder(embs, strategy, temperature, top_p, None)
+        return self._run_decoder(embs, sample, temperature, top_p, None)
 
-    def _run_decoder(self, embs, strategy, temperature, top_p, proto_ids) -> list[str]:
+    def _run_decoder(self, embs, sample, temperature, top_p, proto_ids) -> list[str]:
+        """Token generation with the config's options (``sample``: the reranking draws)."""
         import torch
 
         cfg = self.config
@@ -341,8 +342,8 @@ class Predictor:
             ids = self.system.decoder.generate(
                 x,
                 max_new_tokens=cfg.max_new_tokens,
-                strategy=strategy,
-                num_beams=cfg.num_beams,
+                num_beams=1 if sample else cfg.num_beams,
+                do_sample=sample or cfg.do_sample,
                 repetition_penalty=cfg.repetition_penalty,
                 no_repeat_ngram_size=cfg.no_repeat_ngram_size,
                 temperature=temperature,

@@ -136,9 +136,11 @@ class PredictorConfig(Config):
     """Confidence below which the fallback replaces the generated answer."""
     fallback: bool = True
     """Use the phrase bank on low quality or failure (False: raw model output, errors raise)."""
-    strategy: Literal["greedy", "beam", "sample"] = "greedy"
     max_new_tokens: int = 48
-    num_beams: int = 4
+    num_beams: int = 1
+    """Beam search with this many beams when > 1 (Hugging Face ``GenerationConfig`` names)."""
+    do_sample: bool = False
+    """Sample instead of greedy/beam search (``num_beams`` must then be 1)."""
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 4
     """Never repeat a 4-gram of tokens (the retrieve-and-edit decoder otherwise loops on
@@ -171,6 +173,7 @@ class PredictorConfig(Config):
         require(0.0 <= self.threshold <= 1.0, "threshold", "must be in 0..1")
         require(self.max_new_tokens > 0, "max_new_tokens", "must be > 0")
         require(self.num_beams > 0, "num_beams", "must be > 0")
+        require(not (self.do_sample and self.num_beams > 1), "do_sample", "needs num_beams=1")
         require(self.repetition_penalty > 0, "repetition_penalty", "must be > 0")
         require(self.no_repeat_ngram_size >= 0, "no_repeat_ngram_size", "must be >= 0")
         require(self.rerank >= 0, "rerank", "must be >= 0")

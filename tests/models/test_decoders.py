@@ -55,10 +55,10 @@ def test_cached_generation_equals_recomputation(name):
     emb = torch.randn(3, 16)
     greedy = model.generate(emb, max_new_tokens=6)
     assert greedy == model.generate(emb, max_new_tokens=6, use_cache=False)
-    assert greedy == model.generate(emb, max_new_tokens=6, strategy="beam", num_beams=1)
-    beam = model.generate(emb, max_new_tokens=5, strategy="beam", num_beams=3)
+    assert greedy == model.generate(emb, max_new_tokens=6, num_beams=1)
+    beam = model.generate(emb, max_new_tokens=5, num_beams=3)
     assert beam == model.generate(
-        emb, max_new_tokens=5, strategy="beam", num_beams=3, use_cache=False
+        emb, max_new_tokens=5, num_beams=3, use_cache=False
     )
     # batch rows are independent
     assert [model.generate(emb[i : i + 1], max_new_tokens=6)[0] for i in range(3)] == greedy

@@ -51,31 +51,31 @@ def toy():
 
 def test_greedy_follows_argmax_and_stops_at_eos(toy):
     # BOS -> A (0.5) -> C (0.36) -> EOS (0.55)
-    assert generate(toy, torch.zeros(1, 2), strategy="greedy") == [[A, C]]
+    assert generate(toy, torch.zeros(1, 2), num_beams=1) == [[A, C]]
     assert generate(toy, torch.zeros(1, 2), max_new_tokens=1) == [[A]]
 
 
 def test_beam_finds_better_sequence_than_greedy(toy):
     # P(B, EOS) = 0.36 beats P(A, C, EOS) = 0.099 and every other sequence
-    assert generate(toy, torch.zeros(2, 2), strategy="beam", num_beams=3) == [[B], [B]]
-    assert generate(toy, torch.zeros(1, 2), strategy="beam", num_beams=1) == [[A, C]]
+    assert generate(toy, torch.zeros(2, 2), num_beams=3) == [[B], [B]]
+    assert generate(toy, torch.zeros(1, 2), num_beams=1) == [[A, C]]
 
 
 def test_sampling_filters(toy):
     emb = torch.zeros(64, 2)
     g = torch.Generator().manual_seed(0)
-    top1 = generate(toy, emb, strategy="sample", top_k=1, generator=g)
+    top1 = generate(toy, emb, do_sample=True, top_k=1, generator=g)
     assert all(seq == [A, C] for seq in top1)
-    nucleus = generate(toy, emb, strategy="sample", top_p=0.05, generator=g)
+    nucleus = generate(toy, emb, do_sample=True, top_p=0.05, generator=g)
     assert all(seq == [A, C] for seq in nucleus)
-    free = generate(toy, emb, strategy="sample", temperature=1.0, generator=g)
+    free = generate(toy, emb, do_sample=True, temperature=1.0, generator=g)
     assert {seq[0] for seq in free if seq} <= {A, B} and len({tuple(s) for s in free}) > 2
     # top_k=2 never samples the third most likely first token (EOS -> empty answer)
-    top2 = generate(toy, emb, strategy="sample", top_k=2, generator=g)
+    top2 = generate(toy, emb, do_sample=True, top_k=2, generator=g)
     assert all(seq and seq[0] in (A, B) for seq in top2)
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    assert generate(toy, emb, strategy="sample", generator=g1) == generate(
-        toy, emb, strategy="sample", generator=g2
+    assert generate(toy, emb, do_sample=True, generator=g1) == generate(
+        toy, emb, do_sample=True, generator=g2
     )
 
 
@@ -90,8 +90,8 @@ def test_processors(toy):
 
 
 def test_bad_arguments(toy):
-    with pytest.raises(ValueError, match="strategy"):
-        generate(toy, torch.zeros(1, 2), strategy="nucleus")
+    with pytest.raises(ValueError, match="beam sampling"):
+        generate(toy, torch.zeros(1, 2), do_sample=True, num_beams=3)
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
         generate(toy, torch.zeros(1, 3))
     with pytest.raises(ValueError, match="max_new_tokens"):

@@ -80,7 +80,7 @@ def test_registered_retrieval_decoder(bank):
     assert count_parameters(create_model("phrase_bank_v1")) == 0
     tok = CellTokenizer.train(TEXTS * 3, vocab_size=300)
     model = PhraseBankDecoder.from_bank(bank, tok, max_len=16)
-    out = model.generate(torch.from_numpy(bank.embeddings[[4, 9]]), strategy="beam")
+    out = model.generate(torch.from_numpy(bank.embeddings[[4, 9]]), num_beams=4)
     assert [tok.decode(ids) for ids in out] == [TEXTS[4], TEXTS[9]]
     # forward is the teacher-forced distribution of the retrieved answer
     ids = torch.tensor([[tok.bos_id] + tok.encode(TEXTS[4])])

@@ -59,9 +59,9 @@ def test_cached_generation_matches_full_recomputation(model, with_proto):
 
 def test_beam_search_repeats_the_prototype_per_beam(model):
     emb, proto = _inputs(2)
-    beams = model.generate(emb, max_new_tokens=6, strategy="beam", num_beams=3, proto_ids=proto)
+    beams = model.generate(emb, max_new_tokens=6, num_beams=3, proto_ids=proto)
     assert len(beams) == 2
-    one = model.generate(emb, max_new_tokens=6, strategy="beam", num_beams=1, proto_ids=proto)
+    one = model.generate(emb, max_new_tokens=6, num_beams=1, proto_ids=proto)
     assert one == model.generate(emb, max_new_tokens=6, proto_ids=proto)  # 1 beam == greedy
 
 

@@ -45,7 +45,8 @@ def test_bench_onnx_adds_the_comparison(fitted_ckpt, onnx_dir, release_dir):
     onnx = out["onnx"]
     assert onnx["same_checkpoint"] is True and onnx["decoder_mode"] == "step"
     assert onnx["settings"]["iters"] == out["latency_ms"]["end_to_end"]["n"] == 3
-    assert onnx["settings"]["fallback"] is False and onnx["settings"]["strategy"] == "greedy"
+    assert onnx["settings"]["fallback"] is False and onnx["settings"]["num_beams"] == 1
+    assert onnx["settings"]["do_sample"] is False
     for side in (onnx, onnx["pytorch"]):
         lat = side["latency_ms"]
         assert lat["n"] == 3 and lat["p95"] >= lat["p50"] > 0

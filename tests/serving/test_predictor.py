@@ -192,10 +192,10 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
 def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypatch):
     decode = predictor._decode
 
-    def worse_greedy(embs, strategy, *args, protos=None):
-        if strategy == "greedy":
+    def worse_greedy(embs, sample=False, *args, protos=None):
+        if not sample:
             return ["Bananas are yellow fruit."] * len(embs)
-        return decode(embs, "greedy")  # the "samples": the true answers
+        return decode(embs)  # the "samples": the true answers
 
     monkeypatch.setattr(predictor, "_decode", worse_greedy)
     predictor.config = predictor.config.replace(rerank=3)

@@ -8,7 +8,7 @@ so the baseline and the fallback need no second code path. The bank lives in buf
 ``<eos>``, padded with ``<pad>``). ``n_entries`` and ``max_len`` are config fields, so a
 checkpoint's config rebuilds buffers of the right shape before the strict load.
 
-``generate`` returns the tokens of the nearest known answer (every strategy gives the same
+``generate`` returns the tokens of the nearest known answer (every decoding mode gives the same
 result: retrieval is deterministic). ``forward`` is the matching teacher-forced
 distribution: log-probability 0 on the retrieved answer's next token and -1e4 elsewhere.
 For the texts and cosines themselves use :class:`celltext.models.phrase_bank.PhraseBank`.
@@ -111,7 +111,7 @@ class PhraseBankDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, emb: Any, max_new_tokens: int = 48, **kwargs: Any) -> list[list[int]]:
-        """Tokens (no BOS/EOS) of the nearest known answer; ``kwargs`` (strategy...) are ignored."""
+        """Tokens (no BOS/EOS) of the nearest known answer; ``kwargs`` (num_beams, do_sample...) are ignored."""
         emb = torch.as_tensor(emb, dtype=torch.float32, device=self.embeddings.device)
         idx, _ = self._nearest(emb)
         out = []
