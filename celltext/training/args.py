@@ -98,19 +98,16 @@ class TrainArgs(Config):
 
 
 @dataclass
-class DecoderStage(Config):
-    """Stage ``decoder``: teacher embedding of a text -> that text (teacher forcing)."""
+class TextStage(Config):
+    """Fields of the two stages that train the decoder (``decoder`` and ``finetune``)."""
 
     enabled: bool = True
     """Run this stage."""
-    noise_std: float = 0.02
+    noise_std: float = 0.0
     """Std of Gaussian noise added per dimension to the input embedding (then re-normalised),
     so the decoder tolerates the core's errors; 0 disables."""
     label_smoothing: float = 0.0
     """Label smoothing of the next-token cross-entropy."""
-    generate_samples: int = 0
-    """At each evaluation, greedily decode this many validation answers and report
-    ``val/exact_match`` (0 skips it: generation is slow on CPU)."""
     prototypes: bool = False
     """Retrieve and edit: feed each text's nearest neighbour (or itself) as a prototype
     (decoders with a prototype segment, ``ret_edit``); False: plain generation only."""
@@ -124,8 +121,22 @@ class DecoderStage(Config):
     def validate(self) -> None:
         require(self.noise_std >= 0, "noise_std", "must be >= 0")
         require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        for name in ("proto_self_rate", "proto_pure_rate"):
+            require(0.0 <= getattr(self, name) <= 1.0, name, "must be in 0..1")
+
+
+@dataclass
+class DecoderStage(TextStage):
+    """Stage ``decoder``: teacher embedding of a text -> that text (teacher forcing)."""
+
+    noise_std: float = 0.02
+    generate_samples: int = 0
+    """At each evaluation, greedily decode this many validation answers and report
+    ``val/exact_match`` (0 skips it: generation is slow on CPU)."""
+
+    def validate(self) -> None:
+        super().validate()
         require(self.generate_samples >= 0, "generate_samples", "must be >= 0")
-        _check_rates(self)
 
 
 @dataclass
@@ -160,36 +171,14 @@ class CoreStage(Config):
 
 
 @dataclass
-class FinetuneStage(Config):
-    """Stage ``finetune``: the decoder on the (frozen) core's predicted answer embeddings."""
+class FinetuneStage(TextStage):
+    """Stage ``finetune``: the decoder on the (frozen) core's predicted answer embeddings
+    (``noise_std``: extra noise on the predicted embeddings)."""
 
     enabled: bool = False
     """Run this stage (after ``decoder`` and ``core``)."""
     include_teacher_pairs: bool = True
     """Also keep the teacher embeddings of the training answers in the mix (no forgetting)."""
-    noise_std: float = 0.0
-    """Extra Gaussian noise on the predicted embeddings (then re-normalised)."""
-    label_smoothing: float = 0.0
-    """Label smoothing of the next-token cross-entropy."""
-    prototypes: bool = False
-    """Retrieve and edit: feed each text's nearest neighbour (or itself) as a prototype
-    (decoders with a prototype segment, ``ret_edit``); False: plain generation only."""
-    proto_self_rate: float = 0.2
-    """Share of rows whose prototype is their own text (learn to copy a seen text)."""
-    proto_pure_rate: float = 0.3
-    """Share of batches with no prototype at all (the plain generative decoder)."""
-    train: TrainArgs = field(default_factory=TrainArgs)
-    """Optimisation settings."""
-
-    def validate(self) -> None:
-        require(self.noise_std >= 0, "noise_std", "must be >= 0")
-        require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        _check_rates(self)
-
-
-def _check_rates(stage: Config) -> None:
-    for name in ("proto_self_rate", "proto_pure_rate"):
-        require(0.0 <= getattr(stage, name) <= 1.0, name, "must be in 0..1")
 
 
 @dataclass
