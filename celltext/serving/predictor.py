@@ -317,19 +317,9 @@ class Predictor:
         top_p: float = 1.0,
         protos: list[str] | None = None,
     ) -> list[str]:
-        import torch
 
-        if protos is not None:  # one call per prototype length: no pad tokens in any prefix
-            rows = self._proto_rows(protos)
-            out: list[str] = [""] * len(rows)
-            for length in sorted({len(r) for r in rows}):
-                idx = [i for i, r in enumerate(rows) if len(r) == length]
-                ids = torch.tensor([rows[i] for i in idx], dtype=torch.long).reshape(len(idx), -1)
-                texts = self._run_decoder(embs[idx], sample, temperature, top_p, ids)
-                for i, text in zip(idx, texts, strict=True):
-                    out[i] = text
-            return out
-        return self._run_decoder(embs, sample, temperature, top_p, None)
+        ids = None if protos is None else self._proto_ids(protos)
+        return self._run_decoder(embs, sample, temperature, top_p, ids)
 
     def _run_decoder(self, embs, sample, temperature, top_p, proto_ids) -> list[str]:
         """Token generation with the config's options (``sample``: the reranking draws)."""
@@ -352,14 +342,21 @@ class Predictor:
             )
         return [self.tokenizer.decode(seq).strip() for seq in ids]
 
-    def _proto_rows(self, protos: list[str]) -> list[list[int]]:
-        """Prototype texts -> their token ids, cut at the decoder's ``max_proto_tokens``.
+    def _proto_ids(self, protos: list[str]):
+        """Prototype texts -> token ids (B, P) padded to the decoder's ``max_proto_tokens``.
 
-        Rows are decoded in groups of equal length (:meth:`_decode`): a padded batch would put
-        pad tokens into the prefix, and an answer would depend on what it was batched with.
+        The width is fixed, not the batch's longest prototype: training pads each batch's
+        prototypes with ``<pad>`` before the separator, so every row is padded here too, and
+        a row's prefix (hence its answer) never depends on what it is batched with.
         """
+        import torch
+
         limit = int(self.system.decoder.cfg.max_proto_tokens)
-        return [self.tokenizer.encode(p)[:limit] for p in protos]
+        out = torch.full((len(protos), limit), int(self.tokenizer.pad_id), dtype=torch.long)
+        for i, p in enumerate(protos):
+            row = self.tokenizer.encode(p)[:limit]
+            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return out
 
     def _retrieve(self, questions: list[str], q_embs: np.ndarray) -> list[Answer]:
         matches = _run("retrieval", self.bank.by_question, q_embs)
