@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from celltext.ngrams import banned_next_tokens
+
 
 
 class IncrementalDecoder(Protocol):
@@ -122,16 +124,9 @@ def _process_logits(
         seen = torch.gather(logits, 1, gen)
         seen = torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
         logits.scatter_(1, gen, seen)
-    n = no_repeat_ngram_size
-    if n > 0 and gen.shape[1] >= n:
-        rows = gen.tolist()
-        for b, row in enumerate(rows):
-            prefix = tuple(row[len(row) - n + 1 :]) if n > 1 else ()
-            banned = {
-                row[i + n - 1]
-                for i in range(len(row) - n + 1)
-                if tuple(row[i : i + n - 1]) == prefix
-            }
+    if no_repeat_ngram_size > 0 and gen.shape[1] >= no_repeat_ngram_size:
+        for b, row in enumerate(gen.tolist()):
+            banned = banned_next_tokens(row, no_repeat_ngram_size)
             if banned:
                 logits[b, list(banned)] = float("-inf")
     if step < min_new_tokens:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from celltext.ngrams import banned_next_tokens
 from celltext.serving.export_manifest import ExportIntegrityError, verify_export
 from celltext.serving.fallback import FallbackBank
 from celltext.serving.predictor import ModelInfo, Predictor, PredictorConfig
@@ -177,15 +178,9 @@ class OrtSystem:
                 seen = np.unique(row)
                 vals = logits[b, seen]
                 logits[b, seen] = np.where(vals > 0, vals / penalty, vals * penalty)
-            if ngram > 0 and len(row) >= ngram:
-                prefix = tuple(row[len(row) - ngram + 1 :]) if ngram > 1 else ()
-                banned = {
-                    row[i + ngram - 1]
-                    for i in range(len(row) - ngram + 1)
-                    if tuple(row[i : i + ngram - 1]) == prefix
-                }
-                if banned:
-                    logits[b, list(banned)] = -np.inf
+            banned = banned_next_tokens(row, ngram)
+            if banned:
+                logits[b, list(banned)] = -np.inf
         return logits
 
 
