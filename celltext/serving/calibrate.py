@@ -181,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                         "in the model directory)")  # fmt: skip
     args = parser.parse_args(argv)
     from celltext.data.release import load_release
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.loading import resolve_ref
-    from celltext.serving.predictor import PredictorConfig
+    from celltext.serving.loading import load_components, resolve_ref
+    from celltext.serving.predictor import Predictor, PredictorConfig
 
     release = load_release(args.release)
-    predictor = load_predictor(args.model, config=PredictorConfig(release=args.release))
+    config = PredictorConfig(release=args.release)
+    # the selector being refitted is not loaded: it may be stale (another feature set)
+    predictor = Predictor(config=config, **load_components(args.model, config, with_selector=False))
     selector, report = calibrate(
         predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
     )

@@ -75,5 +75,7 @@ def candidate_matrices(
     for kind, cand in texts.items():
         reps = [degeneration_factor(t) for t in cand]
         same = [float(t == r) for t, r in zip(cand, retrieved, strict=True)]
-        matrices[kind] = candidate_matrix(found.features, embs[kind], e, q, reps, same)
+        matrices[kind] = candidate_matrix(
+            found.features, embs[kind], e, q, reps, same, embs["retrieved"]
+        )
     return texts, matrices

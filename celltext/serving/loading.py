@@ -37,9 +37,14 @@ def resolve_ref(ref: str | None) -> Path:
 
 
 def load_components(
-    ref: str | None, config: PredictorConfig, teacher=None, bank: FallbackBank | None = None
+    ref: str | None,
+    config: PredictorConfig,
+    teacher=None,
+    bank: FallbackBank | None = None,
+    with_selector: bool = True,
 ) -> dict[str, Any]:
-    """``teacher``, ``system``, ``tokenizer``, ``bank`` and ``info`` for a Predictor."""
+    """``teacher``, ``system``, ``tokenizer``, ``bank``, ``info`` and ``selector`` for a
+    Predictor (``with_selector=False``: an unfitted selector, for refitting it)."""
     from celltext.teacher import load_teacher
 
     if ref == RETRIEVAL:
@@ -74,7 +79,7 @@ def load_components(
         "tokenizer": ckpt.tokenizer,
         "bank": bank,
         "info": info,
-        "selector": AnswerSelector.for_model(path),
+        "selector": AnswerSelector.for_model(path) if with_selector else AnswerSelector(),
     }
 
 

@@ -44,6 +44,7 @@ FEATURES = (
     "cand_vs_question",  # cos(candidate, question)
     "cand_repetition",  # degeneration_factor: 1 no repetition, 0 a word 4 times in a row
     "cand_is_retrieved",  # the candidate's text is the retrieved answer
+    "cand_vs_retrieved",  # cos(candidate, retrieved answer): how far an edit left its prototype
 )
 ABSTAIN_TEXT = "I don't know the answer to that."
 
@@ -67,13 +68,20 @@ def subject_in_question(subject: str | None, question: str) -> float:
 
 
 def candidate_matrix(
-    base: Features, cand_emb: np.ndarray, core: np.ndarray, q: np.ndarray, reps, same
+    base: Features,
+    cand_emb: np.ndarray,
+    core: np.ndarray,
+    q: np.ndarray,
+    reps,
+    same,
+    retrieved_emb: np.ndarray,
 ) -> np.ndarray:
     """Feature matrix (B, len(FEATURES)) of one candidate kind for B questions."""
     cols = [
         base.q_top1, base.q_margin, base.subject_in_question, base.core_agrees,
         np.sum(cand_emb * core, axis=1), np.sum(cand_emb * q, axis=1),
         np.asarray(reps, dtype=np.float64), np.asarray(same, dtype=np.float64),
+        np.sum(cand_emb * retrieved_emb, axis=1),
     ]  # fmt: skip
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
 
@@ -144,7 +152,10 @@ class AnswerSelector:
         if any(len(w) != len(FEATURES) for w in sel.weights.values()) or not all(
             math.isfinite(v) for v in values
         ):
-            raise ValueError(f"{path}: selector weights have the wrong size or are not finite")
+            raise ValueError(
+                f"{path}: selector weights have the wrong size or are not finite (fitted for "
+                f"another feature set? refit: python -m celltext.serving.calibrate --model DIR)"
+            )
         if not 0.0 <= sel.abstain_below <= 1.0:
             raise ValueError(f"{path}: abstain_below must be in 0..1")
         return sel

@@ -121,3 +121,27 @@ def test_calibration_set_reasks_train_facts_in_other_templates():
             assert hidden is not None
     assert reask(P(1), np.random.default_rng(0)) != P(1).question
     assert pseudo_word(np.random.default_rng(1)).isalpha()
+
+
+def test_a_stale_selector_is_refused_with_a_hint_and_not_needed_to_refit(
+    fitted_ckpt, teacher, bank, tmp_path
+):
+    import json
+    import shutil
+
+    from celltext.serving.factory import load_predictor
+    from celltext.serving.loading import load_components
+    from celltext.serving.records import PredictorConfig
+
+    model = tmp_path / "model"
+    shutil.copytree(fitted_ckpt, model)
+    kinds = ("retrieved", "nearest", "model")
+    stale = {  # a selector fitted for one feature fewer
+        "weights": {k: [0.0] * (len(FEATURES) - 1) for k in kinds},
+        "bias": dict.fromkeys(kinds, 0.0), "platt": [1.0, 0.0], "abstain_below": 0.2,
+    }  # fmt: skip
+    (model / "selector.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match="refit"):
+        load_predictor(str(model), teacher=teacher, bank=bank)
+    parts = load_components(str(model), PredictorConfig(), teacher, bank, with_selector=False)
+    assert not parts["selector"].fitted
