@@ -317,16 +317,12 @@ class Predictor:
         top_p: float = 1.0,
         protos: list[str] | None = None,
     ) -> list[str]:
-
-        ids = None if protos is None else self._proto_ids(protos)
-        return self._run_decoder(embs, sample, temperature, top_p, ids)
-
-    def _run_decoder(self, embs, sample, temperature, top_p, proto_ids) -> list[str]:
-        """Token generation with the config's options (``sample``: the reranking draws)."""
+        """Token generation with the config's options (``sample``: the reranking draws),
+        editing ``protos`` when given."""
         import torch
 
         cfg = self.config
-        extra = {} if proto_ids is None else {"proto_ids": proto_ids}
+        extra = {} if protos is None else {"proto_ids": self._proto_ids(protos)}
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(embs, dtype=np.float32))  # (B, D)
             ids = self.system.decoder.generate(

@@ -86,8 +86,6 @@ class RunDir:
                     f"{self.path} was started with a different preset ({stored.name}, hash "
                     f"{stored.config_hash()[:12]}); resume without changing it"
                 )
-            if self.record.get("stages") is None:
-                self.record["stages"] = stored.enabled_stages()
             return stored
         if self.exists():
             if not overwrite:

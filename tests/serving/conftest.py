@@ -45,14 +45,11 @@ def lattice_ckpt(tmp_path_factory):
 @pytest.fixture
 def predictor(fitted_ckpt, teacher, bank):
     """A fresh predictor per test (tests patch its stages)."""
-    from celltext.serving.factory import load_predictor
-
     return load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
 
 
 @pytest.fixture
 def retrieval(teacher, bank):
-
     return load_predictor("retrieval", teacher=teacher, bank=bank)
 
 
