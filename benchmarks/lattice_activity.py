@@ -37,7 +37,7 @@ def lattice_states(ref: str | None, questions: list[str]) -> np.ndarray:
 
     from celltext.registry import resolve_model_ref
     from celltext.registry.checkpoint import load_checkpoint
-    from celltext.serving.activity import supports_activity
+    from celltext.inference.activity import supports_activity
     from celltext.teacher import load_teacher
 
     ckpt = load_checkpoint(resolve_model_ref(ref))

@@ -58,3 +58,52 @@ class HashTeacher:
 @pytest.fixture
 def hash_teacher() -> HashTeacher:
     return HashTeacher()
+
+
+# -- the real MiniLM teacher (loaded once), a tiny phrase bank and tiny checkpoints (one
+# fitted to the bank's pairs, one with a lattice core): inference, export, serving, cli
+@pytest.fixture(scope="session")
+def teacher():
+    from celltext.teacher import load_teacher
+
+    return load_teacher("minilm")
+
+
+@pytest.fixture(scope="session")
+def bank(teacher):
+    from serving_tiny import tiny_bank
+
+    return tiny_bank(teacher)
+
+
+@pytest.fixture(scope="session")
+def fitted_ckpt(teacher, tmp_path_factory):
+    """mlp core + ret decoder that answer the tiny pairs correctly."""
+    from serving_tiny import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "fitted", teacher=teacher, steps=100)
+
+
+@pytest.fixture(scope="session")
+def lattice_ckpt(tmp_path_factory):
+    """Untrained hybrid core (3x3x2 lattice) + hybrid decoder."""
+    from serving_tiny import tiny_checkpoint
+
+    return tiny_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "lattice", "hybrid_cct_mamba", "hybrid_cct_mamba"
+    )
+
+
+@pytest.fixture
+def predictor(fitted_ckpt, teacher, bank):
+    """A fresh predictor per test (tests patch its stages)."""
+    from celltext.inference.factory import load_predictor
+
+    return load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
+
+
+@pytest.fixture
+def retrieval(teacher, bank):
+    from celltext.inference.factory import load_predictor
+
+    return load_predictor("retrieval", teacher=teacher, bank=bank)

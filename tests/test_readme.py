@@ -48,7 +48,7 @@ NOT_RUN = {
     "celltext export onnx": "minutes of export and parity (tests/serving/test_onnx.py)",
     "accelerate launch": "a 2-process training run (tests/training/test_processes.py)",
     "torchrun": "a 2-process training run (tests/training/test_processes.py)",
-    "python -m celltext.serving.calibrate": "refits models/default/selector.json",
+    "python -m celltext.inference.calibrate": "refits models/default/selector.json",
     "python benchmarks/": "benchmarks of minutes; --help and options checked",
     "bash ": "installs packages or runs 30 minutes of evaluation; syntax checked",
     "make ": "creates .venv and runs the demo or the whole suite; targets checked",

@@ -67,8 +67,8 @@ def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
     """The fitted selector.json beside the model, on a small phrase bank of release pairs
     (the full bank needs minutes of embedding on a fresh machine)."""
     from celltext.data.release import load_release
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.fallback import FallbackBank
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.fallback import FallbackBank
     from celltext.teacher import load_teacher
 
     assert (MODEL / "selector.json").is_file()
@@ -90,8 +90,8 @@ def test_an_answer_does_not_depend_on_what_it_is_batched_with():
     """Edits of prototypes of different lengths are decoded without pad tokens in the
     prefix, so a batch gives exactly the answers its questions get one at a time."""
     from celltext.data.release import load_release
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.fallback import FallbackBank
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.fallback import FallbackBank
     from celltext.teacher import load_teacher
 
     teacher = load_teacher()

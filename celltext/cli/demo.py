@@ -47,7 +47,7 @@ def _teacher_check(pair) -> dict:
 
 
 def _answer_samples(samples: list) -> list[dict]:
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     predictor = load_predictor(None)
     predictor.answer([samples[0].question])  # warm-up, so latencies are warm

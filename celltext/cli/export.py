@@ -29,8 +29,8 @@ def onnx(
 ) -> None:
     """Export teacher, core and decoder to ONNX (+ manifest); report ORT vs PyTorch parity."""
     from celltext.cli.inference import set_torch_threads
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.onnx_export import export_model
+    from celltext.export.onnx import export_model
+    from celltext.inference.factory import load_predictor
 
     try:
         predictor = load_predictor(model, fallback=False)
@@ -45,7 +45,7 @@ def onnx(
               "files": sorted(manifest_files(out))}  # fmt: skip
     int8_dir = None
     if int8:
-        from celltext.serving.onnx_parity import quantize_int8
+        from celltext.export.parity import quantize_int8
 
         int8_dir = quantize_int8(out, out.parent / f"{out.name}-int8")
         result["int8_out"] = str(int8_dir)
@@ -67,8 +67,8 @@ def _parity(
     predictor, out: Path, int8_dir: Path | None, release: str, split: str, limit: int
 ) -> dict:
     from celltext.data.release import load_release
-    from celltext.serving.onnx_parity import parity_report, report_markdown, tensorrt_check
-    from celltext.serving.onnx_runtime import OrtPredictor
+    from celltext.export.parity import parity_report, report_markdown, tensorrt_check
+    from celltext.inference.onnx_backend import OrtPredictor
 
     pairs = load_release(release).pairs(split)
     if limit:

@@ -41,7 +41,7 @@ def set_torch_threads() -> None:
 
 
 def _predictor(model: str | None, no_fallback: bool, threshold: float | None):
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     try:
         predictor = load_predictor(model, fallback=not no_fallback, threshold=threshold)
@@ -172,7 +172,7 @@ def decode(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Decode raw teacher embeddings (.npy) to text; checks the dimension against the model."""
-    from celltext.serving.predictor import DimensionError
+    from celltext.inference.predictor import DimensionError
 
     try:
         embs = np.load(input, allow_pickle=False)

@@ -41,13 +41,13 @@ from celltext.evaluation.resources import status_kb as kb
 args = json.loads(sys.argv[1])
 
 if args["path"] == "onnx":
-    from celltext.serving.onnx_runtime import OrtPredictor
+    from celltext.inference.onnx_backend import OrtPredictor
     pred = OrtPredictor.from_dir(args["dir"], fallback=False, threads=args["threads"])
 else:
     import torch
     torch.set_num_threads(args["threads"])
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.records import PredictorConfig
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.records import PredictorConfig
     cfg = PredictorConfig.from_dict(args["config"])
     pred = load_predictor(args["ref"], fallback=False, config=cfg)
 loaded = kb("VmRSS")
@@ -65,7 +65,7 @@ print(json.dumps({
 
 def check_onnx_dir(ref: str | None, folder: str | Path) -> None:
     """Fail early (ValueError) on an unusable ``--onnx`` argument."""
-    from celltext.serving.loading import is_onnx_export
+    from celltext.inference.loading import is_onnx_export
 
     if ref == RETRIEVAL_REF:
         raise ValueError("--onnx compares a model's two runtimes; the retrieval baseline has none")
@@ -117,8 +117,8 @@ def bench_onnx(
 ) -> dict[str, Any]:
     """The ``onnx`` section of the report (see module docstring): onnxruntime against
     PyTorch, both the Predictor with greedy decoding and no fallback, on CPU."""
+    from celltext.inference.onnx_backend import OrtPredictor
     from celltext.registry import resolve_model_ref
-    from celltext.serving.onnx_runtime import OrtPredictor
 
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -129,7 +129,7 @@ def bench_onnx(
         log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
     ort_pred = OrtPredictor.from_dir(folder, fallback=False, threads=threads)
     cfg = ort_pred.config  # the export's settings, greedy, no fallback, no rerank
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     torch_pred = load_predictor(str(ckpt), fallback=False, config=cfg, teacher=teacher)
     # Memory children first, while this process only waits (they time nothing).

@@ -207,7 +207,7 @@ def evaluate_system(
 def _selective(preds: Sequence[Any], sem: np.ndarray, hyps, refs) -> dict[str, Any]:
     """Abstention rate, calibration error (correct = semantic similarity >= 0.8) and the
     metrics of the answered questions, for systems that report confidences."""
-    from celltext.serving.selector import CORRECT_AT, expected_calibration_error
+    from celltext.inference.selector import CORRECT_AT, expected_calibration_error
 
     conf = [p.confidence for p in preds]
     if not preds or any(c is None for c in conf):

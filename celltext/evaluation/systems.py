@@ -7,7 +7,7 @@ Three systems share one interface (``name``, ``teacher``, ``predict(questions, c
 - :class:`GenerativeSystem`: teacher -> core -> decoder, no fallback (``--no-fallback``).
   Optional reranking: N candidates (greedy + N-1 seeded samples), keep the one whose
   teacher embedding is closest to the target embedding (the core's prediction).
-- :class:`PredictorSystem`: the production path (``celltext.serving.predictor.Predictor``,
+- :class:`PredictorSystem`: the production path (``celltext.inference.predictor.Predictor``,
   quality check and phrase-bank fallback); core embeddings come from the same checkpoint.
 
 Shapes: ``B`` questions, ``D`` teacher dim, ``N`` rerank candidates.
@@ -234,9 +234,9 @@ class EditingDecoder:
     @classmethod
     def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
         """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
-        from celltext.serving.factory import load_predictor
-        from celltext.serving.fallback import FallbackBank
-        from celltext.serving.predictor import PredictorConfig
+        from celltext.inference.factory import load_predictor
+        from celltext.inference.fallback import FallbackBank
+        from celltext.inference.predictor import PredictorConfig
 
         bank = FallbackBank.from_release_pairs(
             release.pairs("train"), generative.teacher, source=f"release {release.version}"
@@ -285,8 +285,8 @@ class PredictorSystem:
     ) -> PredictorSystem:
         """``load_predictor(ref, fallback=True)`` with its phrase bank built from the
         ``train`` split of ``release`` (the same release the evaluation uses)."""
-        from celltext.serving.fallback import FallbackBank
-        from celltext.serving.predictor import PredictorConfig
+        from celltext.inference.fallback import FallbackBank
+        from celltext.inference.predictor import PredictorConfig
 
         bank = FallbackBank.from_release_pairs(
             release.pairs("train"), generative.teacher, source=f"release {release.version}"
@@ -301,7 +301,7 @@ class PredictorSystem:
             no_repeat_ngram_size=o.no_repeat_ngram_size,
             normalize_core_output=o.normalize_core_output,
         )
-        from celltext.serving.factory import load_predictor
+        from celltext.inference.factory import load_predictor
 
         predictor = load_predictor(
             ref, fallback=True, config=config, teacher=generative.teacher, bank=bank

@@ -2,7 +2,7 @@
 
 Each registered version points at ``runs:/<run_id>/model``, an MLflow model directory
 (``MLmodel``, a signature) whose data is the checkpoint and whose loader module is
-:mod:`celltext.serving.mlflow_model`. So
+:mod:`celltext.inference.mlflow_model`. So
 the usual MLflow commands work on the registry::
 
     mlflow models predict -m models:/celltext@champion --env-manager local \\
@@ -29,7 +29,7 @@ from typing import Any
 from celltext.registry.tracking import quiet_mlflow
 
 MODEL_ARTIFACT = "model"
-LOADER_MODULE = "celltext.serving.mlflow_model"
+LOADER_MODULE = "celltext.inference.mlflow_model"
 INPUT_EXAMPLE = {"question": ["What is a neural network?"]}
 
 

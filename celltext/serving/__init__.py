@@ -1,5 +1,3 @@
-"""Serving: the production predictor (quality check + fallback), the HTTP service and web
-page, Prometheus metrics, feedback, and the ONNX export with its torch-free runtime.
-
-Nothing is imported here, so ``celltext.serving.onnx_runtime`` stays free of torch.
-"""
+"""Serving: the HTTP service (FastAPI app, routers, micro-batching, limits, settings), the web
+page, Prometheus metrics, feedback and hot model updates. Answers come from
+:mod:`celltext.inference`; nothing here touches a model directly."""

@@ -22,8 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import celltext
+from celltext.inference.predictor import Predictor
 from celltext.serving.limits import BodyLimitMiddleware, validation_error_handler
-from celltext.serving.predictor import Predictor
 from celltext.serving.routers import answers, embeddings, feedback, health, models, web
 from celltext.serving.service import PredictorFactory, Service
 from celltext.serving.settings import ServingSettings

@@ -97,7 +97,7 @@ class ServiceMetrics:
                     self.confidence.observe(a.model_confidence)
 
     def set_model(self, info) -> None:
-        """Show ``info`` (a :class:`~celltext.serving.predictor.ModelInfo`) as the served model."""
+        """Show ``info`` (an :class:`~celltext.inference.records.ModelInfo`) as served."""
         self.model_info.clear()
         self.model_info.labels(
             name=info.name,

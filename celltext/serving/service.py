@@ -24,11 +24,11 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from celltext.inference.factory import load_predictor
+from celltext.inference.predictor import Answer, Predictor, PredictorConfig, StageError
 from celltext.serving.batching import MicroBatcher, Overloaded
-from celltext.serving.factory import load_predictor
 from celltext.serving.feedback import FeedbackStore
 from celltext.serving.metrics import ServiceMetrics
-from celltext.serving.predictor import Answer, Predictor, PredictorConfig, StageError
 from celltext.serving.settings import ServingSettings
 from celltext.textcheck import first_text_problem
 

@@ -14,9 +14,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from celltext.serving.factory import load_predictor
-from celltext.serving.loading import resolve_ref
-from celltext.serving.predictor import Predictor
+from celltext.inference.factory import load_predictor
+from celltext.inference.loading import resolve_ref
+from celltext.inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 from serving_tiny import PAIRS, tiny_checkpoint, tiny_release  # noqa: E402
+from typer.testing import CliRunner
 
 from celltext.cli import app  # noqa: E402
 

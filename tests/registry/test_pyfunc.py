@@ -10,12 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from celltext.serving.factory import load_predictor
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-
 from serving_tiny import PAIRS, tiny_checkpoint, tiny_release  # noqa: E402
+
+from celltext.inference.factory import load_predictor
 
 QUESTIONS = [PAIRS[0][0], PAIRS[3][0]]
 
@@ -34,7 +31,7 @@ def registered(mlflow_store, tiny_ckpt, request):
 
 
 def _expected(tiny_ckpt) -> list[str]:
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     return [a.answer for a in load_predictor(str(tiny_ckpt), fallback=False).answer(QUESTIONS)]
 
@@ -43,8 +40,8 @@ def test_version_is_an_mlflow_model_that_answers_like_the_predictor(registered, 
     import mlflow.pyfunc
     import pandas as pd
 
+    from celltext.inference.mlflow_model import OUTPUT_COLUMNS
     from celltext.registry.tracking import tracking_uri
-    from celltext.serving.mlflow_model import OUTPUT_COLUMNS
 
     name, info = registered
     assert info["source"] == f"runs:/{info['run_id']}/model"

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from serving_tiny import PAIRS
 
-from celltext.serving import registry_client
+from celltext.inference import registry_client
 from celltext.serving.app import create_app
 from celltext.serving.feedback import FeedbackStore
 from celltext.serving.settings import ServingSettings

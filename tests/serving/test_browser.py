@@ -38,7 +38,7 @@ def _sync_playwright():
 @pytest.fixture
 def server(lattice_ckpt, teacher, bank, tmp_path, live_server):
     """The lattice model (untrained, so it falls back) on a real server."""
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     predictor = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank)
     predictor.config = predictor.config.replace(max_new_tokens=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from serving_tiny import PAIRS, tiny_release
 
-from celltext.serving.fallback import FallbackBank
+from celltext.inference.fallback import FallbackBank
 from celltext.serving.feedback import FeedbackStore
 
 

@@ -31,7 +31,7 @@ JSON = st.recursive(
 
 @pytest.fixture(scope="module")
 def client(fitted_ckpt, teacher, bank, tmp_path_factory):
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
     predictor.config = predictor.config.replace(max_new_tokens=8)  # keep each request fast

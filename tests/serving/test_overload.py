@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
+from celltext.inference.records import Answer, ModelInfo
 from celltext.serving.app import create_app
-from celltext.serving.records import Answer, ModelInfo
 from celltext.serving.settings import ServingSettings
 
 

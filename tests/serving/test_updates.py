@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from serving_tiny import PAIRS, tiny_checkpoint
 
-from celltext.serving import loading, registry_client, updater
+from celltext.inference import loading, registry_client
+from celltext.serving import updater
 from celltext.serving.app import create_app
 from celltext.serving.settings import ServingSettings
 

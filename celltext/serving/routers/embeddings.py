@@ -7,8 +7,8 @@ import time
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException
 
+from celltext.inference.predictor import DimensionError
 from celltext.serving.limits import check_batch, check_embedding_rows, check_question
-from celltext.serving.predictor import DimensionError
 from celltext.serving.routers.deps import get_service
 from celltext.serving.schemas import (
     DecodedOut,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from celltext.serving import registry_client
+from celltext.inference import registry_client
 from celltext.serving.routers.deps import get_service, require_admin
 from celltext.serving.schemas import (
     AdminResponse,

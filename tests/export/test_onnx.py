@@ -10,14 +10,14 @@ import textwrap
 import pytest
 from serving_tiny import PAIRS
 
-from celltext.serving.factory import load_predictor
-from celltext.serving.onnx_parity import (
+from celltext.inference.factory import load_predictor
+from celltext.export.parity import (
     parity_report,
     quantize_int8,
     report_markdown,
     tensorrt_check,
 )
-from celltext.serving.onnx_runtime import OrtPredictor, available_providers
+from celltext.inference.onnx_backend import OrtPredictor, available_providers
 
 QUESTIONS = [q for q, _ in PAIRS] + ["Who wrote Hamlet?", "Explain gradient clipping."]
 
@@ -43,7 +43,7 @@ def cli_export(fitted_ckpt, teacher, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(cli_export, fitted_ckpt, teacher, bank):
-    from celltext.serving.factory import load_predictor
+    from celltext.inference.factory import load_predictor
 
     out, _ = cli_export
     predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
@@ -82,7 +82,7 @@ def test_full_forward_decoder_gives_the_same_answers(exported, bank):
     ort_pred = OrtPredictor.from_dir(out, bank=bank)
     ort_pred.system.mode = "full"
     ort_pred.system.full = ort_pred.system.step = None
-    from celltext.serving.onnx_runtime import _session
+    from celltext.inference.onnx_backend import _session
 
     ort_pred.system.full = _session(out / "decoder_full.onnx", None, 1)
     predictor.config = predictor.config.replace(fallback=False)
@@ -97,7 +97,7 @@ def test_onnx_path_does_not_import_torch(exported):
     code = textwrap.dedent(
         f"""
         import json, sys
-        from celltext.serving.onnx_runtime import OrtPredictor
+        from celltext.inference.onnx_backend import OrtPredictor
         p = OrtPredictor.from_dir({str(out)!r}, bank={str(bank_path)!r})
         rows = p.answer({QUESTIONS[:2]!r})
         assert "torch" not in sys.modules, "torch was imported"

@@ -11,12 +11,13 @@ The calibration set is derived from the release's ``train`` and ``val`` splits o
 - **out of scope**: re-asked questions whose subject is replaced by a made-up word
   (seeded syllables), which no candidate can answer.
 
-For each question every candidate of :mod:`celltext.serving.candidates` is built exactly as
+For each question every candidate of :mod:`celltext.inference.candidates` is built exactly as
 serving builds it and labelled correct when its teacher cosine to the reference is
->= :data:`~celltext.serving.selector.CORRECT_AT`; :func:`~celltext.serving.selector.fit_selector`
-fits the per-kind probabilities, the Platt scaling and the abstention threshold.
+>= :data:`~celltext.inference.selector.CORRECT_AT`;
+:func:`~celltext.inference.selector.fit_selector` fits the per-kind probabilities, the Platt
+scaling and the abstention threshold.
 
-    python -m celltext.serving.calibrate --model models/default      # writes selector.json
+    python -m celltext.inference.calibrate --model models/default      # writes selector.json
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from celltext.serving.candidates import candidate_matrices, retrieve
-from celltext.serving.quality import unit_rows
-from celltext.serving.selector import (
+from celltext.inference.candidates import candidate_matrices, retrieve
+from celltext.inference.quality import unit_rows
+from celltext.inference.selector import (
     CORRECT_AT,
     SELECTOR_FILE,
     AnswerSelector,
@@ -181,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                         "in the model directory)")  # fmt: skip
     args = parser.parse_args(argv)
     from celltext.data.release import load_release
-    from celltext.serving.loading import load_components, resolve_ref
-    from celltext.serving.predictor import Predictor, PredictorConfig
+    from celltext.inference.loading import load_components, resolve_ref
+    from celltext.inference.predictor import Predictor, PredictorConfig
 
     release = load_release(args.release)
     config = PredictorConfig(release=args.release)

@@ -1,6 +1,6 @@
 """The manifest of an ONNX export: sha256 of every file, verified before anything is loaded.
 
-``manifest.json`` (written by :func:`celltext.serving.onnx_export.write_manifest`) lists the
+``manifest.json`` (written by :func:`celltext.export.onnx.write_manifest`) lists the
 sha256 of every file of the export and carries a hash of itself (``manifest_sha256``), as a
 checkpoint's ``metadata.json`` does. :func:`verify_export` recomputes them all and raises
 :class:`ExportIntegrityError` naming the first file that is missing, not listed, outside the

@@ -4,7 +4,7 @@ An MLflow model written by :func:`celltext.registry.pyfunc.save_pyfunc_model` na
 module in its ``MLmodel`` file and carries the checkpoint as its data. MLflow calls
 :func:`_load_pyfunc` with that directory (``mlflow models predict``/``serve``,
 ``mlflow.pyfunc.load_model``); the returned model answers through
-:func:`celltext.serving.factory.load_predictor`, so answers are exactly those of
+:func:`celltext.inference.factory.load_predictor`, so answers are exactly those of
 ``celltext ask`` and the HTTP service. ``model_config={"fallback": False}`` turns the
 phrase-bank fallback off (which also skips building the bank from the release).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celltext.serving.factory import load_predictor
-from celltext.serving.predictor import Predictor
+from celltext.inference.factory import load_predictor
+from celltext.inference.predictor import Predictor
 
 OUTPUT_COLUMNS = ("answer", "confidence", "fallback", "provenance", "model")
 

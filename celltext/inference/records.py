@@ -1,6 +1,6 @@
 """The predictor's records: its config, answers with provenance, model identity, errors.
 
-Kept apart from :mod:`celltext.serving.predictor` so that the loading code, the routes and
+Kept apart from :mod:`celltext.inference.predictor` so that the loading code, the routes and
 the CLI can use these records without importing the pipeline.
 """
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from celltext.serving.candidates import candidate_matrices, retrieve
-from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
-from celltext.serving.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
-from celltext.serving.records import (
+from celltext.inference.candidates import candidate_matrices, retrieve
+from celltext.inference.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
+from celltext.inference.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
+from celltext.inference.records import (
     RETRIEVAL,
     Answer,
     Decoded,
@@ -40,7 +40,7 @@ from celltext.serving.records import (
     StageError,
     model_info_from_checkpoint,
 )
-from celltext.serving.selector import ABSTAIN_TEXT, FEATURES, AnswerSelector
+from celltext.inference.selector import ABSTAIN_TEXT, FEATURES, AnswerSelector
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Predictor:
 
     def activity(self, question: str) -> dict[str, Any] | None:
         """Lattice activity of the core for ``question``, or None if the core has no lattice."""
-        from celltext.serving.activity import lattice_activity
+        from celltext.inference.activity import lattice_activity
 
         if self.retrieval_only:
             return None

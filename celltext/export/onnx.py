@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from celltext.serving.export_manifest import MANIFEST, SELF_HASH, manifest_hash
+from celltext.inference.export_files import MANIFEST, SELF_HASH, manifest_hash
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
 
 
 def export_model(predictor, out: str | Path) -> dict[str, Any]:
-    """Export a loaded :class:`~celltext.serving.predictor.Predictor` to ``out``."""
+    """Export a loaded :class:`~celltext.inference.predictor.Predictor` to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if predictor.retrieval_only:
@@ -265,7 +265,7 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest.json`` with the sha256 of every file in ``out`` and of itself
-    (checked on load by :func:`celltext.serving.export_manifest.verify_export`); return it."""
+    (checked on load by :func:`celltext.inference.export_files.verify_export`); return it."""
     files = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(out.iterdir())

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from celltext.serving.calibrate import calibration_set, pseudo_word, reask
-from celltext.serving.candidates import retrieve
-from celltext.serving.fallback import FallbackBank
-from celltext.serving.selector import (
+from celltext.inference.calibrate import calibration_set, pseudo_word, reask
+from celltext.inference.candidates import retrieve
+from celltext.inference.fallback import FallbackBank
+from celltext.inference.selector import (
     FEATURES,
     AnswerSelector,
     expected_calibration_error,
@@ -129,9 +129,9 @@ def test_a_stale_selector_is_refused_with_a_hint_and_not_needed_to_refit(
     import json
     import shutil
 
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.loading import load_components
-    from celltext.serving.records import PredictorConfig
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.loading import load_components
+    from celltext.inference.records import PredictorConfig
 
     model = tmp_path / "model"
     shutil.copytree(fitted_ckpt, model)

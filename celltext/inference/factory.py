@@ -1,9 +1,9 @@
 """``load_predictor(ref)``: the one way to get a predictor for a model reference.
 
 A checkpoint directory, ``name@alias``, ``name/version``, ``None`` (the shipped default) or
-``retrieval`` gives the PyTorch :class:`~celltext.serving.predictor.Predictor`; an ONNX
+``retrieval`` gives the PyTorch :class:`~celltext.inference.predictor.Predictor`; an ONNX
 export directory gives the onnxruntime
-:class:`~celltext.serving.onnx_runtime.OrtPredictor`. Both answer through the same
+:class:`~celltext.inference.onnx_backend.OrtPredictor`. Both answer through the same
 ``answer(questions)`` interface.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from celltext.serving.fallback import FallbackBank
-from celltext.serving.loading import is_onnx_export, load_components
-from celltext.serving.predictor import Predictor
-from celltext.serving.records import PredictorConfig
+from celltext.inference.fallback import FallbackBank
+from celltext.inference.loading import is_onnx_export, load_components
+from celltext.inference.predictor import Predictor
+from celltext.inference.records import PredictorConfig
 
 if TYPE_CHECKING:
-    from celltext.serving.onnx_runtime import OrtPredictor
+    from celltext.inference.onnx_backend import OrtPredictor
 
 
 def load_predictor(
@@ -39,7 +39,7 @@ def load_predictor(
         overrides["threshold"] = threshold
     cfg = cfg.replace(**overrides)
     if ref is not None and is_onnx_export(ref):
-        from celltext.serving.onnx_runtime import OrtPredictor  # onnxruntime only when used
+        from celltext.inference.onnx_backend import OrtPredictor  # onnxruntime only when used
 
         ort_bank = bank if bank is not None else ("release" if cfg.fallback else None)
         return OrtPredictor.from_dir(ref, cfg.fallback, cfg.threshold, bank=ort_bank)

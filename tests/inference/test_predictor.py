@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from serving_tiny import PAIRS
 
-from celltext.serving.factory import load_predictor
-from celltext.serving.fallback import LAST_RESORT_ANSWER, FallbackBank
-from celltext.serving.predictor import DimensionError, StageError
+from celltext.inference.factory import load_predictor
+from celltext.inference.fallback import LAST_RESORT_ANSWER, FallbackBank
+from celltext.inference.predictor import DimensionError, StageError
 
 QUESTIONS = [q for q, _ in PAIRS]
 ANSWERS = [a for _, a in PAIRS]
@@ -163,7 +163,7 @@ def test_bank_rejects_wrong_dimension(bank):
 def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
     from types import SimpleNamespace
 
-    from celltext.serving.calibrate import calibrate
+    from celltext.inference.calibrate import calibrate
 
     subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
                 "France", "reinforcement learning", "convolution"]  # fmt: skip
@@ -205,7 +205,7 @@ def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypa
 
 
 def test_degenerate_text_loses_its_confidence_and_falls_back(predictor, monkeypatch):
-    from celltext.serving.quality import degeneration_factor
+    from celltext.inference.quality import degeneration_factor
 
     assert degeneration_factor("RAM is the main memory of a computer.") == 1.0
     assert degeneration_factor("Screen is the memory of memory memory memory memory") == 0.0

@@ -1,4 +1,4 @@
-"""Loading what a :class:`~celltext.serving.predictor.Predictor` needs from a model reference.
+"""Loading what a :class:`~celltext.inference.predictor.Predictor` needs from a model reference.
 
 The reference is resolved by :func:`celltext.registry.resolve_model_ref` (checkpoint dir,
 ``name@alias``, ``name/version``, ``None`` for the shipped default); ``retrieval`` means no
@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from celltext.serving.fallback import FallbackBank
-from celltext.serving.records import (
+from celltext.inference.fallback import FallbackBank
+from celltext.inference.records import (
     RETRIEVAL,
     ModelInfo,
     PredictorConfig,
@@ -70,7 +70,7 @@ def load_components(
     teacher = teacher or load_teacher(info.teacher_id or "minilm")
     if bank is None and config.fallback:
         bank = load_bank(teacher, config, required=False)
-    from celltext.serving.selector import AnswerSelector
+    from celltext.inference.selector import AnswerSelector
 
     log.info("loaded model %s from %s", info.label, path)
     return {
@@ -87,7 +87,7 @@ def _registered(ref: str | None) -> tuple[str, int] | None:
     """Registry name and version behind ``ref`` (None for paths and the default)."""
     if ref is None or Path(ref).exists():
         return None
-    from celltext.serving import registry_client
+    from celltext.inference import registry_client
 
     try:
         return registry_client.resolve(ref)

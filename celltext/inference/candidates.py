@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from celltext.serving.quality import degeneration_factor, unit_rows
-from celltext.serving.selector import Features, candidate_matrix, subject_in_question
+from celltext.inference.quality import degeneration_factor, unit_rows
+from celltext.inference.selector import Features, candidate_matrix, subject_in_question
 
 
 @dataclass

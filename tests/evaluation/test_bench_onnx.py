@@ -16,8 +16,8 @@ from celltext.cli import app
 
 @pytest.fixture(scope="module")
 def onnx_dir(fitted_ckpt, teacher, tmp_path_factory):
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.onnx_export import export_model
+    from celltext.export.onnx import export_model
+    from celltext.inference.factory import load_predictor
 
     out = tmp_path_factory.mktemp("bench_onnx") / "tiny"
     export_model(load_predictor(str(fitted_ckpt), fallback=False, teacher=teacher), out)

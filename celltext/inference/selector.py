@@ -12,9 +12,9 @@ regression turns it into P(correct), where "correct" means teacher semantic simi
 the reference answer >= :data:`CORRECT_AT`. The best candidate is served; its probability,
 recalibrated once more by Platt scaling (the maximum of several probabilities is biased
 upwards), is the answer's one confidence. Below ``abstain_below`` the system abstains.
-Everything is fitted on ``val`` by :mod:`celltext.serving.calibrate` and stored as
+Everything is fitted on ``val`` by :mod:`celltext.inference.calibrate` and stored as
 ``selector.json`` beside the model; a model without that file answers through the quality
-check and its confidence threshold instead (see :class:`~celltext.serving.predictor.Predictor`).
+check and its confidence threshold instead (see :class:`~celltext.inference.predictor.Predictor`).
 
 Shapes: B questions, D teacher dim.
 """
@@ -108,7 +108,7 @@ class AnswerSelector:
         """P(correct) (B,) of candidates of ``kind`` with features ``x`` (B, F)."""
         key = _key(kind)
         if not self.fitted:
-            raise ValueError("the selector is not fitted (python -m celltext.serving.calibrate)")
+            raise ValueError("the selector is not fitted (python -m celltext.inference.calibrate)")
         w = np.asarray(self.weights[key], dtype=np.float64)
         return _sigmoid(x @ w + self.bias[key])
 
@@ -154,7 +154,7 @@ class AnswerSelector:
         ):
             raise ValueError(
                 f"{path}: selector weights have the wrong size or are not finite (fitted for "
-                f"another feature set? refit: python -m celltext.serving.calibrate --model DIR)"
+                f"another feature set? refit: python -m celltext.inference.calibrate --model DIR)"
             )
         if not 0.0 <= sel.abstain_below <= 1.0:
             raise ValueError(f"{path}: abstain_below must be in 0..1")

@@ -1,8 +1,8 @@
 """Answer questions with onnxruntime only: no torch is imported on this path.
 
-:class:`OrtPredictor` is the production :class:`~celltext.serving.predictor.Predictor`
+:class:`OrtPredictor` is the production :class:`~celltext.inference.predictor.Predictor`
 (quality check, fallback, ``Answer`` records) with its three model stages replaced by
-ONNX Runtime sessions over the files of :mod:`celltext.serving.onnx_export`:
+ONNX Runtime sessions over the files of :mod:`celltext.export.onnx`:
 
 - teacher: ``tokenizers`` (the teacher's ``tokenizer.json``) -> ``teacher.onnx``;
 - core: ``core.onnx``;
@@ -15,7 +15,7 @@ Execution providers: CPU by default; ``providers=["TensorrtExecutionProvider", .
 (:func:`available_providers`).
 
 :meth:`OrtPredictor.from_dir` first verifies every file against the export's manifest
-(:func:`~celltext.serving.export_manifest.verify_export`); a file that does not load
+(:func:`~celltext.inference.export_files.verify_export`); a file that does not load
 (truncated protobuf, invalid tokenizer) is an :class:`ExportIntegrityError` naming it.
 """
 
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from celltext.inference.export_files import ExportIntegrityError, verify_export
+from celltext.inference.fallback import FallbackBank
+from celltext.inference.predictor import ModelInfo, Predictor, PredictorConfig
 from celltext.ngrams import banned_next_tokens
-from celltext.serving.export_manifest import ExportIntegrityError, verify_export
-from celltext.serving.fallback import FallbackBank
-from celltext.serving.predictor import ModelInfo, Predictor, PredictorConfig
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class OrtPredictor(Predictor):
         if threshold is not None:
             cfg = cfg.replace(threshold=threshold)
         if bank == "release":
-            from celltext.serving.loading import load_bank
+            from celltext.inference.loading import load_bank
 
             bank = load_bank(teacher, cfg, required=False)
         elif isinstance(bank, (str, Path)):

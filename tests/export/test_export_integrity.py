@@ -11,14 +11,14 @@ from serving_tiny import PAIRS
 from typer.testing import CliRunner
 
 from celltext.cli import app
-from celltext.serving.export_manifest import ExportIntegrityError, verify_export
-from celltext.serving.onnx_runtime import OrtPredictor
+from celltext.inference.export_files import ExportIntegrityError, verify_export
+from celltext.inference.onnx_backend import OrtPredictor
 
 
 @pytest.fixture(scope="module")
 def export_dir(fitted_ckpt, teacher, bank, tmp_path_factory):
-    from celltext.serving.factory import load_predictor
-    from celltext.serving.onnx_export import export_model
+    from celltext.inference.factory import load_predictor
+    from celltext.export.onnx import export_model
 
     out = tmp_path_factory.mktemp("export") / "tiny"
     export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), out)
@@ -54,7 +54,7 @@ def _truncate(path) -> None:
 
 def _rewrite_manifest(folder) -> None:
     """Re-hash the folder as an exporter would (the damage is then hash-consistent)."""
-    from celltext.serving.onnx_export import write_manifest
+    from celltext.export.onnx import write_manifest
 
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest.pop("files")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from celltext.serving.onnx_export import MANIFEST, write_manifest
+from celltext.export.onnx import MANIFEST, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _similarity(
 
 def tensorrt_check(folder: str | Path, questions: Sequence[str]) -> dict[str, Any]:
     """Answer with the TensorRT execution provider where onnxruntime has it; else say why not."""
-    from celltext.serving.onnx_runtime import OrtPredictor, available_providers
+    from celltext.inference.onnx_backend import OrtPredictor, available_providers
 
     providers = available_providers()
     if "TensorrtExecutionProvider" not in providers:

@@ -65,7 +65,7 @@ def tiny_checkpoint(
 
 def tiny_bank(teacher):
     """A phrase bank over :data:`PAIRS`."""
-    from celltext.serving.fallback import FallbackBank
+    from celltext.inference.fallback import FallbackBank
 
     return FallbackBank.from_pairs([q for q, _ in PAIRS], [a for _, a in PAIRS], teacher, "tiny")
 
