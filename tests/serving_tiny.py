@@ -28,12 +28,13 @@ TINY_DECODERS = {
     "ret": {"d_model": 32, "n_layers": 1, "n_heads": 2, "n_prefix": 2},
     "hybrid_cct_mamba": {"d_model": 32, "n_heads": 2, "n_prefix": 2, "pattern": "MA", "d_state": 4},
     "enhanced_cct": {"d_model": 32, "n_heads": 2, "n_layers": 1, "n_prefix": 2},
+    "ret_edit": {"d_model": 32, "n_heads": 2, "n_layers": 1, "n_prefix": 2, "max_proto_tokens": 8},
 }
 
 
 def tiny_tokenizer():
     """A byte-level BPE trained on the tiny pairs."""
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     texts = [t for pair in PAIRS for t in pair] * 3
     return CellTokenizer.train(texts, vocab_size=400, min_frequency=1)

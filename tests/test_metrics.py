@@ -104,7 +104,7 @@ def test_unknown_token_rate():
 
 
 def test_unknown_token_rate_with_byte_level_tokenizer():
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     tok = CellTokenizer.train(["some training text", "more text here"], vocab_size=300)
     assert M.unknown_token_rate(["unseen wörds 😀 and <unk>"], tok) > 0  # the literal marker

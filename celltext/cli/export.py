@@ -68,15 +68,16 @@ def _parity(
 ) -> dict:
     from celltext.data.release import load_release
     from celltext.export.parity import parity_report, report_markdown, tensorrt_check
-    from celltext.inference.onnx_backend import OrtPredictor
+    from celltext.inference.factory import load_predictor
 
     pairs = load_release(release).pairs(split)
     if limit:
         pairs = pairs[:limit]
     questions = [p.question for p in pairs]
-    paths = {"onnx": OrtPredictor.from_dir(out, fallback=False)}
+    bank = predictor.bank  # the served answers are compared too, from the same phrase bank
+    paths = {"onnx": load_predictor(str(out), bank=bank)}
     if int8_dir is not None:
-        paths["onnx-int8"] = OrtPredictor.from_dir(int8_dir, fallback=False)
+        paths["onnx-int8"] = load_predictor(str(int8_dir), bank=bank)
     report = parity_report(
         predictor, paths, questions, [p.answer for p in pairs], split=f"{release}/{split}"
     )

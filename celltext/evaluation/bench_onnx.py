@@ -41,8 +41,8 @@ from celltext.evaluation.resources import status_kb as kb
 args = json.loads(sys.argv[1])
 
 if args["path"] == "onnx":
-    from celltext.inference.onnx_backend import OrtPredictor
-    pred = OrtPredictor.from_dir(args["dir"], fallback=False, threads=args["threads"])
+    from celltext.inference.factory import load_predictor
+    pred = load_predictor(args["dir"], fallback=False, threads=args["threads"])
 else:
     import torch
     torch.set_num_threads(args["threads"])
@@ -117,7 +117,7 @@ def bench_onnx(
 ) -> dict[str, Any]:
     """The ``onnx`` section of the report (see module docstring): onnxruntime against
     PyTorch, both the Predictor with greedy decoding and no fallback, on CPU."""
-    from celltext.inference.onnx_backend import OrtPredictor
+    from celltext.inference.factory import load_predictor
     from celltext.registry import resolve_model_ref
 
     folder = Path(folder)
@@ -127,9 +127,8 @@ def bench_onnx(
     same = None if not exported_from else Path(exported_from).resolve() == ckpt
     if same is False:
         log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
-    ort_pred = OrtPredictor.from_dir(folder, fallback=False, threads=threads)
-    cfg = ort_pred.config  # the export's settings, greedy, no fallback, no rerank
-    from celltext.inference.factory import load_predictor
+    ort_pred = load_predictor(str(folder), fallback=False, threads=threads)
+    cfg = ort_pred.config  # the export's settings, no fallback
 
     torch_pred = load_predictor(str(ckpt), fallback=False, config=cfg, teacher=teacher)
     # Memory children first, while this process only waits (they time nothing).
@@ -154,7 +153,7 @@ def bench_onnx(
         "model": manifest.get("model", {}).get("label"),
         "same_checkpoint": same,
         "decoder_mode": manifest.get("decoder", {}).get("mode"),
-        "providers": list(getattr(ort_pred, "providers", [])),
+        "providers": list(getattr(ort_pred.backend, "providers", [])),
         "settings": {
             "batch": 1,
             "iters": len(timed),

@@ -8,16 +8,15 @@ Files written to the output directory (``manifest.json`` lists them with sha256)
 - ``core.onnx``: ``question_emb`` (B, D) -> ``answer_emb`` (B, D).
 - ``decoder_prefill.onnx``: ``emb`` (B, D) -> ``logits`` (B, V) of the first answer token
   and the decoder's incremental state after the K prefix vectors and ``<bos>``;
+- ``decoder_prefill_edit.onnx`` (decoders that edit a retrieved text): the same with
+  ``proto_ids`` (B, P) too, P the decoder's fixed ``max_proto_tokens``;
 - ``decoder_step.onnx``: ``input_ids`` (B, 1) + state -> ``logits`` (B, V) + new state.
   The state is explicit tensors: per attention layer ``s{i}_k``/``s{i}_v`` (B, H, T, Dh)
   growing by one position per step (KV cache), per Mamba layer its fixed-size
   ``s{i}_conv``/``s{i}_ssm``, per causal conv layer ``s{i}_buf``. Each new token costs one
   step, as in PyTorch.
-- ``decoder_full.onnx``: ``emb`` + ``input_ids`` (B, L) -> ``logits`` (B, L, V), the
-  teacher-forced forward; used only when a decoder's state cannot be exported, at
-  O(L) recomputation per token (O(L^2) per answer; ~48 tokens makes that a few times
-  slower than the stepped path, see the parity report).
-- ``tokenizer.json``: the model's CellTokenizer.
+- ``tokenizer.json``: the model's CellTokenizer; ``selector.json``: the model's fitted
+  answer selector, when it has one.
 
 The export reuses the model's own modules and caches unchanged: every sequence layer's
 ``step(x, cache) -> (y, cache)`` is functional and its cache a NamedTuple of tensors, so the
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -39,8 +37,8 @@ import torch
 import torch.nn as nn
 
 from celltext.inference.export_files import MANIFEST, SELF_HASH, manifest_hash
+from celltext.inference.selector import SELECTOR_FILE
 
-log = logging.getLogger(__name__)
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -72,16 +70,18 @@ def _unflatten(template: list[Any], tensors: list[torch.Tensor]) -> list[Any]:
 
 
 class DecoderPrefill(nn.Module):
-    """emb (B, D) -> first-token logits (B, V) and the state after prefix + ``<bos>``."""
+    """emb (B, D) [+ proto_ids (B, P)] -> first-token logits (B, V) and the state after the
+    prefix and ``<bos>``."""
 
     def __init__(self, decoder: nn.Module):
         super().__init__()
         self.decoder = decoder
 
-    def forward(self, emb: torch.Tensor):
+    def forward(self, emb: torch.Tensor, proto_ids: torch.Tensor | None = None):
         state = self.decoder.new_state(emb.shape[0])  # batch traced from emb
         bos = torch.full_like(emb[:, :1], self.decoder.cfg.bos_id, dtype=torch.long)  # (B, 1)
-        logits = self.decoder.decode(bos, state, emb=emb)  # (B, V)
+        prefix = {} if proto_ids is None else {"proto_ids": proto_ids}  # (B, P)
+        logits = self.decoder.decode(bos, state, emb=emb, **prefix)  # (B, V)
         return (logits, *_flatten(state.caches))
 
 
@@ -197,41 +197,36 @@ def export_core(core: nn.Module, dim: int, out: Path) -> None:
 
 
 def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
-    """Stepped export (prefill + step) when the state is exportable, else full forward."""
+    """Prefill (plain, and with a prototype for editing decoders) + step; returns the
+    manifest entry. Every decoder's state is NamedTuple caches, so every decoder exports."""
     decoder = decoder.eval()
     emb = torch.nn.functional.normalize(torch.randn(2, dim), dim=1)
-    ids = torch.ones(2, 3, dtype=torch.long)
-    full_axes = {
-        "emb": {0: "batch"},
-        "input_ids": {0: "batch", 1: "tokens"},
-        "logits": {0: "batch", 1: "tokens"},
+    spec = state_spec(decoder)
+    names = [n for layer in spec for n in layer["names"]]
+    dyn = {
+        n: {0: "batch", 2: "past"} if layer["kind"] == "KVCache" else {0: "batch"}
+        for layer in spec
+        for n in layer["names"]
     }
-    _export(
-        decoder, (emb, ids), out / "decoder_full.onnx", ["emb", "input_ids"], ["logits"], full_axes
-    )
-    info: dict[str, Any] = {"mode": "full", "n_prefix": int(decoder.cfg.n_prefix)}
-    try:
-        spec = state_spec(decoder)
-        names = [n for layer in spec for n in layer["names"]]
-        dyn = {
-            n: {0: "batch", 2: "past"} if layer["kind"] == "KVCache" else {0: "batch"}
-            for layer in spec
-            for n in layer["names"]
-        }
-        prefill = DecoderPrefill(decoder)
-        first = prefill(emb)
-        _export(prefill, (emb,), out / "decoder_prefill.onnx", ["emb"], ["logits", *names],
-                {"emb": {0: "batch"}, "logits": {0: "batch"}, **dyn})  # fmt: skip
-        step_in = [f"in_{n}" for n in names]
-        step_axes = {"input_ids": {0: "batch"}, "logits": {0: "batch"}}
-        step_axes |= {f"in_{n}": dyn[n] for n in names} | dyn
-        next_ids = first[0].argmax(-1, keepdim=True)  # (B, 1)
-        _export(DecoderStep(decoder), (next_ids, *first[1:]), out / "decoder_step.onnx",
-                ["input_ids", *step_in], ["logits", *names], step_axes)  # fmt: skip
-        info.update(mode="step", state=spec)
-    except Exception as exc:  # noqa: BLE001 -- fall back to the full forward, documented
-        log.warning("decoder step export failed (%s); the ONNX path uses the full forward", exc)
-        info["step_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    prefill = DecoderPrefill(decoder)
+    first = prefill(emb)
+    out_axes = {"emb": {0: "batch"}, "logits": {0: "batch"}, **dyn}
+    _export(prefill, (emb,), out / "decoder_prefill.onnx", ["emb"], ["logits", *names], out_axes)
+    edits = hasattr(decoder, "prefix_length")
+    info: dict[str, Any] = {"mode": "step", "state": spec, "n_prefix": int(decoder.cfg.n_prefix)}
+    info |= {"edits": edits}
+    if edits:
+        width = int(decoder.cfg.max_proto_tokens)
+        proto = torch.randint(3, decoder.cfg.vocab_size, (2, width))  # (B, P)
+        _export(prefill, (emb, proto), out / "decoder_prefill_edit.onnx", ["emb", "proto_ids"],
+                ["logits", *names], out_axes | {"proto_ids": {0: "batch"}})  # fmt: skip
+        info["max_proto_tokens"] = width
+    step_in = [f"in_{n}" for n in names]
+    step_axes = {"input_ids": {0: "batch"}, "logits": {0: "batch"}}
+    step_axes |= {f"in_{n}": dyn[n] for n in names} | dyn
+    next_ids = first[0].argmax(-1, keepdim=True)  # (B, 1)
+    _export(DecoderStep(decoder), (next_ids, *first[1:]), out / "decoder_step.onnx",
+            ["input_ids", *step_in], ["logits", *names], step_axes)  # fmt: skip
     return info
 
 
@@ -242,12 +237,13 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
     if predictor.retrieval_only:
         raise ValueError("the retrieval baseline has no network to export")
     start = time.perf_counter()
-    system = predictor.system
+    system, tok = predictor.backend.system, predictor.backend.tokenizer
     teacher_info = export_teacher(predictor.teacher, out)
     export_core(system.core, predictor.dim, out)
     decoder_info = export_decoder(system.decoder, predictor.dim, out)
-    predictor.tokenizer.save(out / "tokenizer.json")
-    tok = predictor.tokenizer
+    tok.save(out / "tokenizer.json")
+    if predictor.selector.fitted:
+        predictor.selector.save(out / SELECTOR_FILE)
     decoder_info |= {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
                      "vocab_size": tok.vocab_size}  # fmt: skip
     manifest = {

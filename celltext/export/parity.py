@@ -1,8 +1,9 @@
 """Parity of the onnxruntime path with PyTorch, int8 quantisation, and the report of both.
 
-:func:`parity_report` answers the same questions with the PyTorch predictor and with one or
-more ONNX Runtime predictors, all with the fallback off and greedy decoding, and counts
-identical answers; it also records the largest teacher-embedding and core-output
+:func:`parity_report` answers the same questions with the predictor on PyTorch stages and on
+one or more ONNX Runtime exports and counts identical answers: the generated answers
+(fallback off, greedy) and, where the predictors have a phrase bank, the served answers
+(selector, editing and fallback on); it also records the largest teacher-embedding and core-output
 differences, latency (p50/p95 per question at batch 1) and, with reference answers, the
 semantic similarity of each path (one metric definition: :mod:`celltext.metrics`).
 :func:`report_markdown` turns it into the snippet for ``docs/PERFORMANCE_ANALYSIS.md``.
@@ -23,7 +24,7 @@ from celltext.export.onnx import MANIFEST, write_manifest
 
 log = logging.getLogger(__name__)
 
-QUANTIZED = ("core.onnx", "decoder_prefill.onnx", "decoder_step.onnx", "decoder_full.onnx")
+QUANTIZED = ("core.onnx", "decoder_prefill.onnx", "decoder_prefill_edit.onnx", "decoder_step.onnx")
 
 
 def quantize_int8(src: str | Path, dst: str | Path, teacher: bool = False) -> Path:
@@ -53,13 +54,18 @@ def quantize_int8(src: str | Path, dst: str | Path, teacher: bool = False) -> Pa
     return dst
 
 
+def _batched(predictor, questions: Sequence[str], batch_size: int) -> list[Any]:
+    rows: list[Any] = []
+    for start in range(0, len(questions), batch_size):
+        rows += predictor.answer(questions[start : start + batch_size])
+    return rows
+
+
 def _timed_answers(
     predictor, questions: Sequence[str], batch_size: int, latency_samples: int = 50
 ) -> tuple[list[str], list[float]]:
     """Generated answers, and batch-1 latencies (ms) of the first ``latency_samples`` questions."""
-    answers: list[str] = []
-    for start in range(0, len(questions), batch_size):
-        answers += [a.answer for a in predictor.answer(questions[start : start + batch_size])]
+    answers = [a.answer for a in _batched(predictor, questions, batch_size)]
     latencies = []
     for q in questions[: min(latency_samples, len(questions))]:
         t0 = time.perf_counter()
@@ -87,6 +93,11 @@ def parity_report(
 ) -> dict[str, Any]:
     """Compare PyTorch with each ONNX Runtime predictor (``{"onnx": p, "onnx-int8": q}``)."""
     questions = list(questions)
+    production = {
+        name: [a.answer for a in _batched(p, questions, batch_size)]
+        for name, p in {"pytorch": torch_predictor, **ort_predictors}.items()
+        if p.bank is not None and p.config.fallback
+    }
     for p in (torch_predictor, *ort_predictors.values()):
         p.config = p.config.replace(fallback=False, num_beams=1, do_sample=False)
     ref_answers, ref_ms = _timed_answers(torch_predictor, questions, batch_size, latency_samples)
@@ -114,7 +125,7 @@ def parity_report(
             if len(q_torch)
             else 0.0,
             "latency": _latency(ms),
-            "providers": getattr(pred, "providers", ["CPUExecutionProvider"]),
+            "providers": getattr(pred.backend, "providers", ["CPUExecutionProvider"]),
             "examples": [
                 {"question": questions[i], "pytorch": ref_answers[i], name: answers[i]}
                 for i in diffs[:examples]
@@ -123,6 +134,9 @@ def parity_report(
         sims = _similarity(torch_predictor, answers, references)
         if sims is not None:
             entry["semantic_similarity"] = sims
+        if "pytorch" in production and name in production:
+            same = sum(a == b for a, b in zip(production["pytorch"], production[name], strict=True))
+            entry["production_identical"] = same  # served answers, selector and fallback on
         report["paths"][name] = entry
     return report
 
@@ -139,18 +153,17 @@ def _similarity(
 
 def tensorrt_check(folder: str | Path, questions: Sequence[str]) -> dict[str, Any]:
     """Answer with the TensorRT execution provider where onnxruntime has it; else say why not."""
-    from celltext.inference.onnx_backend import OrtPredictor, available_providers
+    from celltext.inference.onnx_backend import available_providers, load_export
+    from celltext.inference.predictor import Predictor
 
     providers = available_providers()
     if "TensorrtExecutionProvider" not in providers:
         return {"available": False, "reason": f"onnxruntime providers here: {providers}"}
     try:
-        pred = OrtPredictor.from_dir(
-            folder, fallback=False,
-            providers=[
-                "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
-            ],
-        )  # fmt: skip
+        parts = load_export(folder, providers=[
+            "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+        ])  # fmt: skip
+        pred = Predictor(config=parts.pop("config").replace(fallback=False), **parts)
         answers, ms = _timed_answers(pred, list(questions), 32)
     except Exception as exc:  # noqa: BLE001 -- report, do not fail the export
         return {"available": True, "error": f"{type(exc).__name__}: {exc}"[:300]}

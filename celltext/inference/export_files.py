@@ -49,11 +49,10 @@ def manifest_hash(manifest: dict[str, Any]) -> str:
 
 
 def required_files(manifest: dict[str, Any]) -> list[str]:
-    """The files the onnxruntime path opens for this manifest's decoder mode."""
-    mode = manifest.get("decoder", {}).get("mode")
-    decoder = (
-        ["decoder_prefill.onnx", "decoder_step.onnx"] if mode == "step" else ["decoder_full.onnx"]
-    )
+    """The files the onnxruntime path opens for this manifest."""
+    decoder = ["decoder_prefill.onnx", "decoder_step.onnx"]
+    if manifest.get("decoder", {}).get("edits"):
+        decoder.append("decoder_prefill_edit.onnx")
     return ["teacher.onnx", "teacher_tokenizer.json", "core.onnx", "tokenizer.json", *decoder]
 
 

@@ -1,23 +1,20 @@
 """``load_predictor(ref)``: the one way to get a predictor for a model reference.
 
 A checkpoint directory, ``name@alias``, ``name/version``, ``None`` (the shipped default) or
-``retrieval`` gives the PyTorch :class:`~celltext.inference.predictor.Predictor`; an ONNX
-export directory gives the onnxruntime
-:class:`~celltext.inference.onnx_backend.OrtPredictor`. Both answer through the same
-``answer(questions)`` interface.
+``retrieval`` gives the :class:`~celltext.inference.predictor.Predictor` with PyTorch stages
+(:class:`~celltext.inference.torch_backend.TorchBackend`); an ONNX export directory gives
+the same predictor with onnxruntime stages
+(:class:`~celltext.inference.onnx_backend.OrtBackend`, no torch imported).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celltext.inference.fallback import FallbackBank
-from celltext.inference.loading import is_onnx_export, load_components
+from celltext.inference.loading import is_onnx_export, load_bank, load_components
 from celltext.inference.predictor import Predictor
 from celltext.inference.records import PredictorConfig
-
-if TYPE_CHECKING:
-    from celltext.inference.onnx_backend import OrtPredictor
 
 
 def load_predictor(
@@ -27,11 +24,13 @@ def load_predictor(
     config: PredictorConfig | None = None,
     teacher: Any = None,
     bank: FallbackBank | None = None,
-) -> Predictor | OrtPredictor:
+    threads: int = 1,
+) -> Predictor:
     """Load the model ``ref`` with its teacher and phrase bank (see the module docstring).
 
     ``fallback`` and ``threshold`` override ``config``; ``teacher`` and ``bank`` reuse
-    already loaded ones (the service's hot reload, evaluation).
+    already loaded ones (the service's hot reload, evaluation); ``threads``: onnxruntime's
+    intra-op threads for an export (torch uses its own setting).
     """
     cfg = config or PredictorConfig()
     overrides: dict[str, Any] = {"fallback": fallback}
@@ -39,8 +38,13 @@ def load_predictor(
         overrides["threshold"] = threshold
     cfg = cfg.replace(**overrides)
     if ref is not None and is_onnx_export(ref):
-        from celltext.inference.onnx_backend import OrtPredictor  # onnxruntime only when used
+        from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
 
-        ort_bank = bank if bank is not None else ("release" if cfg.fallback else None)
-        return OrtPredictor.from_dir(ref, cfg.fallback, cfg.threshold, bank=ort_bank)
+        parts = load_export(ref, threads=threads)
+        exported = parts.pop("config")
+        if config is None:  # the export's own options, with this call's overrides
+            cfg = exported.replace(**overrides)
+        if bank is None and cfg.fallback:
+            bank = load_bank(parts["teacher"], cfg, required=False)
+        return Predictor(config=cfg, bank=bank, **parts)
     return Predictor(config=cfg, **load_components(ref, cfg, teacher=teacher, bank=bank))

@@ -43,7 +43,7 @@ def load_components(
     bank: FallbackBank | None = None,
     with_selector: bool = True,
 ) -> dict[str, Any]:
-    """``teacher``, ``system``, ``tokenizer``, ``bank``, ``info`` and ``selector`` for a
+    """``teacher``, ``backend``, ``bank``, ``info`` and ``selector`` for a
     Predictor (``with_selector=False``: an unfitted selector, for refitting it)."""
     from celltext.teacher import load_teacher
 
@@ -51,7 +51,7 @@ def load_components(
         teacher = teacher or load_teacher()
         bank = bank or load_bank(teacher, config, required=True)
         info = ModelInfo(RETRIEVAL, config.release, ref=ref, teacher_id=teacher.id, dim=teacher.dim)
-        return {"teacher": teacher, "system": None, "tokenizer": None, "bank": bank, "info": info}
+        return {"teacher": teacher, "backend": None, "bank": bank, "info": info}
 
     from celltext.registry.checkpoint import load_checkpoint
 
@@ -71,12 +71,12 @@ def load_components(
     if bank is None and config.fallback:
         bank = load_bank(teacher, config, required=False)
     from celltext.inference.selector import AnswerSelector
+    from celltext.inference.torch_backend import TorchBackend
 
     log.info("loaded model %s from %s", info.label, path)
     return {
         "teacher": teacher,
-        "system": system,
-        "tokenizer": ckpt.tokenizer,
+        "backend": TorchBackend(system, ckpt.tokenizer),
         "bank": bank,
         "info": info,
         "selector": AnswerSelector.for_model(path) if with_selector else AnswerSelector(),

@@ -1,20 +1,20 @@
-"""Answer questions with onnxruntime only: no torch is imported on this path.
+"""The onnxruntime stages of the predictor: no torch is imported on this path.
 
-:class:`OrtPredictor` is the production :class:`~celltext.inference.predictor.Predictor`
-(quality check, fallback, ``Answer`` records) with its three model stages replaced by
-ONNX Runtime sessions over the files of :mod:`celltext.export.onnx`:
+:func:`load_export` gives the production :class:`~celltext.inference.predictor.Predictor`
+(quality check, selector, fallback, ``Answer`` records: the same object as with torch) its
+teacher and an :class:`OrtBackend` over the files of :mod:`celltext.export.onnx`:
 
 - teacher: ``tokenizers`` (the teacher's ``tokenizer.json``) -> ``teacher.onnx``;
 - core: ``core.onnx``;
-- decoder: greedy decoding with ``decoder_prefill.onnx`` + ``decoder_step.onnx`` (the
-  state tensors fed back each step), or ``decoder_full.onnx`` re-run on the growing
-  sequence when the step could not be exported.
+- decoder: :class:`OrtStepper` feeds ``decoder_prefill.onnx`` (or
+  ``decoder_prefill_edit.onnx`` with a prototype) and ``decoder_step.onnx`` (the state
+  tensors fed back each step) to the one decoding loop, :func:`celltext.generation.generate`.
 
 Execution providers: CPU by default; ``providers=["TensorrtExecutionProvider", ...]`` or
 ``["CUDAExecutionProvider", ...]`` where onnxruntime was built with them
 (:func:`available_providers`).
 
-:meth:`OrtPredictor.from_dir` first verifies every file against the export's manifest
+:func:`load_export` first verifies every file against the export's manifest
 (:func:`~celltext.inference.export_files.verify_export`); a file that does not load
 (truncated protobuf, invalid tokenizer) is an :class:`ExportIntegrityError` naming it.
 """
@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from celltext import generation
+from celltext.generation import GenerationOptions, SpecialTokens
 from celltext.inference.export_files import ExportIntegrityError, verify_export
-from celltext.inference.fallback import FallbackBank
-from celltext.inference.predictor import ModelInfo, Predictor, PredictorConfig
-from celltext.ngrams import banned_next_tokens
+from celltext.inference.records import ModelInfo, PredictorConfig
+from celltext.inference.selector import AnswerSelector
 
 log = logging.getLogger(__name__)
 
@@ -99,149 +100,105 @@ class OrtTeacher:
         return out
 
 
-class OrtTokenizer:
-    """Decoding side of the CellTokenizer with ``tokenizers`` only."""
+class OrtStepper:
+    """One batch through the exported decoder: prefill, then one step per token, the state
+    tensors (KV caches growing by a position per step, fixed-size Mamba/conv states) fed
+    back as they came out."""
 
-    def __init__(self, path: Path):
-        self._tok = _tokenizer(path)
+    def __init__(self, backend: OrtBackend, emb: np.ndarray, proto_ids: np.ndarray | None):
+        self.backend, self.emb, self.proto = backend, emb, proto_ids
+        self.state: list[np.ndarray] = []
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
-
-
-class OrtSystem:
-    """Core and decoder sessions with greedy decoding."""
-
-    def __init__(self, folder: Path, manifest: dict[str, Any], providers=None, threads: int = 1):
-        self.dim = int(manifest["teacher"]["dim"])
-        self.decoder_info = manifest["decoder"]
-        self.core = _session(folder / "core.onnx", providers, threads)
-        self.mode = self.decoder_info["mode"]
-        if self.mode == "step":
-            self.prefill = _session(folder / "decoder_prefill.onnx", providers, threads)
-            self.step = _session(folder / "decoder_step.onnx", providers, threads)
-            self.state_names = [n for layer in self.decoder_info["state"] for n in layer["names"]]
+    def first(self) -> np.ndarray:
+        if self.proto is None:
+            logits, *self.state = self.backend.prefill.run(None, {"emb": self.emb})
         else:
-            self.full = _session(folder / "decoder_full.onnx", providers, threads)
+            feed = {"emb": self.emb, "proto_ids": self.proto}
+            logits, *self.state = self.backend.prefill_edit.run(None, feed)
+        return logits  # (B, V)
 
-    def run_core(self, q: np.ndarray) -> np.ndarray:
-        """(B, D) -> (B, D)."""
-        return self.core.run(None, {"question_emb": np.ascontiguousarray(q, dtype=np.float32)})[0]
-
-    def greedy(
-        self,
-        emb: np.ndarray,
-        max_new_tokens: int,
-        repetition_penalty: float = 1.0,
-        no_repeat_ngram_size: int = 0,
-    ) -> list[list[int]]:
-        """Greedy token ids (without BOS/EOS) for each embedding row (B, D), with the same
-        logit processing as :func:`celltext.models.generation.generate`."""
-        emb = np.ascontiguousarray(emb, dtype=np.float32)
-        eos = int(self.decoder_info["eos_id"])
-        batch = emb.shape[0]
-        out: list[list[int]] = [[] for _ in range(batch)]
-        done = np.zeros(batch, dtype=bool)
-        if self.mode == "step":
-            logits, *state = self.prefill.run(None, {"emb": emb})  # (B, V), state tensors
-        else:
-            ids = np.full((batch, 1), int(self.decoder_info["bos_id"]), dtype=np.int64)  # (B, 1)
-            logits = self.full.run(None, {"emb": emb, "input_ids": ids})[0][:, -1]  # (B, V)
-        for _ in range(max_new_tokens):
-            logits = self._process(logits, out, repetition_penalty, no_repeat_ngram_size)
-            nxt = logits.argmax(axis=-1)  # (B,)
-            for b in range(batch):
-                if not done[b]:
-                    if nxt[b] == eos:
-                        done[b] = True
-                    else:
-                        out[b].append(int(nxt[b]))
-            if done.all():
-                break
-            nxt_ids = np.where(done, eos, nxt).astype(np.int64)[:, None]  # (B, 1)
-            if self.mode == "step":
-                feed = {"input_ids": nxt_ids} | {
-                    f"in_{n}": s for n, s in zip(self.state_names, state, strict=True)
-                }
-                logits, *state = self.step.run(None, feed)
-            else:
-                ids = np.concatenate([ids, nxt_ids], axis=1)  # (B, T+1)
-                logits = self.full.run(None, {"emb": emb, "input_ids": ids})[0][:, -1]
-        return out
-
-    def _process(self, logits: np.ndarray, history: list[list[int]], penalty: float, ngram: int):
-        """Never pad/bos; CTRL repetition penalty; n-gram blocking (as in generation.py)."""
-        logits = np.array(logits, dtype=np.float32)  # (B, V) copy
-        logits[:, [int(self.decoder_info["pad_id"]), int(self.decoder_info["bos_id"])]] = -np.inf
-        for b, row in enumerate(history):
-            if penalty != 1.0 and row:
-                seen = np.unique(row)
-                vals = logits[b, seen]
-                logits[b, seen] = np.where(vals > 0, vals / penalty, vals * penalty)
-            banned = banned_next_tokens(row, ngram)
-            if banned:
-                logits[b, list(banned)] = -np.inf
+    def next(self, tokens: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": np.asarray(tokens, dtype=np.int64)[:, None]}  # (B, 1)
+        feed |= {f"in_{n}": s for n, s in zip(self.backend.state_names, self.state, strict=True)}
+        logits, *self.state = self.backend.step.run(None, feed)
         return logits
 
+    def reorder(self, index: np.ndarray) -> None:
+        self.state = [np.ascontiguousarray(s[index]) for s in self.state]
 
-class OrtPredictor(Predictor):
-    """The production predictor on ONNX Runtime (see module docstring)."""
 
-    @classmethod
-    def from_dir(
-        cls,
-        folder: str | Path,
-        fallback: bool = True,
-        threshold: float | None = None,
-        bank: FallbackBank | str | Path | None = None,
-        providers: Sequence[str] | None = None,
-        threads: int = 1,
-    ) -> OrtPredictor:
-        """Load an export directory. ``bank`` is a :class:`FallbackBank`, the path of a saved
-        one, ``"release"`` (the configured release's bank, built once and cached), or None
-        (the fallback then answers with a fixed text)."""
-        folder = Path(folder)
-        manifest = verify_export(folder)
-        teacher = OrtTeacher(folder, manifest["teacher"], providers, threads)
-        system = OrtSystem(folder, manifest, providers, threads)
-        tokenizer = OrtTokenizer(folder / "tokenizer.json")
-        cfg = PredictorConfig.from_dict(manifest.get("predictor", {})).replace(
-            fallback=fallback, num_beams=1, do_sample=False, rerank=0
+class OrtBackend:
+    """Core and decoder sessions of an export (the twin of
+    :class:`~celltext.inference.torch_backend.TorchBackend`)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], providers=None, threads: int = 1):
+        from celltext.tokenizer import CellTokenizer
+
+        info = manifest["decoder"]
+        self.dim = int(manifest["teacher"]["dim"])
+        self.edits = bool(info.get("edits"))
+        self.max_proto_tokens = int(info.get("max_proto_tokens", 0))
+        self.special = SpecialTokens(int(info["pad_id"]), int(info["bos_id"]), int(info["eos_id"]))
+        self.state_names = [n for layer in info["state"] for n in layer["names"]]
+        self.core_session = _session(folder / "core.onnx", providers, threads)
+        self.prefill = _session(folder / "decoder_prefill.onnx", providers, threads)
+        self.step = _session(folder / "decoder_step.onnx", providers, threads)
+        self.prefill_edit = (
+            _session(folder / "decoder_prefill_edit.onnx", providers, threads)
+            if self.edits
+            else None
         )
-        if threshold is not None:
-            cfg = cfg.replace(threshold=threshold)
-        if bank == "release":
-            from celltext.inference.loading import load_bank
+        try:
+            self.tokenizer = CellTokenizer.load(folder / "tokenizer.json")
+        except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
+            raise ExportIntegrityError(folder, "tokenizer.json", _load_problem(exc)) from exc
 
-            bank = load_bank(teacher, cfg, required=False)
-        elif isinstance(bank, (str, Path)):
-            bank = FallbackBank.load(bank)
-        model = manifest.get("model", {})
-        info = ModelInfo(
-            name=str(model.get("name", folder.name)),
-            version=f"{model.get('version', 'local')}+onnx",
-            path=str(folder), core=model.get("core"), decoder=model.get("decoder"),
-            teacher_id=teacher.id, dim=teacher.dim,
-        )  # fmt: skip
-        pred = cls(teacher, system=system, tokenizer=tokenizer, bank=bank, config=cfg, info=info)
-        pred.providers = list(providers or ["CPUExecutionProvider"])
-        return pred
+    def core(self, q_embs: np.ndarray) -> np.ndarray:
+        """(B, D) -> (B, D)."""
+        feed = {"question_emb": np.ascontiguousarray(q_embs, dtype=np.float32)}
+        return self.core_session.run(None, feed)[0]
 
-    def _core(self, q_embs: np.ndarray) -> np.ndarray:
-        pred = self.system.run_core(q_embs)  # (B, D)
-        if not np.isfinite(pred).all():
-            raise ValueError("core returned NaN or infinity")
-        if self.config.normalize_core_output:
-            pred = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
-        return pred.astype(np.float32)
+    def generate(
+        self,
+        embs: np.ndarray,
+        proto_ids: np.ndarray | None,
+        options: GenerationOptions,
+        rng: np.random.Generator | None = None,
+    ) -> list[list[int]]:
+        """Token ids for (B, D) embeddings, through :func:`celltext.generation.generate`."""
+        emb = np.ascontiguousarray(embs, dtype=np.float32)
+        batch, nb = len(emb), options.num_beams
+        if nb > 1:
+            emb = np.repeat(emb, nb, axis=0)
+            proto_ids = None if proto_ids is None else np.repeat(proto_ids, nb, axis=0)
+        stepper = OrtStepper(self, emb, None if proto_ids is None else proto_ids.astype(np.int64))
+        return generation.generate(stepper, batch, self.special, options, rng)
 
-    def _generate(self, embs: np.ndarray) -> list[str]:
-        cfg = self.config
-        ids = self.system.greedy(
-            embs, cfg.max_new_tokens, cfg.repetition_penalty, cfg.no_repeat_ngram_size
-        )
-        return [self.tokenizer.decode(seq).strip() for seq in ids]
 
-    def activity(self, question: str) -> dict[str, Any] | None:
-        """The exported core has no activity output."""
-        return None
+def load_export(
+    folder: str | Path, providers: Sequence[str] | None = None, threads: int = 1
+) -> dict[str, Any]:
+    """``teacher``, ``backend``, ``info``, ``selector`` and the exported ``config`` of a
+    :class:`~celltext.inference.predictor.Predictor`, after verifying every file against the
+    manifest. The phrase bank is not part of an export (see ``factory.load_predictor``)."""
+    folder = Path(folder)
+    manifest = verify_export(folder)
+    teacher = OrtTeacher(folder, manifest["teacher"], providers, threads)
+    backend = OrtBackend(folder, manifest, providers, threads)
+    backend.providers = list(providers or ["CPUExecutionProvider"])
+    model = manifest.get("model", {})
+    info = ModelInfo(
+        name=str(model.get("name", folder.name)),
+        version=f"{model.get('version', 'local')}+onnx",
+        path=str(folder), core=model.get("core"), decoder=model.get("decoder"),
+        teacher_id=teacher.id, dim=teacher.dim,
+    )  # fmt: skip
+    return {
+        "teacher": teacher,
+        "backend": backend,
+        "info": info,
+        "selector": AnswerSelector.for_model(folder),
+        "config": PredictorConfig.from_dict(manifest.get("predictor", {})),
+    }

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from celltext.generation import GenerationOptions
 from celltext.inference.candidates import candidate_matrices, retrieve
 from celltext.inference.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
 from celltext.inference.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
@@ -48,15 +49,15 @@ log = logging.getLogger(__name__)
 class Predictor:
     """Answers questions with a checkpointed model, checking quality, falling back on failure.
 
-    ``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``, ``.decoder``)
-    with its ``tokenizer``; ``system=None`` is the retrieval-only mode.
+    ``backend`` runs the model's stages: :class:`~celltext.inference.torch_backend.TorchBackend`
+    or :class:`~celltext.inference.onnx_backend.OrtBackend` (``None``: the retrieval-only
+    mode). Everything else (quality check, selector, fallback, reranking) is this class.
     """
 
     def __init__(
         self,
         teacher,
-        system=None,
-        tokenizer=None,
+        backend=None,
         bank: FallbackBank | None = None,
         config: PredictorConfig | None = None,
         info: ModelInfo | None = None,
@@ -65,24 +66,20 @@ class Predictor:
         self.selector = selector or AnswerSelector()
         self.teacher = teacher if isinstance(teacher, LockedTeacher) else LockedTeacher(teacher)
         teacher = self.teacher
-        self.system = system
-        self.tokenizer = tokenizer
+        self.backend = backend
         self.bank = bank
         self.config = config or PredictorConfig()
-        self.info = info or ModelInfo(RETRIEVAL if system is None else "model", "local")
+        self.info = info or ModelInfo(RETRIEVAL if backend is None else "model", "local")
         self.assessor = QualityAssessor(
             teacher, self.config.similarity_weight, self.config.use_coherence
         )
-        if system is not None and tokenizer is None:
-            raise ValueError("a model needs its tokenizer")
-        if system is None and bank is None:
+        if backend is None and bank is None:
             raise ValueError("retrieval mode needs a phrase bank")
         if bank is not None and bank.dim != teacher.dim:
             raise ValueError(f"phrase bank has dim {bank.dim}, teacher {teacher.dim}")
-        model_dim = getattr(system, "dim", None)
-        if model_dim is not None and model_dim != teacher.dim:
+        if backend is not None and backend.dim != teacher.dim:
             raise ValueError(
-                f"model expects dim {model_dim} but teacher {teacher.id} gives {teacher.dim}"
+                f"model expects dim {backend.dim} but teacher {teacher.id} gives {teacher.dim}"
             )
 
     # -- construction ---------------------------------------------------------------------
@@ -94,7 +91,7 @@ class Predictor:
     @property
     def retrieval_only(self) -> bool:
         """True in ``--model retrieval`` mode."""
-        return self.system is None
+        return self.backend is None
 
     # -- public API -----------------------------------------------------------------------
     def answer(self, questions: Sequence[str]) -> list[Answer]:
@@ -161,12 +158,9 @@ class Predictor:
 
     def activity(self, question: str) -> dict[str, Any] | None:
         """Lattice activity of the core for ``question``, or None if the core has no lattice."""
-        from celltext.inference.activity import lattice_activity
-
-        if self.retrieval_only:
+        if self.retrieval_only or not hasattr(self.backend, "activity"):
             return None
-        q = self.embed([question])  # (1, D)
-        return lattice_activity(self.system.core, q)
+        return self.backend.activity(self.embed([question]))  # (1, D) in
 
     # -- pipeline -------------------------------------------------------------------------
     def _answer(self, questions: list[str]) -> list[Answer]:
@@ -247,7 +241,7 @@ class Predictor:
     @property
     def edits(self) -> bool:
         """Whether the decoder can edit a prototype (retrieve and edit)."""
-        return hasattr(getattr(self.system, "decoder", None), "prefix_length")
+        return bool(getattr(self.backend, "edits", False))
 
     def _row(self, question: str, text: str, qual: Quality, label: str) -> Answer:
         reason = None
@@ -261,14 +255,7 @@ class Predictor:
         )  # fmt: skip
 
     def _core(self, q_embs: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(q_embs, dtype=np.float32))  # (B, D)
-            out = self.system.core(x)
-            if isinstance(out, tuple):  # (embedding, activity) from return_activity cores
-                out = out[0]
-            pred = out.float().cpu().numpy()  # (B, D)
+        pred = np.asarray(self.backend.core(q_embs), dtype=np.float32)  # (B, D)
         if pred.shape != q_embs.shape:
             raise ValueError(f"core returned shape {pred.shape}, expected {q_embs.shape}")
         if not np.isfinite(pred).all():
@@ -284,16 +271,12 @@ class Predictor:
         texts = self._decode(embs, protos=protos)
         if cfg.rerank <= 1:
             return texts
-        import torch
-
         n = cfg.rerank - 1
         reps = np.repeat(embs, n, axis=0)  # (B * n, D)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)  # the same question gets the same candidates
-            rep_protos = None if protos is None else [p for p in protos for _ in range(n)]
-            samples = self._decode(
-                reps, True, cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
-            )
+        rep_protos = None if protos is None else [p for p in protos for _ in range(n)]
+        samples = self._decode(
+            reps, True, cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
+        )
         return self._pick_closest([samples[j::n] for j in range(n)], embs, extra=texts)
 
     def _pick_closest(
@@ -317,41 +300,36 @@ class Predictor:
         top_p: float = 1.0,
         protos: list[str] | None = None,
     ) -> list[str]:
-        """Token generation with the config's options (``sample``: the reranking draws),
-        editing ``protos`` when given."""
-        import torch
-
+        """Token generation with the config's options (``sample``: the reranking draws, from
+        a generator seeded by ``config.seed``, so a question always gets the same
+        candidates), editing ``protos`` when given."""
         cfg = self.config
-        extra = {} if protos is None else {"proto_ids": self._proto_ids(protos)}
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(embs, dtype=np.float32))  # (B, D)
-            ids = self.system.decoder.generate(
-                x,
-                max_new_tokens=cfg.max_new_tokens,
-                num_beams=1 if sample else cfg.num_beams,
-                do_sample=sample or cfg.do_sample,
-                repetition_penalty=cfg.repetition_penalty,
-                no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-                temperature=temperature,
-                top_p=top_p,
-                **extra,
-            )
-        return [self.tokenizer.decode(seq).strip() for seq in ids]
+        opts = GenerationOptions(
+            max_new_tokens=cfg.max_new_tokens,
+            num_beams=1 if sample else cfg.num_beams,
+            do_sample=sample or cfg.do_sample,
+            repetition_penalty=cfg.repetition_penalty,
+            no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+            temperature=temperature,
+            top_p=top_p,
+        )
+        rng = np.random.default_rng(cfg.seed) if opts.do_sample else None
+        proto_ids = None if protos is None else self._proto_ids(protos)
+        ids = self.backend.generate(embs, proto_ids, opts, rng)
+        return [self.backend.tokenizer.decode(seq).strip() for seq in ids]
 
-    def _proto_ids(self, protos: list[str]):
+    def _proto_ids(self, protos: list[str]) -> np.ndarray:
         """Prototype texts -> token ids (B, P) padded to the decoder's ``max_proto_tokens``.
 
         The width is fixed, not the batch's longest prototype: training pads each batch's
         prototypes with ``<pad>`` before the separator, so every row is padded here too, and
         a row's prefix (hence its answer) never depends on what it is batched with.
         """
-        import torch
-
-        limit = int(self.system.decoder.cfg.max_proto_tokens)
-        out = torch.full((len(protos), limit), int(self.tokenizer.pad_id), dtype=torch.long)
+        limit, tok = self.backend.max_proto_tokens, self.backend.tokenizer
+        out = np.full((len(protos), limit), int(tok.pad_id), dtype=np.int64)
         for i, p in enumerate(protos):
-            row = self.tokenizer.encode(p)[:limit]
-            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            row = tok.encode(p)[:limit]
+            out[i, : len(row)] = row
         return out
 
     def _retrieve(self, questions: list[str], q_embs: np.ndarray) -> list[Answer]:

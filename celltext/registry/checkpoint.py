@@ -321,7 +321,7 @@ def load_checkpoint(
     The model comes back in eval mode, in float32 (fp16 exports are cast back).
     """
     from celltext.models.system import CellTextModel, SystemConfig
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     path = Path(path)
     meta = verify_checkpoint(path, include_train_state) if verify else read_metadata(path)

@@ -49,7 +49,7 @@ def prepare(
     ``teacher``/``release`` default to ``load_teacher(preset.teacher)`` and
     ``load_release(preset.data.release)``. Parts already written are kept.
     """
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     if is_prepared(directory):
         return
@@ -74,6 +74,6 @@ def prepare(
 
 def load_prepared(directory: Path) -> tuple[RunData, Any]:
     """The run data and the tokenizer :func:`prepare` wrote."""
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     return load_run_data(directory), CellTokenizer.load(directory / TOKENIZER_FILE)

@@ -59,8 +59,8 @@ def env(tmp_path_factory):
     """A tiny release and a tiny untrained checkpoint (module-scoped: built once)."""
     from celltext.data.release import write_release
     from celltext.models.system import CellTextModel, SystemConfig
-    from celltext.models.tokenizer import CellTokenizer
     from celltext.registry.checkpoint import save_checkpoint
+    from celltext.tokenizer import CellTokenizer
 
     root = tmp_path_factory.mktemp("releases")
     pairs = _pairs()

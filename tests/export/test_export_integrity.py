@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from celltext.cli import app
 from celltext.inference.export_files import ExportIntegrityError, verify_export
-from celltext.inference.onnx_backend import OrtPredictor
+from celltext.inference.onnx_backend import load_export
 
 
 @pytest.fixture(scope="module")
@@ -78,21 +78,21 @@ def test_a_good_export_verifies(export_dir):
 def test_damaged_file_is_refused_by_name(copy, file, damage):
     damage(copy / file)
     with pytest.raises(ExportIntegrityError, match=f"{file}: sha256 mismatch"):
-        OrtPredictor.from_dir(copy, fallback=False)
+        load_export(copy)
 
 
 def test_truncated_onnx_with_matching_hash_is_a_clean_error(copy):
     _truncate(copy / "decoder_step.onnx")
     _rewrite_manifest(copy)
     with pytest.raises(ExportIntegrityError, match="decoder_step.onnx: does not load"):
-        OrtPredictor.from_dir(copy, fallback=False)
+        load_export(copy)
 
 
 def test_invalid_tokenizer_with_matching_hash_is_a_clean_error(copy):
     (copy / "tokenizer.json").write_text('{"version": "1.0"}')
     _rewrite_manifest(copy)
     with pytest.raises(ExportIntegrityError, match="tokenizer.json: does not load"):
-        OrtPredictor.from_dir(copy, fallback=False)
+        load_export(copy)
 
 
 def test_edited_manifest_and_unlisted_or_escaping_files_are_refused(copy):

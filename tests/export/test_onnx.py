@@ -1,4 +1,5 @@
-"""ONNX export: identical greedy answers on onnxruntime, a torch-free path, int8, the report."""
+"""ONNX export: the same predictor on onnxruntime stages gives the torch answers (plain,
+edited, beam search); a torch-free path, int8, the report."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from celltext.export.parity import (
     report_markdown,
     tensorrt_check,
 )
-from celltext.inference.onnx_backend import OrtPredictor, available_providers
+from celltext.inference.onnx_backend import available_providers
 
 QUESTIONS = [q for q, _ in PAIRS] + ["Who wrote Hamlet?", "Explain gradient clipping."]
 
@@ -56,14 +57,16 @@ def test_export_writes_stepped_decoder_and_manifest(exported):
     _, out, manifest, _ = exported
     assert manifest["decoder"]["mode"] == "step"
     assert manifest["decoder"]["state"][0]["names"] == ["s0_k", "s0_v"]
+    assert manifest["decoder"]["edits"] is False
     for name in ("teacher.onnx", "core.onnx", "decoder_prefill.onnx", "decoder_step.onnx",
-                 "decoder_full.onnx", "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
+                 "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
         assert name in manifest["files"] and (out / name).is_file()
 
 
 def test_onnxruntime_matches_pytorch(exported, bank):
     predictor, out, _, _ = exported
-    ort_pred = OrtPredictor.from_dir(out, bank=bank)
+    ort_pred = load_predictor(str(out), bank=bank)
+    assert ort_pred.backend.name == "onnxruntime" and type(ort_pred) is type(predictor)
     torch_rows = predictor.answer(QUESTIONS)
     ort_rows = ort_pred.answer(QUESTIONS)
     assert [r.answer for r in ort_rows] == [r.answer for r in torch_rows]
@@ -77,18 +80,27 @@ def test_onnxruntime_matches_pytorch(exported, bank):
     assert "| onnx | 10 (100.0%) | 0 |" in report_markdown(report)
 
 
-def test_full_forward_decoder_gives_the_same_answers(exported, bank):
-    predictor, out, _, _ = exported
-    ort_pred = OrtPredictor.from_dir(out, bank=bank)
-    ort_pred.system.mode = "full"
-    ort_pred.system.full = ort_pred.system.step = None
-    from celltext.inference.onnx_backend import _session
+def test_edit_decoder_and_beam_search_match_pytorch(teacher, bank, tmp_path):
+    """A retrieve-and-edit decoder exports its prototype prefill; edited, plain and beam
+    decodes of the same embeddings agree token for token with PyTorch."""
+    from serving_tiny import tiny_checkpoint
 
-    ort_pred.system.full = _session(out / "decoder_full.onnx", None, 1)
-    predictor.config = predictor.config.replace(fallback=False)
-    ort_pred.config = ort_pred.config.replace(fallback=False)
-    assert [r.answer for r in ort_pred.answer(QUESTIONS[:4])] == [
-        r.answer for r in predictor.answer(QUESTIONS[:4])
+    from celltext.export.onnx import export_model
+
+    ckpt = tiny_checkpoint(tmp_path / "edit", "mlp", "ret_edit")
+    torch_pred = load_predictor(str(ckpt), teacher=teacher, bank=bank)
+    manifest = export_model(torch_pred, tmp_path / "edit-onnx")
+    assert manifest["decoder"]["edits"] and "decoder_prefill_edit.onnx" in manifest["files"]
+    ort_pred = load_predictor(str(tmp_path / "edit-onnx"), bank=bank)
+    embs = bank.answer_embs[:5]
+    for mode in ("edit", "generative"):
+        assert [d.text for d in ort_pred.decode(embs, mode)] == [
+            d.text for d in torch_pred.decode(embs, mode)
+        ], mode
+    for p in (torch_pred, ort_pred):
+        p.config = p.config.replace(num_beams=3)
+    assert [d.text for d in ort_pred.decode(embs, "edit")] == [
+        d.text for d in torch_pred.decode(embs, "edit")
     ]
 
 
@@ -97,8 +109,9 @@ def test_onnx_path_does_not_import_torch(exported):
     code = textwrap.dedent(
         f"""
         import json, sys
-        from celltext.inference.onnx_backend import OrtPredictor
-        p = OrtPredictor.from_dir({str(out)!r}, bank={str(bank_path)!r})
+        from celltext.inference.factory import load_predictor
+        from celltext.inference.fallback import FallbackBank
+        p = load_predictor({str(out)!r}, bank=FallbackBank.load({str(bank_path)!r}))
         rows = p.answer({QUESTIONS[:2]!r})
         assert "torch" not in sys.modules, "torch was imported"
         print(json.dumps([r.answer for r in rows]))
@@ -115,7 +128,7 @@ def test_int8_variant_answers(exported, bank, tmp_path):
     manifest = json.loads((q8 / "manifest.json").read_text())
     assert "core.onnx" in manifest["quantized"]["files"]
     assert (q8 / "core.onnx").stat().st_size < (out / "core.onnx").stat().st_size
-    pred = OrtPredictor.from_dir(q8, bank=bank)
+    pred = load_predictor(str(q8), bank=bank)
     rows = pred.answer(QUESTIONS[:3])
     assert all(r.answer for r in rows)
     refs = [a for _, a in PAIRS[:3]]
@@ -151,6 +164,6 @@ def test_from_ref_serves_an_export_directory(exported, tmp_path, monkeypatch):
     tiny_release(tmp_path / "releases")
     _, out, _, _ = exported
     pred = load_predictor(str(out), threshold=1.0)  # every answer falls back: bank needed
-    assert isinstance(pred, OrtPredictor) and pred.bank is not None
+    assert pred.backend.name == "onnxruntime" and pred.bank is not None
     (row,) = pred.answer([PAIRS[6][0]])
     assert row.fallback and row.answer == PAIRS[6][1]

@@ -52,8 +52,8 @@ def test_empty_generation_falls_back(predictor, monkeypatch):
 def test_any_failing_stage_falls_back(predictor, monkeypatch, stage):
     targets = {
         "teacher": (predictor.teacher, "encode"),
-        "core": (predictor.system.core, "forward"),
-        "decoder": (predictor.system.decoder, "generate"),
+        "core": (predictor.backend, "core"),
+        "decoder": (predictor.backend, "generate"),
         "quality": (predictor.assessor, "assess"),
     }
     obj, name = targets[stage]
@@ -70,7 +70,7 @@ def test_any_failing_stage_falls_back(predictor, monkeypatch, stage):
 
 def test_without_fallback_a_failing_stage_raises(predictor, monkeypatch):
     predictor.config = predictor.config.replace(fallback=False)
-    monkeypatch.setattr(predictor.system.decoder, "generate", _boom)
+    monkeypatch.setattr(predictor.backend, "generate", _boom)
     with pytest.raises(StageError, match="decoder failed"):
         predictor.answer([QUESTIONS[0]])
 
@@ -83,7 +83,7 @@ def test_without_fallback_low_quality_is_returned(predictor):
 
 
 def test_broken_bank_gives_last_resort_answer(predictor, monkeypatch):
-    monkeypatch.setattr(predictor.system.core, "forward", _boom)
+    monkeypatch.setattr(predictor.backend, "core", _boom)
     monkeypatch.setattr(predictor.bank, "by_question", _boom)
     (row,) = predictor.answer([QUESTIONS[0]])
     assert row.fallback and row.answer == LAST_RESORT_ANSWER and row.confidence == 0.0

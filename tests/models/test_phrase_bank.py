@@ -11,7 +11,7 @@ import torch
 import celltext.models.decoders  # noqa: F401
 from celltext.models.decoders.phrase_bank import PhraseBankDecoder
 from celltext.models.phrase_bank import PhraseBank, PhraseBankIntegrityError
-from celltext.models.tokenizer import CellTokenizer
+from celltext.tokenizer import CellTokenizer
 from celltext.models.zoo import count_parameters, create_model
 
 TEXTS = [f"answer number {i} about topic {i % 3}" for i in range(20)]

@@ -14,7 +14,7 @@ TEXTS = [
 
 def make_tokenizer():
     """A byte-level BPE tokenizer of 300 entries."""
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     return CellTokenizer.train(TEXTS, vocab_size=300)
 

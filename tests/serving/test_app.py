@@ -188,7 +188,7 @@ def test_timeout_without_fallback_is_504(predictor, tmp_path, monkeypatch):
 
 
 def test_failing_model_never_fails_the_request(predictor, tmp_path, monkeypatch):
-    monkeypatch.setattr(predictor.system.core, "forward", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(predictor.backend, "core", lambda *a, **k: 1 / 0)
     with TestClient(create_app(_settings(tmp_path), predictor=predictor)) as c:
         body = c.post("/v1/answer", json={"question": QUESTION}).json()
         assert body["fallback"] and body["fallback_reason"].startswith("core_error")

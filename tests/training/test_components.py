@@ -65,7 +65,7 @@ def test_total_steps_from_epochs():
 
 
 def test_tokenize_pads_and_truncates(tmp_path):
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     tok = CellTokenizer.train(["hello world"] * 4, vocab_size=280)
     ids, lengths = tokenize(tok, ["hello", "hello world " * 20], max_tokens=8)
@@ -75,7 +75,7 @@ def test_tokenize_pads_and_truncates(tmp_path):
 
 
 def test_run_data_round_trip_and_selection(tmp_path):
-    from celltext.models.tokenizer import CellTokenizer
+    from celltext.tokenizer import CellTokenizer
 
     release = fake_release()
     args = DataArgs(max_train_pairs=10, max_val_pairs=4, use_extra_texts=True, max_tokens=16)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from celltext.models.tokenizer import CellTokenizer
+from celltext.tokenizer import CellTokenizer
 
 CORPUS = [
     "Backpropagation computes the gradient of the loss with respect to every weight.",

@@ -1,0 +1,64 @@
+"""The PyTorch stages of the predictor: a checkpointed core and decoder.
+
+A backend gives :class:`~celltext.inference.predictor.Predictor` the three model stages
+(the teacher is separate): ``core(q) -> e`` on NumPy arrays, ``generate(...)`` (the one
+decoding loop, :func:`celltext.generation.generate`, over this backend's stepper), and the
+model's ``tokenizer``. The onnxruntime twin is
+:class:`celltext.inference.onnx_backend.OrtBackend`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from celltext.generation import GenerationOptions, SpecialTokens
+from celltext.models.generation import generate
+
+
+class TorchBackend:
+    """``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``,
+    ``.decoder``); ``tokenizer`` its :class:`celltext.tokenizer.CellTokenizer`."""
+
+    name = "torch"
+
+    def __init__(self, system, tokenizer):
+        self.system = system
+        self.tokenizer = tokenizer
+        decoder = system.decoder
+        self.dim = int(getattr(system, "dim", decoder.cfg.dim))
+        self.edits = hasattr(decoder, "prefix_length")
+        self.max_proto_tokens = int(getattr(decoder.cfg, "max_proto_tokens", 0))
+        self.special = SpecialTokens(tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+
+    def core(self, q_embs: np.ndarray) -> np.ndarray:
+        """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
+        with torch.inference_mode():
+            out = self.system.core(torch.from_numpy(np.ascontiguousarray(q_embs, np.float32)))
+            if isinstance(out, tuple):  # (embedding, activity) from return_activity cores
+                out = out[0]
+            return out.float().cpu().numpy()
+
+    def generate(
+        self,
+        embs: np.ndarray,
+        proto_ids: np.ndarray | None,
+        options: GenerationOptions,
+        rng: np.random.Generator | None = None,
+    ) -> list[list[int]]:
+        """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given)."""
+        with torch.inference_mode():
+            proto = None if proto_ids is None else torch.from_numpy(proto_ids)  # (B, P)
+            return generate(
+                self.system.decoder, np.ascontiguousarray(embs, np.float32),
+                **asdict(options), rng=rng, proto_ids=proto,
+            )  # fmt: skip
+
+    def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
+        """Lattice activity of the core for one question embedding (1, D)."""
+        from celltext.inference.activity import lattice_activity
+
+        return lattice_activity(self.system.core, q_embs)
