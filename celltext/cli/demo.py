@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import random
 
 import numpy as np
@@ -18,6 +20,8 @@ from rich.table import Table
 
 from celltext.cli.common import JSON_OPTION, emit_json, err_console
 from celltext.paths import default_model_dir
+
+log = logging.getLogger(__name__)
 
 UNRELATED = "The recipe calls for two cups of flour and a pinch of salt."
 
@@ -46,10 +50,31 @@ def _teacher_check(pair) -> dict:
     }
 
 
-def _answer_samples(samples: list) -> list[dict]:
+def _ensure_export(backend: str) -> None:
+    """Build the shipped model's ONNX export once (~20 s), so this and every later ``ask``,
+    ``serve`` and ``demo`` answer through onnxruntime without importing torch. A model that
+    cannot be exported is answered with PyTorch (``auto``) or is an error (``onnx``)."""
+    if backend == "torch" or os.environ.get("CELLTEXT_BACKEND") == "torch":
+        return
+    from celltext.inference.loading import choose_backend
+
+    if choose_backend(None, "auto")[0] == "onnx":
+        return
+    err_console.print("[dim]building the ONNX export of the shipped model (once)...[/]")
+    try:
+        from celltext.export.onnx import build_export
+
+        build_export(None)
+    except Exception as exc:  # noqa: BLE001 -- auto: the torch path still answers
+        if backend == "onnx":
+            raise
+        log.warning("no ONNX export (%s: %s); answering with PyTorch", type(exc).__name__, exc)
+
+
+def _answer_samples(samples: list, backend: str) -> list[dict]:
     from celltext.inference.factory import load_predictor
 
-    predictor = load_predictor(None)
+    predictor = load_predictor(None, backend=backend)
     predictor.answer([samples[0].question])  # warm-up, so latencies are warm
     rows = []
     for pair in samples:
@@ -86,6 +111,12 @@ def _eval_summary(release, limit: int) -> dict:
 def demo(
     release: str = typer.Option("v1", help="Data release to show."),
     eval_limit: int = typer.Option(200, help="Pairs of test_paraphrase in the live eval."),
+    backend: str = typer.Option(
+        "auto",
+        "--backend",
+        help="auto: build the ONNX export once and answer through onnxruntime (PyTorch if the "
+        "export fails); torch; onnx.",
+    ),  # fmt: skip
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the shipped model on one sample question per domain and summarise its quality."""
@@ -101,7 +132,8 @@ def demo(
     report: dict = {"release": stats, "teacher_check": _teacher_check(samples[0])}
     has_model = (default_model_dir() / "model.safetensors").exists()
     if has_model:
-        report["answers"] = _answer_samples(samples)
+        _ensure_export(backend)
+        report["answers"] = _answer_samples(samples, backend)
         report["eval"] = _eval_summary(rel, eval_limit)
     else:
         report["samples"] = [dataclasses.asdict(p) for p in samples[:5]]

@@ -14,7 +14,14 @@ export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_hel
 
 @export_app.command("onnx")
 def onnx(
-    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Output directory."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        file_okay=False,
+        help="Output directory (default: the model's export in the cache, which `celltext ask`, "
+        "`serve` and `demo` then use instead of PyTorch).",
+    ),  # fmt: skip
     model: str | None = typer.Option(None, "--model", "-m", help="Model ref (default: shipped)."),
     int8: bool = typer.Option(
         False, "--int8", help="Also write a dynamic-int8 variant (<out>-int8)."
@@ -33,12 +40,16 @@ def onnx(
     from celltext.inference.factory import load_predictor
 
     try:
-        predictor = load_predictor(model, fallback=False)
+        predictor = load_predictor(model, fallback=False, backend="torch")
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
     set_torch_threads()  # one thread each for PyTorch and onnxruntime: a fair comparison
     if predictor.retrieval_only:
         raise fail("the retrieval baseline has no network to export", code=2)
+    if out is None:
+        from celltext.inference.loading import export_dir_for, resolve_ref
+
+        out = export_dir_for(resolve_ref(model))
     err_console.print(f"exporting {predictor.info.label} to {out}")
     manifest = export_model(predictor, out)
     result = {"out": str(out), "decoder_mode": manifest["decoder"]["mode"],

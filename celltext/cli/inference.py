@@ -23,6 +23,11 @@ MODEL_OPTION = typer.Option(
     help="Checkpoint dir, registry ref (name@alias, name/version), or 'retrieval'. "
     "Default: the shipped model.",
 )  # fmt: skip
+BACKEND_OPTION = typer.Option(
+    None, "--backend",
+    help="auto (default, $CELLTEXT_BACKEND): onnxruntime when the model's ONNX export is built "
+    "(`celltext export onnx`, make demo), else PyTorch; torch; onnx.",
+)  # fmt: skip
 NO_FALLBACK_OPTION = typer.Option(
     False, "--no-fallback", help="Return the generated answer whatever its quality."
 )
@@ -40,11 +45,15 @@ def set_torch_threads() -> None:
         torch.set_num_threads(max(1, int(os.environ.get("CELLTEXT_TORCH_THREADS", "1"))))
 
 
-def _predictor(model: str | None, no_fallback: bool, threshold: float | None):
+def _predictor(
+    model: str | None, no_fallback: bool, threshold: float | None, backend: str | None = None
+):
     from celltext.inference.factory import load_predictor
 
     try:
-        predictor = load_predictor(model, fallback=not no_fallback, threshold=threshold)
+        predictor = load_predictor(
+            model, fallback=not no_fallback, threshold=threshold, backend=backend
+        )
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
     set_torch_threads()
@@ -54,6 +63,7 @@ def _predictor(model: str | None, no_fallback: bool, threshold: float | None):
 def ask(
     question: str = typer.Argument(..., help="The question."),
     model: str | None = MODEL_OPTION,
+    backend: str | None = BACKEND_OPTION,
     no_fallback: bool = NO_FALLBACK_OPTION,
     threshold: float | None = THRESHOLD_OPTION,
     as_json: bool = JSON_OPTION,
@@ -64,7 +74,7 @@ def ask(
     problem = text_problem(question)
     if problem is not None:
         raise fail(f"the question: {problem}", code=2)
-    predictor = _predictor(model, no_fallback, threshold)
+    predictor = _predictor(model, no_fallback, threshold, backend)
     (result,) = predictor.answer([question.strip()])
     if as_json:
         emit_json(result.to_dict())
@@ -90,6 +100,7 @@ def answer(
         ..., "--output", "-o", dir_okay=False, help="JSONL to write (appended; resumable)."
     ),
     model: str | None = MODEL_OPTION,
+    backend: str | None = BACKEND_OPTION,
     no_fallback: bool = NO_FALLBACK_OPTION,
     threshold: float | None = THRESHOLD_OPTION,
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Questions per model batch."),
@@ -104,7 +115,7 @@ def answer(
         TimeRemainingColumn,
     )
 
-    predictor = _predictor(model, no_fallback, threshold)
+    predictor = _predictor(model, no_fallback, threshold, backend)
     done, unreadable = done_ids(output)
     bad: list[dict] = []
     replaced: list[dict] = []
@@ -169,6 +180,7 @@ def decode(
         ..., "--input", "-i", exists=True, dir_okay=False, help="(N, D) or (D,) .npy"
     ),
     model: str | None = MODEL_OPTION,
+    backend: str | None = BACKEND_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Decode raw teacher embeddings (.npy) to text; checks the dimension against the model."""
@@ -180,7 +192,7 @@ def decode(
         raise fail(f"{input}: not a readable .npy array ({exc})", code=2) from exc
     if not np.issubdtype(embs.dtype, np.number):
         raise fail(f"{input}: expected a numeric array, got dtype {embs.dtype}", code=2)
-    predictor = _predictor(model, no_fallback=False, threshold=None)
+    predictor = _predictor(model, no_fallback=False, threshold=None, backend=backend)
     try:
         decoded = predictor.decode(embs)
     except DimensionError as exc:

@@ -49,7 +49,7 @@ else:
     from celltext.inference.factory import load_predictor
     from celltext.inference.records import PredictorConfig
     cfg = PredictorConfig.from_dict(args["config"])
-    pred = load_predictor(args["ref"], fallback=False, config=cfg)
+    pred = load_predictor(args["ref"], fallback=False, config=cfg, backend="torch")
 loaded = kb("VmRSS")
 for q in args["questions"]:
     pred.answer([q])
@@ -130,7 +130,9 @@ def bench_onnx(
     ort_pred = load_predictor(str(folder), fallback=False, threads=threads)
     cfg = ort_pred.config  # the export's settings, no fallback
 
-    torch_pred = load_predictor(str(ckpt), fallback=False, config=cfg, teacher=teacher)
+    torch_pred = load_predictor(
+        str(ckpt), fallback=False, config=cfg, teacher=teacher, backend="torch"
+    )
     # Memory children first, while this process only waits (they time nothing).
     common = {"threads": threads, "questions": list(timed)}
     procs = {

@@ -247,7 +247,9 @@ class EditingDecoder:
             num_beams=o.num_beams, decode_mode=mode, rerank=o.rerank,
             no_repeat_ngram_size=o.no_repeat_ngram_size,
         )  # fmt: skip
-        predictor = load_predictor(ref, config=config, teacher=generative.teacher, bank=bank)
+        predictor = load_predictor(
+            ref, config=config, teacher=generative.teacher, bank=bank, backend="torch"
+        )
         return cls(predictor, generative, mode)
 
     batch_invariant = True  # ``decode`` runs in batches of ``batch_size`` anyway
@@ -304,8 +306,9 @@ class PredictorSystem:
         from celltext.inference.factory import load_predictor
 
         predictor = load_predictor(
-            ref, fallback=True, config=config, teacher=generative.teacher, bank=bank
-        )
+            ref, fallback=True, config=config, teacher=generative.teacher, bank=bank,
+            backend="torch",
+        )  # fmt: skip
         return cls(predictor, generative)
 
     # One Predictor.answer call per split. Its answers no longer depend on the batch

@@ -271,3 +271,27 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     full[SELF_HASH] = manifest_hash(full)
     (out / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
     return full
+
+
+def build_export(ref: str | None = None) -> Path:
+    """The export of ``ref`` (default: the shipped model) at
+    :func:`~celltext.inference.loading.export_dir_for`, built now if it is missing (written
+    to a temporary folder and renamed, so a killed build leaves nothing half-written)."""
+    import shutil
+    import uuid
+
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.loading import export_dir_for, is_onnx_export, resolve_ref
+
+    out = export_dir_for(resolve_ref(ref))
+    if is_onnx_export(out):
+        return out
+    predictor = load_predictor(ref, fallback=False, backend="torch")
+    tmp = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
+    try:
+        export_model(predictor, tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -4,7 +4,9 @@ A checkpoint directory, ``name@alias``, ``name/version``, ``None`` (the shipped 
 ``retrieval`` gives the :class:`~celltext.inference.predictor.Predictor` with PyTorch stages
 (:class:`~celltext.inference.torch_backend.TorchBackend`); an ONNX export directory gives
 the same predictor with onnxruntime stages
-(:class:`~celltext.inference.onnx_backend.OrtBackend`, no torch imported).
+(:class:`~celltext.inference.onnx_backend.OrtBackend`, no torch imported). A checkpoint
+whose export has been built (``celltext export onnx``, ``make demo``) is answered through
+that export too, unless ``backend="torch"``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from celltext.inference.fallback import FallbackBank
-from celltext.inference.loading import is_onnx_export, load_bank, load_components
+from celltext.inference.loading import choose_backend, load_bank, load_components
 from celltext.inference.predictor import Predictor
 from celltext.inference.records import PredictorConfig
 
@@ -25,22 +27,26 @@ def load_predictor(
     teacher: Any = None,
     bank: FallbackBank | None = None,
     threads: int = 1,
+    backend: str | None = None,
 ) -> Predictor:
     """Load the model ``ref`` with its teacher and phrase bank (see the module docstring).
 
     ``fallback`` and ``threshold`` override ``config``; ``teacher`` and ``bank`` reuse
     already loaded ones (the service's hot reload, evaluation); ``threads``: onnxruntime's
-    intra-op threads for an export (torch uses its own setting).
+    intra-op threads for an export (torch uses its own setting); ``backend``: ``auto``
+    (default, or ``$CELLTEXT_BACKEND``), ``torch`` or ``onnx`` (see
+    :func:`~celltext.inference.loading.choose_backend`).
     """
     cfg = config or PredictorConfig()
     overrides: dict[str, Any] = {"fallback": fallback}
     if threshold is not None:
         overrides["threshold"] = threshold
     cfg = cfg.replace(**overrides)
-    if ref is not None and is_onnx_export(ref):
+    kind, folder = choose_backend(ref, backend)
+    if kind == "onnx":
         from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
 
-        parts = load_export(ref, threads=threads)
+        parts = load_export(folder, threads=threads)
         exported = parts.pop("config")
         if config is None:  # the export's own options, with this call's overrides
             cfg = exported.replace(**overrides)

@@ -8,7 +8,9 @@ was trained with; the phrase bank comes from the configured release (built once,
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,55 @@ def is_onnx_export(ref: str | Path) -> bool:
     """Whether ``ref`` is a directory written by ``onnx_export.export_model``."""
     path = Path(ref)
     return (path / "manifest.json").is_file() and (path / "core.onnx").is_file()
+
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def export_dir_for(checkpoint: str | Path) -> Path:
+    """Where the ONNX export of ``checkpoint`` lives once built (``celltext export onnx``
+    without ``--out``, or ``make demo``): ``cache_dir()/onnx/<name>-<key>``, the key a hash
+    of the checkpoint's file hashes and of its ``selector.json``, so retraining or refitting
+    the selector never reuses a stale export."""
+    from celltext.paths import cache_dir
+
+    checkpoint = Path(checkpoint)
+    h = hashlib.sha256((checkpoint / "metadata.json").read_bytes())
+    selector = checkpoint / "selector.json"
+    if selector.is_file():
+        h.update(selector.read_bytes())
+    return cache_dir() / "onnx" / f"{checkpoint.resolve().name}-{h.hexdigest()[:16]}"
+
+
+def choose_backend(ref: str | None, backend: str | None = None) -> tuple[str, Path | None]:
+    """(``"torch"`` or ``"onnx"``, the export directory for onnx) for a model reference.
+
+    ``backend`` (default ``$CELLTEXT_BACKEND``, else ``auto``): ``auto`` takes onnxruntime
+    when ``ref`` is an export or the checkpoint's export has been built, else PyTorch;
+    ``onnx`` insists (an error names the command that builds the export); ``torch`` never
+    uses an export.
+    """
+    backend = backend or os.environ.get("CELLTEXT_BACKEND") or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if ref == RETRIEVAL:
+        return "torch", None  # no network at all: only the teacher, which stays as it is
+    if ref is not None and is_onnx_export(ref):
+        if backend == "torch":
+            raise ValueError(f"{ref} is an ONNX export; the torch backend needs a checkpoint")
+        return "onnx", Path(ref)
+    if backend == "torch":
+        return "torch", None
+    built = export_dir_for(resolve_ref(ref))
+    if is_onnx_export(built):
+        return "onnx", built
+    if backend == "onnx":
+        where = "" if ref is None else f" --model {ref}"
+        raise FileNotFoundError(
+            f"no ONNX export of {ref or 'the default model'} yet; build it with "
+            f"`celltext export onnx{where}` (make demo does it for the default model)"
+        )
+    return "torch", None
 
 
 def resolve_ref(ref: str | None) -> Path:

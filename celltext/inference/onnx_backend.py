@@ -70,6 +70,9 @@ def _load_problem(exc: Exception) -> str:
     return f"does not load ({type(exc).__name__}: {message})"
 
 
+_TEACHER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 class OrtTeacher:
     """The teacher as ``tokenizers`` + ``teacher.onnx``: ``encode(texts) -> (N, D)``."""
 
@@ -79,25 +82,38 @@ class OrtTeacher:
         self.inputs = list(info["inputs"])
         self.tokenizer = _tokenizer(folder / "teacher_tokenizer.json")
         self.tokenizer.enable_truncation(max_length=int(info["max_seq_length"]))
-        self.tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)))
+        self.tokenizer.no_padding()  # the file may pad to a fixed 128; _pad pads per batch
+        self.pad_id = int(info.get("pad_id", 0))
         self.session = _session(folder / "teacher.onnx", providers, threads)
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, **_
     ) -> np.ndarray:
-        """L2-normalised embeddings (N, D) float32."""
+        """L2-normalised embeddings (N, D) float32. Texts are batched by token length (as
+        sentence-transformers does), so a batch pads to similar lengths; the output keeps
+        the input order."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encs = self.tokenizer.encode_batch(texts) if texts else []
+        order = np.argsort([-len(e.ids) for e in encs], kind="stable")
         for start in range(0, len(texts), batch_size):
-            encs = self.tokenizer.encode_batch(texts[start : start + batch_size])
-            feed = {
-                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),  # (b, L)
-                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
-            }
-            feed = {k: v for k, v in feed.items() if k in self.inputs}
-            out[start : start + len(encs)] = self.session.run(None, feed)[0]
+            rows = order[start : start + batch_size]
+            batch = self._pad([encs[i] for i in rows])
+            feed = {k: v for k, v in batch.items() if k in self.inputs}
+            out[rows] = self.session.run(None, feed)[0]
         return out
+
+    def _pad(self, encs) -> dict[str, np.ndarray]:
+        """Right-pad one batch of encodings to its longest (attention mask 0 there)."""
+        width = max(len(e.ids) for e in encs)
+        arrays = {n: np.zeros((len(encs), width), dtype=np.int64) for n in _TEACHER_INPUTS}
+        arrays["input_ids"][:] = self.pad_id
+        for i, e in enumerate(encs):
+            n = len(e.ids)
+            arrays["input_ids"][i, :n] = e.ids
+            arrays["attention_mask"][i, :n] = e.attention_mask
+            arrays["token_type_ids"][i, :n] = e.type_ids
+        return arrays
 
 
 class OrtStepper:
