@@ -22,6 +22,7 @@ Execution providers: CPU by default; ``providers=["TensorrtExecutionProvider", .
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ def _load_problem(exc: Exception) -> str:
 
 
 _TEACHER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+BULK_TEXTS = 1024  # more texts than this per encode() run on every core
 
 
 class OrtTeacher:
@@ -85,6 +87,8 @@ class OrtTeacher:
         self.tokenizer.no_padding()  # the file may pad to a fixed 128; _pad pads per batch
         self.pad_id = int(info.get("pad_id", 0))
         self.session = _session(folder / "teacher.onnx", providers, threads)
+        self._bulk_args = (folder / "teacher.onnx", providers, os.cpu_count() or 1)
+        self._bulk: ort.InferenceSession | None = None
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, **_
@@ -94,14 +98,22 @@ class OrtTeacher:
         the input order."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        session = self._bulk_session() if len(texts) > BULK_TEXTS else self.session
         encs = self.tokenizer.encode_batch(texts) if texts else []
         order = np.argsort([-len(e.ids) for e in encs], kind="stable")
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             batch = self._pad([encs[i] for i in rows])
             feed = {k: v for k, v in batch.items() if k in self.inputs}
-            out[rows] = self.session.run(None, feed)[0]
+            out[rows] = session.run(None, feed)[0]
         return out
+
+    def _bulk_session(self) -> ort.InferenceSession:
+        """A second session on every core, for building a phrase bank (same weights, same
+        embeddings; answering keeps the one-thread session)."""
+        if self._bulk is None:
+            self._bulk = _session(*self._bulk_args)
+        return self._bulk
 
     def _pad(self, encs) -> dict[str, np.ndarray]:
         """Right-pad one batch of encodings to its longest (attention mask 0 there)."""
