@@ -47,6 +47,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from celltext.index import unit_rows
+
 COHERENCE_ON_TOPIC_LOW = 0.15
 COHERENCE_ON_TOPIC_FLOOR = 0.35
 COHERENCE_MIN_WORDS = 3
@@ -142,13 +144,6 @@ def exact_match(hyps: Sequence[str], refs: Sequence[str]) -> float:
 
 
 # -- embedding metrics -------------------------------------------------------------------------
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
-    x = np.asarray(x, dtype=np.float32)  # (N, D)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (N, 1)
-    return x / np.maximum(norms, 1e-12)
-
-
 def _encode(teacher: TeacherLike | None, texts: Sequence[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)

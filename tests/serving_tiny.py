@@ -66,9 +66,9 @@ def tiny_checkpoint(
 
 def tiny_bank(teacher):
     """A phrase bank over :data:`PAIRS`."""
-    from celltext.inference.fallback import FallbackBank
+    from celltext.index import RetrievalIndex
 
-    return FallbackBank.from_pairs([q for q, _ in PAIRS], [a for _, a in PAIRS], teacher, "tiny")
+    return RetrievalIndex.from_pairs([q for q, _ in PAIRS], [a for _, a in PAIRS], teacher, "tiny")
 
 
 def _fit(model, tok, teacher, steps: int) -> None:

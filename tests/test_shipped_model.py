@@ -67,14 +67,14 @@ def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
     """The fitted selector.json beside the model, on a small phrase bank of release pairs
     (the full bank needs minutes of embedding on a fresh machine)."""
     from celltext.data.release import load_release
+    from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
-    from celltext.inference.fallback import FallbackBank
     from celltext.teacher import load_teacher
 
     assert (MODEL / "selector.json").is_file()
     teacher = load_teacher()
     pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "acronym"][:200]
-    bank = FallbackBank.from_release_pairs(pairs, teacher)
+    bank = RetrievalIndex.from_release_pairs(pairs, teacher)
     predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
     assert predictor.selector.fitted
     known = pairs[0]
@@ -90,13 +90,13 @@ def test_an_answer_does_not_depend_on_what_it_is_batched_with():
     """Edits of prototypes of different lengths are decoded without pad tokens in the
     prefix, so a batch gives exactly the answers its questions get one at a time."""
     from celltext.data.release import load_release
+    from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
-    from celltext.inference.fallback import FallbackBank
     from celltext.teacher import load_teacher
 
     teacher = load_teacher()
     pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "kind_of"][:150]
-    bank = FallbackBank.from_release_pairs(pairs, teacher)
+    bank = RetrievalIndex.from_release_pairs(pairs, teacher)
     predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
     questions = [f"Into which broader class does {p.subject} fall?" for p in pairs[:6]]
     questions += ["What is the meaning of blorfquux?", "Wer hat das Telefon erfunden?"]

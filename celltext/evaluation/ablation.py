@@ -214,7 +214,6 @@ def evaluate_variants(
 ) -> dict[str, Any]:
     """Evaluate every trained decoder (alone), every core (with the base decoder) and the
     retrieval baseline on each split."""
-    from celltext.evaluation.baselines import RetrievalBaseline
     from celltext.evaluation.systems import GenerativeSystem, RetrievalSystem
     from celltext.registry.checkpoint import load_checkpoint
 
@@ -246,7 +245,7 @@ def evaluate_variants(
                        pairs.items()},
         }  # fmt: skip
     on_step("evaluate retrieval baseline")
-    retrieval = RetrievalSystem(RetrievalBaseline.from_release(release, teacher))
+    retrieval = RetrievalSystem.from_release(release, teacher)
     results["retrieval"] = {
         "info": retrieval.info(),
         "splits": {s: _slim(evaluate_system(retrieval, p, teacher, lat_n, bank)) for s, p in

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltext.evaluation.baselines import RETRIEVAL_REF, RetrievalBaseline
 from celltext.evaluation.bench_onnx import bench_onnx, check_onnx_dir
 from celltext.evaluation.evaluate import measure_latency
 from celltext.evaluation.resources import (
@@ -45,6 +44,7 @@ from celltext.evaluation.systems import (
     PredictorSystem,
     RetrievalSystem,
 )
+from celltext.inference.records import RETRIEVAL
 
 THROUGHPUT_BATCH = 64
 _MB = 1024 * 1024
@@ -81,7 +81,7 @@ def run_bench(
     with ``onnx`` (an export directory) also the onnxruntime path against PyTorch."""
     from celltext.teacher import load_teacher
 
-    if ref != RETRIEVAL_REF:  # fail on a bad reference before the slow teacher load
+    if ref != RETRIEVAL:  # fail on a bad reference before the slow teacher load
         from celltext.registry import resolve_model_ref
 
         resolve_model_ref(ref)
@@ -101,7 +101,7 @@ def run_bench(
     latency["teacher"] = measure_latency(lambda q: teacher.encode([q], cache=False), timed)
     thr["teacher"] = throughput(lambda: teacher.encode(batch, cache=False), len(batch), reps)
 
-    retrieval = RetrievalSystem(RetrievalBaseline.from_release(release, teacher))
+    retrieval = RetrievalSystem.from_release(release, teacher)
     latency["retrieval"] = measure_latency(
         lambda q: retrieval.answer_texts([q], cache=False), timed
     )
@@ -109,7 +109,7 @@ def run_bench(
         lambda: retrieval.answer_texts(batch, cache=False), len(batch), reps
     )
     report: dict[str, Any] = {"model": ref or "default", "iters": iters, "device": device}
-    if ref != RETRIEVAL_REF:
+    if ref != RETRIEVAL:
         rss1 = rss_mb()
         gen, predictor = _load_model(ref, release, device, with_predictor, options)
         mem["rss_model_load_delta_mb"] = _delta(rss1, rss_mb())

@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.baselines import RETRIEVAL_REF
 from celltext.evaluation.evaluate import measure_latency
 from celltext.evaluation.resources import throughput
+from celltext.inference.records import RETRIEVAL
 
 CHILD_TIMEOUT_S = 900
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def check_onnx_dir(ref: str | None, folder: str | Path) -> None:
     """Fail early (ValueError) on an unusable ``--onnx`` argument."""
     from celltext.inference.loading import is_onnx_export
 
-    if ref == RETRIEVAL_REF:
+    if ref == RETRIEVAL:
         raise ValueError("--onnx compares a model's two runtimes; the retrieval baseline has none")
     if not is_onnx_export(folder):
         raise ValueError(f"{folder} is not an ONNX export (run `celltext export onnx --out DIR`)")

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from celltext import metrics as M
-from celltext.evaluation.baselines import RETRIEVAL_REF, RetrievalBaseline
 from celltext.evaluation.systems import (
     DecodeOptions,
     EditingDecoder,
@@ -29,6 +28,8 @@ from celltext.evaluation.systems import (
     PredictorSystem,
     RetrievalSystem,
 )
+from celltext.index import unit_rows
+from celltext.inference.records import RETRIEVAL
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +243,8 @@ def answer_top1(
 ) -> np.ndarray:
     """Per item: 1.0 if the bank answer nearest to the predicted embedding is the reference."""
     bank = list(bank)
-    bank_embs = M.unit_rows(np.asarray(teacher.encode(bank), dtype=np.float32))  # (K, D)
-    nearest = np.argmax(M.unit_rows(core) @ bank_embs.T, axis=1)  # (N,)
+    bank_embs = unit_rows(np.asarray(teacher.encode(bank), dtype=np.float32))  # (K, D)
+    nearest = np.argmax(unit_rows(core) @ bank_embs.T, axis=1)  # (N,)
     return np.array(
         [float(bank[j] == r) for j, r in zip(nearest, refs, strict=True)], dtype=np.float64
     )
@@ -334,8 +335,10 @@ def load_system(
 ) -> Any:
     """``retrieval`` -> :class:`RetrievalSystem`; otherwise a checkpoint reference ->
     :class:`PredictorSystem` (``fallback``) or :class:`GenerativeSystem`."""
-    if ref == RETRIEVAL_REF:
-        return RetrievalSystem(RetrievalBaseline.from_release(release))
+    if ref == RETRIEVAL:
+        from celltext.teacher import load_teacher
+
+        return RetrievalSystem.from_release(release, load_teacher())
     from celltext.registry import resolve_model_ref
     from celltext.registry.checkpoint import load_checkpoint
 
@@ -374,7 +377,7 @@ def run_eval(
     pairs = select_pairs(release.pairs(split), limit, seed=options.seed)
     if not pairs:
         raise ValueError(f"split {split!r} of release {release.version} is empty")
-    if decoder_only and ref == RETRIEVAL_REF:
+    if decoder_only and ref == RETRIEVAL:
         raise ValueError("--decoder-only needs a model with a decoder, not the retrieval baseline")
     if system is None:
         system = load_system(ref, release, fallback and not decoder_only, options)

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltext.evaluation.baselines import RetrievalBaseline
-from celltext.metrics import cosine_rows, unit_rows
+from celltext.index import RetrievalIndex, unit_rows
+from celltext.inference.records import RETRIEVAL
+from celltext.metrics import cosine_rows
 
 
 @dataclass
@@ -57,23 +58,43 @@ class DecodeOptions:
 
 
 class RetrievalSystem:
-    """Adapter of :class:`RetrievalBaseline` to the system interface."""
+    """The honest baseline, what a sceptic would ship: teacher embedding of the question ->
+    nearest training question in ``index`` -> its answer. No trainable parameters; every
+    learned model is compared with it on the same splits, metrics and machine."""
 
     batch_invariant = False  # not checked: answering in chunks might move near-ties
+    name = RETRIEVAL
 
-    def __init__(self, baseline: RetrievalBaseline):
-        self.baseline = baseline
-        self.name = baseline.name
-        self.teacher = baseline.teacher
+    def __init__(self, index: RetrievalIndex, teacher: Any):
+        self.index = index
+        self.teacher = teacher
         self.tokenizer = None
+
+    @classmethod
+    def from_release(cls, release: Any, teacher: Any) -> RetrievalSystem:
+        """The baseline over the ``train`` split of ``release`` (a loaded release or a
+        version; the index is cached like the predictor's phrase bank)."""
+        return cls(RetrievalIndex.for_release(teacher, release, "train"), teacher)
 
     def info(self) -> dict[str, Any]:
         """Description for reports."""
-        return {"kind": "retrieval", "teacher": self.teacher.id, "index_size": self.baseline.size}
+        return {"kind": "retrieval", "teacher": self.teacher.id, "index_size": len(self.index)}
+
+    def retrieve(
+        self, questions: Sequence[str], cache: bool = True
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Answers, cosines (B,) and the retrieved answers' teacher embeddings (B, D)."""
+        if not questions:
+            return [], np.zeros(0, np.float32), np.zeros((0, self.index.dim), np.float32)
+        q = np.asarray(self.teacher.encode(list(questions), cache=cache), dtype=np.float32)
+        matches = self.index.by_question(q)  # (B,)
+        rows = [m.index for m in matches]
+        score = np.array([m.score for m in matches], dtype=np.float32)
+        return [m.text for m in matches], score, self.index.answer_embs[rows]
 
     def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
         """Retrieve the nearest training answer for each question."""
-        answers, score, embs = self.baseline.retrieve(questions, cache=cache)
+        answers, score, embs = self.retrieve(questions, cache=cache)
         return [
             Prediction(answer=a, core_emb=e, confidence=float(s))
             for a, s, e in zip(answers, score, embs, strict=True)
@@ -81,7 +102,7 @@ class RetrievalSystem:
 
     def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
         """Just the answers (what a latency measurement times)."""
-        return self.baseline.retrieve(questions, cache=cache)[0]
+        return self.retrieve(questions, cache=cache)[0]
 
 
 class GenerativeSystem:
@@ -235,12 +256,9 @@ class EditingDecoder:
     def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
         """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
         from celltext.inference.factory import load_predictor
-        from celltext.inference.fallback import FallbackBank
         from celltext.inference.predictor import PredictorConfig
 
-        bank = FallbackBank.from_release_pairs(
-            release.pairs("train"), generative.teacher, source=f"release {release.version}"
-        )
+        bank = RetrievalIndex.for_release(generative.teacher, release, "train")
         o = generative.options
         config = PredictorConfig(
             release=release.version, do_sample=o.do_sample, max_new_tokens=o.max_new_tokens,
@@ -287,12 +305,9 @@ class PredictorSystem:
     ) -> PredictorSystem:
         """``load_predictor(ref, fallback=True)`` with its phrase bank built from the
         ``train`` split of ``release`` (the same release the evaluation uses)."""
-        from celltext.inference.fallback import FallbackBank
         from celltext.inference.predictor import PredictorConfig
 
-        bank = FallbackBank.from_release_pairs(
-            release.pairs("train"), generative.teacher, source=f"release {release.version}"
-        )
+        bank = RetrievalIndex.for_release(generative.teacher, release, "train")
         o = generative.options
         config = PredictorConfig(
             fallback=True,

@@ -5,7 +5,8 @@ fallback) used by the CLI, the HTTP service, evaluation and the benchmarks.
   :class:`~celltext.inference.predictor.Predictor` for a model reference;
 - :mod:`~celltext.inference.predictor`: the pipeline, backend-independent;
 - :mod:`~celltext.inference.onnx_backend`: the onnxruntime stages (no torch imported);
-- :mod:`~celltext.inference.fallback`: the phrase bank (the one retrieval index);
+- :mod:`celltext.index` (outside this package, torch-free): the phrase bank, the one
+  retrieval index;
 - :mod:`~celltext.inference.selector`, :mod:`~celltext.inference.candidates`,
   :mod:`~celltext.inference.calibrate`: choosing among candidates, with calibrated confidence.
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from celltext.index import unit_rows
 from celltext.inference.candidates import candidate_matrices, retrieve
-from celltext.inference.quality import unit_rows
 from celltext.inference.selector import (
     CORRECT_AT,
     SELECTOR_FILE,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from celltext.inference.quality import degeneration_factor, unit_rows
+from celltext.index import unit_rows
+from celltext.inference.quality import degeneration_factor
 from celltext.inference.selector import Features, candidate_matrix, subject_in_question
 
 

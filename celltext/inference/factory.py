@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celltext.inference.fallback import FallbackBank
+from celltext.index import RetrievalIndex
 from celltext.inference.loading import choose_backend, load_bank, load_components
 from celltext.inference.predictor import Predictor
 from celltext.inference.records import PredictorConfig
@@ -25,7 +25,7 @@ def load_predictor(
     threshold: float | None = None,
     config: PredictorConfig | None = None,
     teacher: Any = None,
-    bank: FallbackBank | None = None,
+    bank: RetrievalIndex | None = None,
     threads: int = 1,
     backend: str | None = None,
 ) -> Predictor:

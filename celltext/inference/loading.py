@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from celltext.inference.fallback import FallbackBank
+from celltext.index import RetrievalIndex
 from celltext.inference.records import (
     RETRIEVAL,
     ModelInfo,
@@ -91,7 +91,7 @@ def load_components(
     ref: str | None,
     config: PredictorConfig,
     teacher=None,
-    bank: FallbackBank | None = None,
+    bank: RetrievalIndex | None = None,
     with_selector: bool = True,
 ) -> dict[str, Any]:
     """``teacher``, ``backend``, ``bank``, ``info`` and ``selector`` for a
@@ -146,10 +146,10 @@ def _registered(ref: str | None) -> tuple[str, int] | None:
         return None
 
 
-def load_bank(teacher, config: PredictorConfig, required: bool) -> FallbackBank | None:
+def load_bank(teacher, config: PredictorConfig, required: bool) -> RetrievalIndex | None:
     """The release's phrase bank; without a release the fallback uses a fixed answer."""
     try:
-        return FallbackBank.for_release(teacher, config.release, config.bank_split)
+        return RetrievalIndex.for_release(teacher, config.release, config.bank_split)
     except Exception as exc:  # noqa: BLE001 -- a missing release must not stop serving
         if required:
             raise

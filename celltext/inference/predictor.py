@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from celltext.generation import GenerationOptions
+from celltext.index import Match, RetrievalIndex, unit_rows
 from celltext.inference.candidates import candidate_matrices, retrieve
-from celltext.inference.fallback import LAST_RESORT_ANSWER, FallbackBank, Match
-from celltext.inference.quality import LockedTeacher, Quality, QualityAssessor, unit_rows
+from celltext.inference.quality import LockedTeacher, Quality, QualityAssessor
 from celltext.inference.records import (
     RETRIEVAL,
     Answer,
@@ -45,6 +45,8 @@ from celltext.inference.selector import ABSTAIN_TEXT, FEATURES, AnswerSelector
 
 log = logging.getLogger(__name__)
 
+LAST_RESORT_ANSWER = "Sorry, I cannot answer that right now."  # when even the bank fails
+
 
 class Predictor:
     """Answers questions with a checkpointed model, checking quality, falling back on failure.
@@ -58,7 +60,7 @@ class Predictor:
         self,
         teacher,
         backend=None,
-        bank: FallbackBank | None = None,
+        bank: RetrievalIndex | None = None,
         config: PredictorConfig | None = None,
         info: ModelInfo | None = None,
         selector: AnswerSelector | None = None,

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from celltext.index import unit_rows
+
 
 @dataclass(frozen=True)
 class Quality:
@@ -32,12 +34,6 @@ class Quality:
     similarity: float
     coherence: float | None
     confidence: float
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)  # (N, D)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 _LOCKS: dict[int, threading.Lock] = {}

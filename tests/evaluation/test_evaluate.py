@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from celltext.data.schema import QAPair
-from celltext.evaluation.baselines import RetrievalBaseline
 from celltext.evaluation.evaluate import (
     aggregate,
     measure_latency,
@@ -18,21 +17,24 @@ from celltext.evaluation.systems import DecodeOptions, RetrievalSystem
 
 
 def _retrieval(release, teacher):
-    return RetrievalSystem(RetrievalBaseline.from_release(release, teacher))
+    return RetrievalSystem.from_release(release, teacher)
 
 
 def test_retrieval_baseline_finds_the_paraphrased_question(fake_release, hash_teacher):
-    base = RetrievalBaseline.from_release(fake_release, hash_teacher)
-    assert base.size == len(fake_release.pairs("train"))
+    base = _retrieval(fake_release, hash_teacher)
+    assert base.info()["index_size"] == len(fake_release.pairs("train"))
     answers, score, embs = base.retrieve(["Could you tell me what dropout is?"])
     assert answers[0].startswith("Dropout randomly")
-    assert embs.shape == (1, hash_teacher.dim)
+    row = base.index.answers.index(answers[0])
+    np.testing.assert_array_equal(embs, base.index.answer_embs[[row]])  # (1, D)
     assert 0 < score[0] <= 1.0001
+    assert base.retrieve([])[0] == [] and base.retrieve([])[2].shape == (0, hash_teacher.dim)
 
 
-def test_retrieval_baseline_rejects_empty_index(hash_teacher):
-    with pytest.raises(ValueError, match="needs equally many"):
-        RetrievalBaseline([], [], hash_teacher)
+def test_retrieval_baseline_rejects_empty_index(fake_release, hash_teacher):
+    fake_release._pairs = [p for p in fake_release._pairs if p.split != "train"]
+    with pytest.raises(ValueError, match="at least one pair"):
+        _retrieval(fake_release, hash_teacher)
 
 
 def test_select_pairs_is_a_fixed_sample(fake_release):
@@ -117,8 +119,8 @@ class _ChunkedRetrieval(RetrievalSystem):
 
     batch_invariant = True
 
-    def __init__(self, baseline):
-        super().__init__(baseline)
+    def __init__(self, index, teacher):
+        super().__init__(index, teacher)
         self.options = DecodeOptions(batch_size=2)
         self.calls: list[int] = []
 
@@ -139,9 +141,9 @@ def test_progress_reports_chunks_with_the_same_results(fake_release, hash_teache
                split="out_of_scope")
         for i in range(5)
     ]  # fmt: skip
-    base = RetrievalBaseline.from_release(fake_release, hash_teacher)
+    base = _retrieval(fake_release, hash_teacher)
     events: list[tuple[str, int, int]] = []
-    chunked = _ChunkedRetrieval(base)
+    chunked = _ChunkedRetrieval(base.index, hash_teacher)
     kw = {"metric_teacher": hash_teacher, "latency_samples": 3, "rank_answers": False}
     with_bar = run_eval("retrieval", split, fake_release, system=chunked,
                         on_progress=lambda *e: events.append(e), **kw)  # fmt: skip

@@ -110,8 +110,8 @@ def test_onnx_path_does_not_import_torch(exported):
         f"""
         import json, sys
         from celltext.inference.factory import load_predictor
-        from celltext.inference.fallback import FallbackBank
-        p = load_predictor({str(out)!r}, bank=FallbackBank.load({str(bank_path)!r}))
+        from celltext.index import RetrievalIndex
+        p = load_predictor({str(out)!r}, bank=RetrievalIndex.load({str(bank_path)!r}))
         rows = p.answer({QUESTIONS[:2]!r})
         assert "torch" not in sys.modules, "torch was imported"
         print(json.dumps([r.answer for r in rows]))

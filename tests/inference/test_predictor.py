@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from serving_tiny import PAIRS
 
+from celltext.index import RetrievalIndex
 from celltext.inference.factory import load_predictor
-from celltext.inference.fallback import LAST_RESORT_ANSWER, FallbackBank
-from celltext.inference.predictor import DimensionError, StageError
+from celltext.inference.predictor import LAST_RESORT_ANSWER, DimensionError, StageError
 
 QUESTIONS = [q for q, _ in PAIRS]
 ANSWERS = [a for _, a in PAIRS]
@@ -143,23 +143,6 @@ def test_model_info(predictor):
     assert info["label"] == "tiny-mlp-ret/0"
 
 
-def test_bank_roundtrip_and_corruption(bank, tmp_path):
-    path = bank.save(tmp_path / "bank.npz")
-    again = FallbackBank.load(path)
-    assert again.answers == bank.answers
-    np.testing.assert_array_equal(again.question_embs, bank.question_embs)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # inside the embeddings
-    path.write_bytes(bytes(data))
-    with pytest.raises(ValueError):
-        FallbackBank.load(path)
-
-
-def test_bank_rejects_wrong_dimension(bank):
-    with pytest.raises(ValueError, match="dimension 384"):
-        bank.by_question(np.zeros((1, 10), dtype=np.float32))
-
-
 def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
     from types import SimpleNamespace
 
@@ -167,7 +150,7 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
 
     subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
                 "France", "reinforcement learning", "convolution"]  # fmt: skip
-    bank = FallbackBank.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
+    bank = RetrievalIndex.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
     predictor.bank = bank
     pairs = [
         SimpleNamespace(question=q, answer=a, subject=s, template_id="definition_noun_q1")

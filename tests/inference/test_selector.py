@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from celltext.index import RetrievalIndex
 from celltext.inference.calibrate import calibration_set, pseudo_word, reask
 from celltext.inference.candidates import retrieve
-from celltext.inference.fallback import FallbackBank
 from celltext.inference.selector import (
     FEATURES,
     AnswerSelector,
@@ -87,7 +87,7 @@ def _bank():
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     qs = ["What is RAM?", "What is ROM?", "What is a CPU?", "What is a GPU?"]
     ans = ["RAM is memory.", "ROM is read-only.", "A CPU computes.", "A GPU draws."]
-    return FallbackBank(qs, ans, emb, emb, subjects=["RAM", "ROM", "CPU", "GPU"]), emb
+    return RetrievalIndex(qs, ans, emb, emb, subjects=["RAM", "ROM", "CPU", "GPU"]), emb
 
 
 def test_retrieve_can_hide_a_subject_to_imitate_an_unseen_one():

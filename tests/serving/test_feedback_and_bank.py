@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from serving_tiny import PAIRS, tiny_release
 
-from celltext.inference.fallback import FallbackBank
+from celltext.index import RetrievalIndex
 from celltext.serving.feedback import FeedbackStore
 
 
@@ -45,8 +45,8 @@ def test_thumbs_down_on_a_bank_answer_can_be_rejected_in_review(release, tmp_pat
 
 
 def test_release_bank_is_built_once_then_loaded(release, teacher, monkeypatch):
-    bank = FallbackBank.for_release(teacher, "v1")
+    bank = RetrievalIndex.for_release(teacher, "v1")
     assert bank.answers == [a for _, a in PAIRS] and bank.source.startswith("v1-")
     monkeypatch.setattr(teacher, "encode", lambda *a, **k: pytest.fail("re-embedded"))
-    again = FallbackBank.for_release(teacher, "v1")
+    again = RetrievalIndex.for_release(teacher, "v1")
     assert again.questions == bank.questions

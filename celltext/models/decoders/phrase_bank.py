@@ -11,7 +11,8 @@ checkpoint's config rebuilds buffers of the right shape before the strict load.
 ``generate`` returns the tokens of the nearest known answer (every decoding mode gives the same
 result: retrieval is deterministic). ``forward`` is the matching teacher-forced
 distribution: log-probability 0 on the retrieved answer's next token and -1e4 elsewhere.
-For the texts and cosines themselves use :class:`celltext.models.phrase_bank.PhraseBank`.
+It is built from the one retrieval index (:class:`celltext.index.RetrievalIndex`, answer
+side); for texts, cosines and top-k use the index itself.
 
 Shape legend: B batch, N entries, D teacher dim, L token length, V vocabulary.
 """
@@ -26,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from celltext.config import Config, require
-from celltext.models.phrase_bank import PhraseBank
+from celltext.index import RetrievalIndex, unit_rows
 from celltext.models.zoo import register_model
 
 _NEG = -1e4
@@ -64,23 +65,26 @@ class PhraseBankDecoder(nn.Module):
         )
 
     @classmethod
-    def from_bank(cls, bank: PhraseBank, tokenizer: Any, max_len: int = 64) -> PhraseBankDecoder:
-        """Build from a :class:`PhraseBank` and a ``CellTokenizer`` (texts -> token ids)."""
+    def from_bank(
+        cls, index: RetrievalIndex, tokenizer: Any, max_len: int = 64
+    ) -> PhraseBankDecoder:
+        """Build from the answers of a :class:`RetrievalIndex` and a ``CellTokenizer``
+        (texts -> token ids)."""
         cfg = PhraseBankDecoderConfig(
-            dim=bank.dim,
+            dim=index.dim,
             vocab_size=tokenizer.vocab_size,
-            n_entries=len(bank),
+            n_entries=len(index),
             max_len=max_len,
             pad_id=tokenizer.pad_id,
             bos_id=tokenizer.bos_id,
             eos_id=tokenizer.eos_id,
         )
         model = cls(cfg)
-        ids = torch.full((len(bank), max_len), cfg.pad_id, dtype=torch.long)
-        for i, seq in enumerate(tokenizer.encode_batch(bank.texts)):
+        ids = torch.full((len(index), max_len), cfg.pad_id, dtype=torch.long)
+        for i, seq in enumerate(tokenizer.encode_batch(index.answers)):
             seq = seq[: max_len - 1] + [cfg.eos_id]
             ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        model.embeddings.copy_(torch.from_numpy(bank.embeddings))
+        model.embeddings.copy_(torch.from_numpy(unit_rows(index.answer_embs)))  # (N, D)
         model.token_ids.copy_(ids)
         return model
 

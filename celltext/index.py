@@ -1,15 +1,27 @@
-"""The fallback phrase bank: nearest known answer from a release's train split.
+"""The retrieval index: known question-answer pairs with teacher embeddings of both sides.
 
-Three ways to find an answer, from best to last resort:
+One index serves every retrieval in the package: the phrase-bank fallback of the
+predictor, the retrieval baseline of evaluation (``RetrievalSystem``) and the
+``phrase_bank_v1`` decoder, which copies its answers into torch buffers.
+
+Ways to find an answer, from best to last resort:
 
 - ``by_question``: teacher embedding of the question -> nearest train question -> its answer
   (the retrieval baseline; it needs only the teacher, so it works when core or decoder fail);
 - ``by_answer``: a predicted answer embedding -> nearest known answer;
 - ``lexical``: TF-IDF over the train questions, for when the teacher itself fails.
 
-Building the bank embeds every train question and answer once; the result is stored under
-``cache_dir()/phrase_bank/`` keyed by release version, release sha256 and teacher id, so
-later processes (every worker of the service) load it in well under a second.
+``search`` is the general top-k over either side, ``top_questions`` the same as arrays.
+Embedding rows are kept as given (the teacher's are L2-normalised, so a dot product is a
+cosine); queries are normalised with :func:`unit_rows`, the package's one row normaliser.
+At the release's scale (tens of thousands of pairs, 384-D) a batch of queries takes
+milliseconds, so no approximate index is needed.
+
+Building the index of a release embeds every train question and answer once; the result is
+stored under ``cache_dir()/phrase_bank/`` keyed by release version, release sha256 and
+teacher id, so later processes (every worker of the service) load it in well under a second.
+
+Shape legend: N pairs, D embedding dim, B queries, k results per query.
 """
 
 from __future__ import annotations
@@ -30,20 +42,31 @@ from celltext.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-LAST_RESORT_ANSWER = "Sorry, I cannot answer that right now."
+SIDES = ("answer", "question")
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
+    x = np.asarray(x, dtype=np.float32)  # (N, D)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
 class Match:
-    """One retrieved answer: its text, the score of the match (cosine) and the pair index."""
+    """One retrieved pair: its answer text, the score of the match (cosine) and its index."""
 
     text: str
     score: float
     index: int
 
 
-class FallbackBank:
-    """Known question-answer pairs with teacher embeddings of both sides."""
+class RetrievalIndex:
+    """Known question-answer pairs with teacher embeddings (N, D) of both sides.
+
+    The rows are stored as given and should be unit vectors (teacher output is), so that
+    every score, a unit query times a row, is a cosine; they are not renormalised because a
+    saved index must load back bit for bit.
+    """
 
     def __init__(
         self,
@@ -59,11 +82,16 @@ class FallbackBank:
         if subjects is not None and len(subjects) != len(questions):
             raise ValueError("subjects must have one entry per pair")
         if not len(questions):
-            raise ValueError("a phrase bank needs at least one pair")
+            raise ValueError("a retrieval index needs at least one pair")
         self.questions = list(questions)
         self.answers = list(answers)
         self.question_embs = np.asarray(question_embs, dtype=np.float32)  # (N, D)
         self.answer_embs = np.asarray(answer_embs, dtype=np.float32)  # (N, D)
+        if self.question_embs.ndim != 2 or self.question_embs.shape != self.answer_embs.shape:
+            raise ValueError(
+                f"embeddings must both be (N, D), got {self.question_embs.shape} for the "
+                f"questions and {self.answer_embs.shape} for the answers"
+            )
         self.source = source
         self.subjects = None if subjects is None else list(subjects)
         self._tfidf = None
@@ -80,42 +108,44 @@ class FallbackBank:
     @classmethod
     def from_pairs(
         cls, questions, answers, teacher, source: str = "", subjects=None
-    ) -> FallbackBank:
+    ) -> RetrievalIndex:
         """Embed ``questions`` and ``answers`` with the teacher (its disk cache is used)."""
         q = teacher.encode(list(questions), progress=len(questions) > 5000)  # (N, D)
         a = teacher.encode(list(answers), progress=len(answers) > 5000)  # (N, D)
         return cls(questions, answers, q, a, source=source, subjects=subjects)
 
     @classmethod
-    def from_release_pairs(cls, pairs, teacher, source: str = "") -> FallbackBank:
-        """The bank of release pairs (``question``, ``answer``, ``subject``)."""
+    def from_release_pairs(cls, pairs, teacher, source: str = "") -> RetrievalIndex:
+        """The index of release pairs (``question``, ``answer``, ``subject``)."""
         return cls.from_pairs(
             [p.question for p in pairs], [p.answer for p in pairs], teacher, source=source,
             subjects=[p.subject for p in pairs],
         )  # fmt: skip
 
     @classmethod
-    def for_release(cls, teacher, release: str = "v1", split: str = "train", root=None):
-        """The bank of ``release``'s ``split``; built once, then loaded from the cache."""
+    def for_release(cls, teacher, release="v1", split: str = "train", root=None):
+        """The index of ``release``'s ``split`` (a version or a loaded release); built once,
+        then loaded from the cache, whichever backend's teacher asks (their embeddings agree
+        to ~1e-7)."""
         from celltext.data.release import load_release
 
-        rel = load_release(release, root=root)
+        rel = load_release(release, root=root) if isinstance(release, str) else release
         key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher.id)}-s"
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:
                 return cls.load(path)
             except (OSError, ValueError, KeyError) as exc:
-                log.warning("phrase bank cache %s unreadable (%s); rebuilding", path, exc)
+                log.warning("retrieval index cache %s unreadable (%s); rebuilding", path, exc)
         pairs = rel.pairs(split)
-        log.info("building phrase bank from %d %s pairs of release %s", len(pairs), split, key)
-        bank = cls.from_release_pairs(pairs, teacher, source=key)
-        bank.save(path)
-        return bank
+        log.info("building retrieval index from %d %s pairs of release %s", len(pairs), split, key)
+        index = cls.from_release_pairs(pairs, teacher, source=key)
+        index.save(path)
+        return index
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the bank atomically (``.npz`` with a checksum)."""
+        """Write the index atomically (``.npz`` with a sha256 of texts and embeddings)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         texts = json.dumps(
@@ -131,16 +161,17 @@ class FallbackBank:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> FallbackBank:
-        """Read a bank written by :meth:`save`; a damaged file raises ``ValueError``."""
+    def load(cls, path: str | Path) -> RetrievalIndex:
+        """Read an index written by :meth:`save`; a damaged file raises ``ValueError``."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in ("texts", "q", "a")}
                 digest = str(data["digest"])
-        except (zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ValueError(f"{path}: unreadable phrase bank ({exc})") from exc
+        # ValueError: not an npz at all (np.load then refuses to unpickle it)
+        except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: unreadable retrieval index ({exc})") from exc
         if digest != _digest(arrays):
-            raise ValueError(f"{path}: checksum mismatch")
+            raise ValueError(f"{path}: checksum mismatch (the file is damaged)")
         texts = json.loads(arrays["texts"].tobytes().decode())
         return cls(
             texts["q"], texts["a"], arrays["q"], arrays["a"], source=texts["source"],
@@ -148,13 +179,25 @@ class FallbackBank:
         )  # fmt: skip
 
     # -- search ---------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int = 1, side: str = "answer") -> list[list[Match]]:
+        """Top-``k`` pairs per query embedding (B, D) or (D,), best first, ties to the lower
+        index; ``side`` compares with the ``answer`` or the ``question`` embeddings."""
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+        embs = self.answer_embs if side == "answer" else self.question_embs
+        rows, scores = self._top(embs, queries, k)  # (B, k) each
+        return [
+            [Match(self.answers[j], float(s), int(j)) for j, s in zip(r, sc, strict=True)]
+            for r, sc in zip(rows, scores, strict=True)
+        ]
+
     def by_question(self, question_embs: np.ndarray) -> list[Match]:
         """For each question embedding (B, D): the answer of the nearest train question."""
-        return self._nearest(self.question_embs, question_embs)
+        return [hits[0] for hits in self.search(question_embs, 1, side="question")]
 
     def by_answer(self, answer_embs: np.ndarray) -> list[Match]:
         """For each predicted answer embedding (B, D): the nearest known answer."""
-        return self._nearest(self.answer_embs, answer_embs)
+        return [hits[0] for hits in self.search(answer_embs, 1, side="answer")]
 
     def top_questions(
         self, question_embs: np.ndarray, k: int = 2, exclude: np.ndarray | None = None
@@ -162,26 +205,29 @@ class FallbackBank:
         """Rows (B, k) of the ``k`` nearest train questions and their cosines (B, k), best
         first. ``exclude`` (B, N) bool masks rows a query may not match (calibration
         simulates unseen subjects by hiding a question's own subject)."""
-        q = np.atleast_2d(np.asarray(question_embs, dtype=np.float32))  # (B, D)
-        if q.shape[1] != self.dim:
+        return self._top(self.question_embs, question_embs, k, exclude)
+
+    def _top(
+        self, embs: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (B, k) and scores (B, k) of the ``k`` best rows of ``embs`` per query."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))  # (B, D)
+        if q.ndim != 2 or q.shape[1] != self.dim:
             raise ValueError(f"expected embeddings of dimension {self.dim}, got {q.shape}")
-        scores = _unit(q) @ self.question_embs.T  # (B, N)
+        scores = unit_rows(q) @ embs.T  # (B, N)
         if exclude is not None:
             scores = np.where(exclude, -2.0, scores)
-        k = min(k, scores.shape[1])
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (B, k) unordered
-        order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
-        rows = np.take_along_axis(part, order, 1)
+        if k == 1:  # argmax: ties -> lowest index
+            rows = scores.argmax(axis=1)[:, None]  # (B, 1)
+        else:
+            k = min(k, scores.shape[1])
+            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (B, k) unordered
+            # by score (descending), ties by index, so results are deterministic
+            order = np.lexsort((part, -np.take_along_axis(scores, part, 1)), axis=1)
+            rows = np.take_along_axis(part, order, 1)  # (B, k)
         return rows, np.take_along_axis(scores, rows, 1)
-
-    def _nearest(self, index: np.ndarray, queries: np.ndarray) -> list[Match]:
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))  # (B, D)
-        if queries.shape[1] != self.dim:
-            raise ValueError(f"expected embeddings of dimension {self.dim}, got {queries.shape}")
-        norms = np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)  # (B, 1)
-        scores = (queries / norms) @ index.T  # (B, N)
-        best = scores.argmax(axis=1)  # (B,)
-        return [Match(self.answers[j], float(scores[i, j]), int(j)) for i, j in enumerate(best)]
 
     def lexical(self, questions: Sequence[str]) -> list[Match]:
         """TF-IDF nearest train question (no teacher needed)."""
@@ -194,10 +240,6 @@ class FallbackBank:
         scores = (vec.transform(list(questions)) @ matrix.T).toarray()  # (B, N)
         best = scores.argmax(axis=1)  # (B,)
         return [Match(self.answers[j], float(scores[i, j]), int(j)) for i, j in enumerate(best)]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _safe(name: str) -> str:
