@@ -35,9 +35,9 @@ def lattice_states(ref: str | None, questions: list[str]) -> np.ndarray:
     """Cell activity (B, T, X, Y, Z) of the core of ``ref`` for ``questions``."""
     import torch
 
+    from celltext.inference.activity import supports_activity
     from celltext.registry import resolve_model_ref
     from celltext.registry.checkpoint import load_checkpoint
-    from celltext.inference.activity import supports_activity
     from celltext.teacher import load_teacher
 
     ckpt = load_checkpoint(resolve_model_ref(ref))
