@@ -169,35 +169,30 @@ def section_text(
     ]
     onnx = bench.get("onnx")
     if onnx:
-        pt = onnx["pytorch"]
+        mem = onnx["memory"]
         lines += [
             "",
-            "ONNX Runtime against PyTorch (`celltext bench --onnx DIR`; greedy, fallback off, "
-            "peak RSS of a fresh process per path):",
+            "The same stages on the onnxruntime backend (`celltext bench`, key `onnx`):",
+            "",
+            md_table(["stage", "p50 ms", "p95 ms", "throughput /s"], _bench_rows(onnx)),
             "",
             md_table(
-                ["path", "p50 ms", "p95 ms", "throughput /s", "peak RSS MB", "imports torch"],
+                ["fresh process", "first answer s", "peak RSS MB", "imports torch"],
                 [
                     [
-                        "onnxruntime",
-                        fmt(onnx["latency_ms"]["p50"], 2),
-                        fmt(onnx["latency_ms"]["p95"], 2),
-                        fmt(onnx["throughput_per_s"], 1),
-                        fmt(onnx.get("peak_rss_mb"), 1),
-                        fmt(onnx.get("torch_imported")),
-                    ],
-                    [
-                        "pytorch",
-                        fmt(pt["latency_ms"]["p50"], 2),
-                        fmt(pt["latency_ms"]["p95"], 2),
-                        fmt(pt["throughput_per_s"], 1),
-                        fmt(pt.get("peak_rss_mb"), 1),
-                        fmt(pt.get("torch_imported")),
-                    ],
+                        side,
+                        fmt(mem[side].get("first_answer_s"), 2),
+                        fmt(mem[side].get("peak_rss_mb"), 1),
+                        fmt(mem[side].get("torch_imported")),
+                    ]
+                    for side in ("onnx", "pytorch")
                 ],
             ),  # fmt: skip
             "",
-            f"Ratios onnx/pytorch: p50 {fmt(onnx.get('ratio_p50_onnx_to_pytorch'), 2)}, "
+            "onnxruntime: end-to-end / retrieval "
+            f"{fmt(onnx.get('ratio_end_to_end_to_retrieval'), 2)}; targets: "
+            f"{json.dumps(onnx.get('targets', {}), sort_keys=True)}; ratios "
+            f"onnx/pytorch: p50 {fmt(onnx.get('ratio_p50_onnx_to_pytorch'), 2)}, "
             f"peak RSS {fmt(onnx.get('ratio_peak_rss_onnx_to_pytorch'), 2)}.",
         ]
     if onnx_md:

@@ -22,8 +22,12 @@ err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
 
 
+_VERBOSE = {"on": False}
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Log to stderr (never stdout, which belongs to ``--json``)."""
+    _VERBOSE["on"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -31,6 +35,13 @@ def setup_logging(verbose: bool = False) -> None:
         force=True,
     )
     quiet_third_party()
+
+
+def quiet_unless_verbose() -> None:
+    """Warnings and errors only, unless ``celltext -v``: for commands whose stderr a user
+    reads as part of the answer (``ask``), not as a progress log."""
+    if not _VERBOSE["on"]:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 # Third-party chatter a user cannot act on: (logger, level) pairs and warning messages.

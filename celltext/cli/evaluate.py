@@ -76,7 +76,7 @@ def eval_command(
     from celltext.data.schema import SPLITS
     from celltext.evaluation.evaluate import run_eval
     from celltext.evaluation.heldout import HELDOUT_SPLITS, WithHeldout
-    from celltext.evaluation.systems import DecodeOptions
+    from celltext.inference.records import PredictorConfig
 
     if split not in (*SPLITS, *HELDOUT_SPLITS):
         raise fail(f"unknown split {split!r}; choose from {', '.join((*SPLITS, *HELDOUT_SPLITS))}")
@@ -86,7 +86,7 @@ def eval_command(
         raise fail("--num-beams must be >= 1, and 1 with --do-sample")
     torch.set_num_threads(threads)
     release_obj = WithHeldout(_load_release(release))
-    options = DecodeOptions(
+    options = PredictorConfig(
         num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed
     )
     try:

@@ -13,7 +13,7 @@ import numpy as np
 import typer
 
 from celltext.cli.batch_io import count_lines, done_ids, read_jsonl
-from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail, quiet_unless_verbose
 from celltext.textcheck import text_problem
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def ask(
     problem = text_problem(question)
     if problem is not None:
         raise fail(f"the question: {problem}", code=2)
+    quiet_unless_verbose()
     predictor = _predictor(model, no_fallback, threshold, backend)
     (result,) = predictor.answer([question.strip()])
     if as_json:

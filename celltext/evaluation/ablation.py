@@ -225,7 +225,7 @@ def evaluate_variants(
     for dec in cfg.decoders:
         on_step(f"evaluate decoder {dec}")
         ckpt = load_checkpoint(trained[f"decoder/{dec}"]["checkpoint"])
-        system = GenerativeSystem(ckpt.model, ckpt.tokenizer, teacher, name=dec)
+        system = GenerativeSystem.of_model(ckpt.model, ckpt.tokenizer, teacher, name=dec)
         results["decoders"][dec] = {
             "info": system.info(),
             **trained[f"decoder/{dec}"],
@@ -236,7 +236,9 @@ def evaluate_variants(
     for core in cfg.cores:
         on_step(f"evaluate core {core}")
         ckpt = load_checkpoint(trained[f"core/{core}"]["checkpoint"])
-        system = GenerativeSystem(_compose(ckpt, dec_ckpt), ckpt.tokenizer, teacher, name=core)
+        system = GenerativeSystem.of_model(
+            _compose(ckpt, dec_ckpt), ckpt.tokenizer, teacher, name=core
+        )
         results["cores"][core] = {
             "info": system.info(),
             **trained[f"core/{core}"],

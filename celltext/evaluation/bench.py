@@ -2,12 +2,9 @@
 
 Latency is wall-clock at batch 1 after a warm-up, over ``iters`` distinct questions from a
 release split, with the teacher's disk cache *off* (every question is really encoded).
-Stages: ``teacher`` (encode one question), ``core`` (one forward), ``decoder`` (greedy
-generation + detokenisation of one embedding), ``generative`` (teacher -> core -> decoder,
-no quality check), ``end_to_end`` (the serving Predictor: generative path + quality check +
-fallback; what a user waits for) and ``retrieval`` (the nearest-neighbour baseline), all
-in the same process on the same questions, so ``ratio_end_to_end_to_retrieval`` compares
-like with like. Throughput is items per second at batch 64.
+The stages (:mod:`celltext.evaluation.bench_stages`) run in the same process on the same
+questions, so ``ratio_end_to_end_to_retrieval`` compares like with like; ``targets`` says
+which of the latency targets are met. Throughput is items per second at batch 64.
 
 Memory is resident set size read from ``/proc/self/status``: ``VmRSS`` deltas around
 loading, and per-phase peaks (``VmHWM`` after resetting it via ``/proc/self/clear_refs``;
@@ -15,7 +12,10 @@ where the reset is not permitted the peak is the process-lifetime high-water mar
 ``memory.peak_reset_supported`` says so). Tracemalloc is not used: it does not see torch's
 allocations.
 
-With ``onnx`` the report gains a key ``onnx``: see :mod:`celltext.evaluation.bench_onnx`.
+The top level is the torch backend. With ``onnx`` (an export directory), or when the
+model's export has been built (``celltext export onnx``), the report gains a key ``onnx``:
+the same stages on the onnxruntime backend, and memory of both paths in fresh processes
+(:mod:`celltext.evaluation.bench_onnx`).
 """
 
 from __future__ import annotations
@@ -24,27 +24,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from celltext.evaluation.bench_onnx import bench_onnx, check_onnx_dir
-from celltext.evaluation.evaluate import measure_latency
-from celltext.evaluation.resources import (
-    machine_info,
-    peak_delta,
-    process_peak_mb,
-    reset_peak,
-    rss_mb,
-    sync,
-    throughput,
-)
+from celltext.evaluation.bench_stages import bench_model, bench_retrieval, ratio_and_targets
+from celltext.evaluation.resources import machine_info, process_peak_mb, rss_mb
 from celltext.evaluation.systems import (
-    DecodeOptions,
     GenerativeSystem,
     PredictorSystem,
     RetrievalSystem,
 )
-from celltext.inference.records import RETRIEVAL
+from celltext.inference.records import RETRIEVAL, PredictorConfig
 
 THROUGHPUT_BATCH = 64
 _MB = 1024 * 1024
@@ -73,7 +63,7 @@ def run_bench(
     threads: int = 2,
     device: str = "cpu",
     with_predictor: bool = True,
-    options: DecodeOptions | None = None,
+    options: PredictorConfig | None = None,
     batch_size: int = THROUGHPUT_BATCH,
     onnx: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -97,17 +87,8 @@ def run_bench(
     mem["rss_teacher_load_delta_mb"] = _delta(rss0, rss_mb())
     latency: dict[str, Any] = {}
     thr: dict[str, float] = {}
-
-    latency["teacher"] = measure_latency(lambda q: teacher.encode([q], cache=False), timed)
-    thr["teacher"] = throughput(lambda: teacher.encode(batch, cache=False), len(batch), reps)
-
     retrieval = RetrievalSystem.from_release(release, teacher)
-    latency["retrieval"] = measure_latency(
-        lambda q: retrieval.answer_texts([q], cache=False), timed
-    )
-    thr["retrieval"] = throughput(
-        lambda: retrieval.answer_texts(batch, cache=False), len(batch), reps
-    )
+    bench_retrieval(teacher, retrieval, timed, batch, reps, latency, thr)
     report: dict[str, Any] = {"model": ref or "default", "iters": iters, "device": device}
     if ref != RETRIEVAL:
         rss1 = rss_mb()
@@ -115,16 +96,9 @@ def run_bench(
         mem["rss_model_load_delta_mb"] = _delta(rss1, rss_mb())
         report["system"] = gen.info()
         report["params"] = _params(gen)
-        _bench_model(gen, predictor, timed, batch, reps, device, latency, thr, mem)
-        e2e = latency.get("end_to_end", latency["generative"])
-        report["ratio_end_to_end_to_retrieval"] = round(
-            e2e["p50"] / max(latency["retrieval"]["p50"], 1e-9), 2
-        )
-        report["targets"] = {
-            "end_to_end_p50_le_50ms": e2e["p50"] <= 50.0,
-            "decoder_p50_le_20ms": latency["decoder"]["p50"] <= 20.0,
-            "decoder_params_mb_le_150": report["params"]["decoder_mb"] <= 150.0,
-        }
+        bench_model(gen, predictor, timed, batch, reps, device, latency, thr, mem)
+        report.update(ratio_and_targets(latency, thr))
+        report["targets"]["decoder_params_mb_le_150"] = report["params"]["decoder_mb"] <= 150.0
     mem["peak_rss_process_mb"] = process_peak_mb()
     report.update(
         latency_ms=latency,
@@ -132,9 +106,21 @@ def run_bench(
         memory=mem,
         machine=machine_info(),
     )
+    if onnx is None and ref != RETRIEVAL and device == "cpu":
+        onnx = _built_export(ref)
     if onnx is not None:
-        report["onnx"] = bench_onnx(onnx, ref, gen.teacher, timed, batch, reps, threads)
+        report["onnx"] = bench_onnx(
+            onnx, ref, release, timed, batch, reps, threads, latency, with_predictor
+        )
     return report
+
+
+def _built_export(ref: str | None) -> Path | None:
+    """The export ``celltext export onnx`` (or ``make demo``) built for ``ref``, if any."""
+    from celltext.inference.loading import choose_backend
+
+    kind, folder = choose_backend(ref, "auto")
+    return folder if kind == "onnx" else None
 
 
 def _delta(a: float | None, b: float | None) -> float | None:
@@ -168,34 +154,3 @@ def _params(gen: GenerativeSystem) -> dict[str, Any]:
         "teacher_frozen": teacher_params,
         "decoder_mb": round(dec_bytes / _MB, 3),
     }
-
-
-def _bench_model(gen, predictor, timed, batch, reps, device, latency, thr, mem) -> None:
-    teacher = gen.teacher
-    q1 = np.asarray(teacher.encode(timed, cache=False), dtype=np.float32)  # (iters, D)
-    qb = np.asarray(teacher.encode(batch, cache=False), dtype=np.float32)  # (64, D)
-    core1 = gen.core_embeddings(q1)  # (iters, D)
-    coreb = gen.core_embeddings(qb)  # (64, D)
-    idx = [str(i) for i in range(len(timed))]
-
-    def core_one(i: str) -> None:
-        gen.core_embeddings(q1[int(i) : int(i) + 1])
-        sync(device)
-
-    # Memory first, while little else has been allocated and freed (see peak_delta).
-    mem["decoder_batch64_peak_delta_mb"] = peak_delta(lambda: gen.decode(coreb))
-    mem["generative_batch64_peak_delta_mb"] = peak_delta(
-        lambda: gen.answer_texts(batch, cache=False)
-    )
-    latency["core"] = measure_latency(core_one, idx)
-    thr["core"] = throughput(lambda: gen.core_embeddings(qb), len(qb), reps, device)
-    latency["decoder"] = measure_latency(lambda i: gen.decode(core1[int(i) : int(i) + 1]), idx)
-    thr["decoder"] = throughput(lambda: gen.decode(coreb), len(coreb), reps, device)
-    mem["peak_reset_supported"] = reset_peak()
-    latency["generative"] = measure_latency(lambda q: gen.answer_texts([q], cache=False), timed)
-    thr["generative"] = throughput(
-        lambda: gen.answer_texts(batch, cache=False), len(batch), reps, device
-    )
-    if predictor is not None:
-        latency["end_to_end"] = measure_latency(lambda q: predictor.answer_texts([q]), timed)
-        thr["end_to_end"] = throughput(lambda: predictor.answer_texts(batch), len(batch), reps)

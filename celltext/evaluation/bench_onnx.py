@@ -1,16 +1,18 @@
-"""``celltext bench --onnx DIR``: the onnxruntime path against the PyTorch path.
+"""The onnxruntime backend in ``celltext bench`` (key ``onnx``), against PyTorch.
 
-With ``onnx`` (``celltext bench --onnx DIR``, DIR written by ``celltext export onnx``) the
-report gains a key ``onnx`` comparing the onnxruntime path with the PyTorch path, both as
-the serving Predictor on CPU with greedy decoding and the fallback *off* (the export's
-predictor settings, applied to both): ``onnx.latency_ms`` (p50/p95 at batch 1, warm, on the
-same ``iters`` questions as ``latency_ms.end_to_end``), ``onnx.throughput_per_s`` at the
-bench batch size, and the same for PyTorch under ``onnx.pytorch``. Memory is compared in
-*fresh* subprocesses, one per path, that load only that path and answer the timed questions
-at batch 1: ``onnx.peak_rss_mb`` and ``onnx.pytorch.peak_rss_mb`` are their ``VmHWM``, and
-``torch_imported`` says whether torch got imported (never on the onnxruntime path). Ratios:
-``onnx.ratio_p50_onnx_to_pytorch`` and ``onnx.ratio_peak_rss_onnx_to_pytorch``. This phase
-runs last, after ``memory.peak_rss_process_mb`` is taken, so no existing key changes.
+``celltext bench --onnx DIR`` (DIR written by ``celltext export onnx``), or any bench of a
+model whose export has been built, adds ``onnx``: the stages of
+:mod:`celltext.evaluation.bench_stages` on the onnxruntime backend (``onnx.latency_ms``,
+``onnx.throughput_per_s``, ``onnx.ratio_end_to_end_to_retrieval``, ``onnx.targets``), on
+the same questions as the top-level (torch) stages, with the same predictor settings and
+phrase bank. Memory and cold start are measured in *fresh* subprocesses, one per backend,
+that load only that backend and answer the timed questions at batch 1 with the production
+predictor: ``onnx.memory.<backend>.peak_rss_mb`` (``VmHWM``), ``rss_after_load_mb``,
+``load_s`` (imports + loading, from the interpreter's start), ``first_answer_s`` (the
+first answer, from the interpreter's start: a cold ``celltext ask``), and
+``torch_imported`` (never on the onnxruntime path). Ratios:
+``onnx.ratio_p50_onnx_to_pytorch`` (end to end) and ``onnx.ratio_peak_rss_onnx_to_pytorch``.
+This phase runs last, after ``memory.peak_rss_process_mb`` is taken.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.evaluate import measure_latency
-from celltext.evaluation.resources import throughput
+from celltext.evaluation.bench_stages import bench_model, bench_retrieval, ratio_and_targets
 from celltext.inference.records import RETRIEVAL
 
 CHILD_TIMEOUT_S = 900
@@ -36,27 +39,32 @@ log = logging.getLogger(__name__)
 # print one JSON line with the process's peak RSS. It imports nothing from this module (which
 # imports torch); the onnx path must not import torch at all (resources.py does not).
 _CHILD = """
-import json, resource, sys
+import json, resource, sys, time
+t0 = time.perf_counter()
 from celltext.evaluation.resources import status_kb as kb
+from celltext.inference.factory import load_predictor
+from celltext.inference.records import PredictorConfig
+from celltext.index import RetrievalIndex
 args = json.loads(sys.argv[1])
-
+cfg = PredictorConfig.from_dict(args["config"])
+bank = RetrievalIndex.load(args["bank"])
 if args["path"] == "onnx":
-    from celltext.inference.factory import load_predictor
-    pred = load_predictor(args["dir"], fallback=False, threads=args["threads"])
+    pred = load_predictor(args["dir"], config=cfg, bank=bank, threads=args["threads"])
 else:
     import torch
     torch.set_num_threads(args["threads"])
-    from celltext.inference.factory import load_predictor
-    from celltext.inference.records import PredictorConfig
-    cfg = PredictorConfig.from_dict(args["config"])
-    pred = load_predictor(args["ref"], fallback=False, config=cfg, backend="torch")
-loaded = kb("VmRSS")
+    pred = load_predictor(args["ref"], config=cfg, bank=bank, backend="torch")
+loaded, load_s = kb("VmRSS"), time.perf_counter() - t0
+pred.answer(args["questions"][:1])
+first_s = time.perf_counter() - t0
 for q in args["questions"]:
     pred.answer([q])
 peak = kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({
     "peak_rss_mb": round(peak / 1024, 2),
     "rss_after_load_mb": None if loaded is None else round(loaded / 1024, 2),
+    "load_s": round(load_s, 3),
+    "first_answer_s": round(first_s, 3),
     "torch_imported": "torch" in sys.modules,
     "answered": len(args["questions"]),
 }))
@@ -109,14 +117,17 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def bench_onnx(
     folder: str | Path,
     ref: str | None,
-    teacher: Any,
+    release: Any,
     timed: list[str],
     batch: list[str],
     reps: int,
     threads: int,
+    torch_latency: dict[str, Any],
+    with_predictor: bool = True,
 ) -> dict[str, Any]:
-    """The ``onnx`` section of the report (see module docstring): onnxruntime against
-    PyTorch, both the Predictor with greedy decoding and no fallback, on CPU."""
+    """The ``onnx`` section of the report (see the module docstring)."""
+    from celltext.evaluation.systems import GenerativeSystem, PredictorSystem, RetrievalSystem
+    from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.registry import resolve_model_ref
 
@@ -127,56 +138,60 @@ def bench_onnx(
     same = None if not exported_from else Path(exported_from).resolve() == ckpt
     if same is False:
         log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
-    ort_pred = load_predictor(str(folder), fallback=False, threads=threads)
-    cfg = ort_pred.config  # the export's settings, no fallback
-
-    torch_pred = load_predictor(
-        str(ckpt), fallback=False, config=cfg, teacher=teacher, backend="torch"
-    )
+    served = load_predictor(str(folder), fallback=False, threads=threads)
+    cfg = served.config.replace(fallback=True)  # the export's settings, production path
+    index = RetrievalIndex.for_release(served.teacher, release, "train")
+    bank_file = index.save(Path(tempfile.mkdtemp(prefix="celltext-bench-")) / "bank.npz")
     # Memory children first, while this process only waits (they time nothing).
-    common = {"threads": threads, "questions": list(timed)}
+    common = {"threads": threads, "questions": list(timed), "config": cfg.to_dict(),
+              "bank": str(bank_file)}  # fmt: skip
     procs = {
         "onnx": _spawn({**common, "path": "onnx", "dir": str(folder.resolve())}),
-        "pytorch": _spawn({**common, "path": "pytorch", "ref": str(ckpt), "config": cfg.to_dict()}),
+        "pytorch": _spawn({**common, "path": "pytorch", "ref": str(ckpt)}),
     }
     mem = {path: _collect(proc, path) for path, proc in procs.items()}
+    shutil.rmtree(bank_file.parent, ignore_errors=True)
     if mem["onnx"].get("torch_imported"):
         log.warning("the onnxruntime path imported torch")
-
-    def measure(pred: Any) -> dict[str, Any]:
-        return {
-            "latency_ms": measure_latency(lambda q: pred.answer([q]), timed),
-            "throughput_per_s": throughput(lambda: pred.answer(batch), len(batch), reps),
-        }
-
-    onnx_res, torch_res = measure(ort_pred), measure(torch_pred)
+    retrieval = RetrievalSystem(index, served.teacher)
+    gen = GenerativeSystem(served, name=str(folder))
+    predictor = None
+    if with_predictor:
+        on = load_predictor(str(folder), config=cfg, bank=index, threads=threads)
+        predictor = PredictorSystem(on, gen)
+    latency: dict[str, Any] = {}
+    thr: dict[str, float] = {}
+    peaks: dict[str, Any] = {}
+    bench_retrieval(served.teacher, retrieval, timed, batch, reps, latency, thr)
+    bench_model(gen, predictor, timed, batch, reps, "cpu", latency, thr, peaks)
+    e2e = "end_to_end" if "end_to_end" in latency else "generative"
     return {
         "dir": str(folder),
         "model": manifest.get("model", {}).get("label"),
         "same_checkpoint": same,
         "decoder_mode": manifest.get("decoder", {}).get("mode"),
-        "providers": list(getattr(ort_pred.backend, "providers", [])),
+        "providers": list(getattr(served.backend, "providers", [])),
         "settings": {
             "batch": 1,
             "iters": len(timed),
             "warmup": 2,
             "num_beams": cfg.num_beams,
             "do_sample": cfg.do_sample,
-            "fallback": False,
+            "fallback": with_predictor,
             "max_new_tokens": cfg.max_new_tokens,
             "threads": threads,
             "device": "cpu",
-            "questions": "those of latency_ms.end_to_end",
-        },
-        "batch_size": len(batch),
-        **onnx_res,
-        **mem["onnx"],
-        "pytorch": {**torch_res, **mem["pytorch"]},
-        "memory_method": "VmHWM of a fresh subprocess per path that loads only that path "
-        "and answers the timed questions at batch 1",
-        "ratio_p50_onnx_to_pytorch": _ratio(
-            onnx_res["latency_ms"]["p50"], torch_res["latency_ms"]["p50"]
-        ),
+            "questions": "those of the top-level latency_ms",
+        },  # fmt: skip
+        "latency_ms": latency,
+        "throughput_per_s": {"batch_size": len(batch), **thr},
+        **ratio_and_targets(latency, thr),
+        "memory": {
+            **mem,
+            "method": "VmHWM of a fresh subprocess per backend that loads only "
+            "that backend and answers the timed questions at batch 1",
+        },  # fmt: skip
+        "ratio_p50_onnx_to_pytorch": _ratio(latency[e2e]["p50"], torch_latency[e2e]["p50"]),
         "ratio_peak_rss_onnx_to_pytorch": _ratio(
             mem["onnx"].get("peak_rss_mb"), mem["pytorch"].get("peak_rss_mb")
         ),

@@ -22,14 +22,13 @@ import numpy as np
 
 from celltext import metrics as M
 from celltext.evaluation.systems import (
-    DecodeOptions,
     EditingDecoder,
     GenerativeSystem,
     PredictorSystem,
     RetrievalSystem,
 )
 from celltext.index import unit_rows
-from celltext.inference.records import RETRIEVAL
+from celltext.inference.records import RETRIEVAL, PredictorConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def in_chunks(
         if on_progress is not None:
             on_progress(stage, n, n)
         return out
-    size = system.options.batch_size
+    size = system.batch_size
     out = []
     for start in range(0, n, size):
         out.extend(call(items[start : start + size]))
@@ -330,7 +329,7 @@ def load_system(
     ref: str | None,
     release: Any,
     fallback: bool = True,
-    options: DecodeOptions | None = None,
+    options: PredictorConfig | None = None,
     device: str = "cpu",
 ) -> Any:
     """``retrieval`` -> :class:`RetrievalSystem`; otherwise a checkpoint reference ->
@@ -344,7 +343,7 @@ def load_system(
 
     path = resolve_model_ref(ref)
     gen = GenerativeSystem.from_checkpoint(
-        load_checkpoint(path), options=options, device=device, name=ref or "default"
+        load_checkpoint(path), config=options, device=device, name=ref or "default"
     )
     return PredictorSystem.from_ref(ref, gen, release) if fallback else gen
 
@@ -358,7 +357,7 @@ def run_eval(
     decoder_only: bool = False,
     rerank: int = 0,
     latency_samples: int = LATENCY_SAMPLES,
-    options: DecodeOptions | None = None,
+    options: PredictorConfig | None = None,
     system: Any = None,
     metric_teacher: Any = None,
     rank_answers: bool = True,
@@ -373,7 +372,7 @@ def run_eval(
     """
     from celltext.teacher import load_teacher
 
-    options = options or DecodeOptions()
+    options = options or PredictorConfig()
     pairs = select_pairs(release.pairs(split), limit, seed=options.seed)
     if not pairs:
         raise ValueError(f"split {split!r} of release {release.version} is empty")
@@ -412,7 +411,7 @@ def run_eval(
         "split": split,
         "fallback": bool(isinstance(system, PredictorSystem)),
         "limit": limit,
-        "decode": options.__dict__ if isinstance(system, GenerativeSystem) else None,
+        "decode": system.options.to_dict() if isinstance(system, GenerativeSystem) else None,
         "decode_mode": decode_mode if decoder_only else None,
         "metric_teacher": metric_teacher.id,
         **result,

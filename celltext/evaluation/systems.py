@@ -4,13 +4,17 @@ Three systems share one interface (``name``, ``teacher``, ``predict(questions, c
 
 - :class:`RetrievalSystem`: the nearest-neighbour baseline. Its "predicted embedding" is
   the teacher embedding of the retrieved answer, so core cosine is comparable.
-- :class:`GenerativeSystem`: teacher -> core -> decoder, no fallback (``--no-fallback``).
-  Optional reranking: N candidates (greedy + N-1 seeded samples), keep the one whose
-  teacher embedding is closest to the target embedding (the core's prediction).
-- :class:`PredictorSystem`: the production path (``celltext.inference.predictor.Predictor``,
-  quality check and phrase-bank fallback); core embeddings come from the same checkpoint.
+- :class:`GenerativeSystem`: teacher -> core -> decoder, no fallback (``--no-fallback``):
+  the :class:`~celltext.inference.predictor.Predictor` with ``fallback=False``, so its
+  decoding options and reranking (``rerank`` candidates: greedy + seeded samples, best by
+  teacher cosine to the core's prediction) are the served ones, not a copy.
+- :class:`EditingDecoder`: decoder-only evaluation of retrieve-and-edit (``edit``,
+  ``search``), the same Predictor's ``decode_texts``.
+- :class:`PredictorSystem`: the production path (the Predictor with quality check,
+  selector and phrase-bank fallback); core embeddings are the ones it answered from.
 
-Shapes: ``B`` questions, ``D`` teacher dim, ``N`` rerank candidates.
+Every decoding option is a :class:`~celltext.inference.records.PredictorConfig` field.
+Shapes: ``B`` questions, ``D`` teacher dim.
 """
 
 from __future__ import annotations
@@ -21,11 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from celltext.index import RetrievalIndex, unit_rows
-from celltext.inference.records import RETRIEVAL
-from celltext.metrics import cosine_rows
+from celltext.index import RetrievalIndex
+from celltext.inference.records import RETRIEVAL, PredictorConfig
 
 
 @dataclass
@@ -39,22 +41,6 @@ class Prediction:
     fallback_reason: str | None = None
     abstained: bool = False
     provenance: str | None = None
-
-
-@dataclass
-class DecodeOptions:
-    """How the decoder turns an embedding into text."""
-
-    max_new_tokens: int = 48
-    num_beams: int = 1  # > 1: beam search (Hugging Face GenerationConfig names)
-    do_sample: bool = False
-    no_repeat_ngram_size: int = 4  # as the Predictor: no repeated 4-grams
-    rerank: int = 0  # candidates per item; 0 or 1 = no reranking
-    rerank_temperature: float = 0.8
-    rerank_top_p: float = 0.95
-    seed: int = 0
-    batch_size: int = 64
-    normalize_core_output: bool = True
 
 
 class RetrievalSystem:
@@ -106,51 +92,88 @@ class RetrievalSystem:
 
 
 class GenerativeSystem:
-    """Teacher -> core -> decoder, exactly the model's generative path (no fallback)."""
+    """Teacher -> core -> decoder: ``predictor`` (a Predictor with ``fallback=False``),
+    answering in chunks of ``batch_size``."""
 
     def __init__(
         self,
+        predictor: Any,
+        name: str = "model",
+        batch_size: int = 64,
+        meta: dict[str, Any] | None = None,
+    ):
+        if predictor.config.fallback:
+            predictor.config = predictor.config.replace(fallback=False)
+        self.predictor = predictor
+        self.teacher = predictor.teacher
+        self.tokenizer = predictor.backend.tokenizer
+        self.name = name
+        self.batch_size = batch_size
+        self.meta = meta or {}
+
+    @classmethod
+    def of_model(
+        cls,
         model: Any,
         tokenizer: Any,
         teacher: Any,
         name: str = "model",
-        options: DecodeOptions | None = None,
+        config: PredictorConfig | None = None,
         device: str = "cpu",
-        meta: dict[str, Any] | None = None,
-    ):
-        self.model = model.eval().to(device)
-        self.tokenizer = tokenizer
-        self.teacher = teacher
-        self.name = name
-        self.options = options or DecodeOptions()
-        self.device = device
-        self.meta = meta or {}
+        **kwargs: Any,
+    ) -> GenerativeSystem:
+        """The torch Predictor of an in-memory model (``.core``, ``.decoder``)."""
+        from celltext.inference.predictor import Predictor
+        from celltext.inference.records import ModelInfo
+        from celltext.inference.torch_backend import TorchBackend
+
+        backend = TorchBackend(model, tokenizer, device)
+        cfg = (config or PredictorConfig()).replace(fallback=False)
+        info = kwargs.pop("info", None) or ModelInfo(name, "local")
+        return cls(Predictor(teacher, backend, config=cfg, info=info), name, **kwargs)
 
     @classmethod
     def from_checkpoint(
-        cls, ckpt: Any, options: DecodeOptions | None = None, device: str = "cpu", name=None
-    ):
-        """Build from a :class:`celltext.registry.checkpoint.Checkpoint`."""
+        cls,
+        ckpt: Any,
+        config: PredictorConfig | None = None,
+        device: str = "cpu",
+        name: str | None = None,
+        batch_size: int = 64,
+    ) -> GenerativeSystem:
+        """The torch Predictor of a :class:`celltext.registry.checkpoint.Checkpoint`."""
+        from celltext.inference.records import model_info_from_checkpoint
         from celltext.teacher import load_teacher
 
-        teacher = load_teacher(ckpt.model.teacher_id)
         keys = ("registered_name", "registered_version", "weights_sha256", "config_hash")
         meta = {"path": str(ckpt.path), **{k: ckpt.metadata[k] for k in keys if k in ckpt.metadata}}
-        return cls(
-            ckpt.model, ckpt.tokenizer, teacher, name or str(ckpt.path), options, device, meta
-        )
+        return cls.of_model(
+            ckpt.model, ckpt.tokenizer, load_teacher(ckpt.model.teacher_id),
+            name or str(ckpt.path), config, device, batch_size=batch_size, meta=meta,
+            info=model_info_from_checkpoint(ckpt, name),
+        )  # fmt: skip
+
+    @property
+    def model(self) -> Any:
+        """The torch model (``.core``, ``.decoder``)."""
+        return self.predictor.backend.system
+
+    @property
+    def options(self) -> PredictorConfig:
+        """The decoding options (the Predictor's config)."""
+        return self.predictor.config
 
     @property
     def batch_invariant(self) -> bool:
-        """Whether answering in chunks of ``options.batch_size`` gives the answers of one
-        call (the decoder runs in those batches anyway; reranking seeds each batch by its
-        offset in the call, so it does not)."""
+        """Whether answering in chunks of ``batch_size`` gives the answers of one call (the
+        decoder runs in those batches anyway; reranking draws its samples per call)."""
         return self.options.rerank <= 1
 
     def with_options(self, **changes: Any) -> GenerativeSystem:
-        """A shallow copy with some decode options replaced (shares the model)."""
+        """A shallow copy with some decoding options replaced (shares the model)."""
         other = copy.copy(self)
-        other.options = DecodeOptions(**{**self.options.__dict__, **changes})
+        other.predictor = copy.copy(self.predictor)
+        other.predictor.config = self.options.replace(**changes)
         return other
 
     def info(self) -> dict[str, Any]:
@@ -170,61 +193,20 @@ class GenerativeSystem:
             **self.meta,
         }
 
-    # -- stages ------------------------------------------------------------------------------
-    @torch.inference_mode()
     def core_embeddings(self, q_embs: np.ndarray) -> np.ndarray:
-        """Core forward: question embeddings (B, D) -> predicted answer embeddings (B, D)."""
-        x = torch.as_tensor(np.asarray(q_embs, dtype=np.float32), device=self.device)  # (B, D)
-        out = self.model.core(x)
-        if isinstance(out, tuple):  # (embedding, activity) from cores that report activity
-            out = out[0]
-        pred = out.float().cpu().numpy()  # (B, D)
-        # Decoders train on unit vectors; the Predictor normalises the same way.
-        return unit_rows(pred) if self.options.normalize_core_output else pred
-
-    @torch.inference_mode()
-    def _generate(self, embs: np.ndarray, sample: bool = False, **kw: Any) -> list[str]:
-        o = self.options
-        x = torch.as_tensor(np.asarray(embs, dtype=np.float32), device=self.device)  # (B, D)
-        ids = self.model.decoder.generate(
-            x, max_new_tokens=o.max_new_tokens, num_beams=1 if sample else o.num_beams,
-            do_sample=sample or o.do_sample, no_repeat_ngram_size=o.no_repeat_ngram_size, **kw,
-        )  # fmt: skip
-        return [self.tokenizer.decode(list(seq)).strip() for seq in ids]
+        """Question embeddings (B, D) -> the core's predicted answer embeddings (B, D),
+        normalised as the Predictor does."""
+        return self.predictor._core(np.asarray(q_embs, dtype=np.float32))
 
     def decode(self, embs: np.ndarray) -> list[str]:
-        """Embeddings (B, D) -> texts, in batches, reranked when ``options.rerank > 1``."""
+        """Embeddings (B, D) -> texts (the plain decoder), in chunks of ``batch_size``."""
         embs = np.asarray(embs, dtype=np.float32)
-        bs = self.options.batch_size
-        out: list[str] = []
-        for start in range(0, len(embs), bs):
-            chunk = embs[start : start + bs]  # (b, D)
-            if self.options.rerank > 1:
-                out.extend(self._decode_rerank(chunk, start))
-            else:
-                out.extend(self._generate(chunk))
-        return out
-
-    def _decode_rerank(self, embs: np.ndarray, offset: int) -> list[str]:
-        """Best of ``n`` candidates (the plain decode + n-1 samples) by teacher cosine."""
-        o, b = self.options, len(embs)
-        cands = [self._generate(embs)]
-        reps = np.repeat(embs, o.rerank - 1, axis=0)  # (b * (n-1), D)
-        # Seed per chunk so results do not depend on what ran before (determinism), on a
-        # forked RNG so the caller's random state is left alone.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(o.seed + offset)
-            samples = self._generate(
-                reps, True, temperature=o.rerank_temperature, top_p=o.rerank_top_p
-            )
-        for j in range(o.rerank - 1):
-            cands.append(samples[j :: o.rerank - 1])  # the j-th sample of every item
-        flat = [c for cand in cands for c in cand]  # (n * b,) candidate-major
-        cemb = np.asarray(self.teacher.encode(flat), dtype=np.float32)  # (n * b, D)
-        target = np.tile(embs, (len(cands), 1))  # (n * b, D)
-        score = cosine_rows(cemb, target).reshape(len(cands), b)  # (n, b)
-        best = np.argmax(score, axis=0)  # (b,) ties -> plain decode first
-        return [cands[best[i]][i] for i in range(b)]
+        bs = self.batch_size
+        return [
+            t
+            for start in range(0, len(embs), bs)
+            for t in self.predictor.decode_texts(embs[start : start + bs], "generative")
+        ]
 
     def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
         """Answer ``questions`` through teacher -> core -> decoder."""
@@ -240,40 +222,41 @@ class GenerativeSystem:
         return [p.answer for p in self.predict(questions, cache=cache)]
 
 
+def _served(ref: str | None, generative: GenerativeSystem, release: Any, **changes: Any):
+    """The torch Predictor of ``ref`` with ``generative``'s options and the phrase bank of
+    ``release``'s train split (the release the evaluation uses)."""
+    from celltext.inference.factory import load_predictor
+
+    bank = RetrievalIndex.for_release(generative.teacher, release, "train")
+    config = generative.options.replace(release=release.version, **changes)
+    return load_predictor(
+        ref, fallback=config.fallback, config=config, teacher=generative.teacher, bank=bank,
+        backend="torch",
+    )  # fmt: skip
+
+
 class EditingDecoder:
-    """Decoder-only evaluation through the Predictor's ``decode``: ``edit`` (the nearest
-    training answer is the prototype the decoder edits) or ``search`` (best of the plain,
-    edited and retrieved texts by teacher cosine). Reported apart from the plain decoder,
-    so retrieval is never mistaken for generation."""
+    """Decoder-only evaluation through the Predictor's ``decode_texts``: ``edit`` (the
+    nearest training answer is the prototype the decoder edits) or ``search`` (best of the
+    plain, edited and retrieved texts by teacher cosine). Reported apart from the plain
+    decoder, so retrieval is never mistaken for generation."""
+
+    batch_invariant = True  # ``decode`` runs in batches of ``batch_size`` anyway
 
     def __init__(self, predictor: Any, generative: GenerativeSystem, mode: str):
         self.predictor, self.generative, self.mode = predictor, generative, mode
         self.teacher = generative.teacher
         self.tokenizer = generative.tokenizer
         self.name = generative.name
+        self.batch_size = generative.batch_size
 
     @classmethod
     def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
         """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
-        from celltext.inference.factory import load_predictor
-        from celltext.inference.predictor import PredictorConfig
-
-        bank = RetrievalIndex.for_release(generative.teacher, release, "train")
-        o = generative.options
-        config = PredictorConfig(
-            release=release.version, do_sample=o.do_sample, max_new_tokens=o.max_new_tokens,
-            num_beams=o.num_beams, decode_mode=mode, rerank=o.rerank,
-            no_repeat_ngram_size=o.no_repeat_ngram_size,
-        )  # fmt: skip
-        predictor = load_predictor(
-            ref, config=config, teacher=generative.teacher, bank=bank, backend="torch"
-        )
-        return cls(predictor, generative, mode)
-
-    batch_invariant = True  # ``decode`` runs in batches of ``batch_size`` anyway
+        return cls(_served(ref, generative, release, decode_mode=mode), generative, mode)
 
     @property
-    def options(self) -> DecodeOptions:
+    def options(self) -> PredictorConfig:
         return self.generative.options
 
     def info(self) -> dict[str, Any]:
@@ -281,16 +264,22 @@ class EditingDecoder:
 
     def decode(self, embs: np.ndarray) -> list[str]:
         """Embeddings (B, D) -> texts, in batches."""
-        bs = self.generative.options.batch_size
+        bs = self.batch_size
         return [
-            d.text
+            t
             for start in range(0, len(embs), bs)
-            for d in self.predictor.decode(embs[start : start + bs], self.mode)
+            for t in self.predictor.decode_texts(embs[start : start + bs], self.mode)
         ]
 
 
 class PredictorSystem:
-    """The production path with its quality check and fallback (the serving Predictor)."""
+    """The production path with its quality check, selector and fallback."""
+
+    # One Predictor.answer call per split. Its answers do not depend on the batch
+    # (prototypes are padded to a fixed width; tests/test_shipped_model.py), but the
+    # teacher's batched encoding moves confidences by ~1e-6, which could move a calibration
+    # bin edge, so the split is not answered in chunks and eval numbers stay bit-identical.
+    batch_invariant = False
 
     def __init__(self, predictor: Any, generative: GenerativeSystem):
         self.predictor = predictor
@@ -298,51 +287,28 @@ class PredictorSystem:
         self.teacher = generative.teacher
         self.tokenizer = generative.tokenizer
         self.name = generative.name
+        self.batch_size = generative.batch_size
 
     @classmethod
     def from_ref(
         cls, ref: str | None, generative: GenerativeSystem, release: Any
     ) -> PredictorSystem:
-        """``load_predictor(ref, fallback=True)`` with its phrase bank built from the
-        ``train`` split of ``release`` (the same release the evaluation uses)."""
-        from celltext.inference.predictor import PredictorConfig
-
-        bank = RetrievalIndex.for_release(generative.teacher, release, "train")
-        o = generative.options
-        config = PredictorConfig(
-            fallback=True,
-            release=release.version,
-            do_sample=o.do_sample,
-            max_new_tokens=o.max_new_tokens,
-            num_beams=o.num_beams,
-            no_repeat_ngram_size=o.no_repeat_ngram_size,
-            normalize_core_output=o.normalize_core_output,
-        )
-        from celltext.inference.factory import load_predictor
-
-        predictor = load_predictor(
-            ref, fallback=True, config=config, teacher=generative.teacher, bank=bank,
-            backend="torch",
-        )  # fmt: skip
-        return cls(predictor, generative)
-
-    # One Predictor.answer call per split. Its answers no longer depend on the batch
-    # (prototypes are padded to a fixed width; tests/test_shipped_model.py), but the
-    # teacher's batched encoding moves confidences by ~1e-6, which could move a calibration
-    # bin edge, so the split is not answered in chunks and eval numbers stay bit-identical.
-    batch_invariant = False
+        """The Predictor of ``ref`` with the fallback on and the phrase bank of ``release``'s
+        train split."""
+        return cls(_served(ref, generative, release, fallback=True), generative)
 
     def info(self) -> dict[str, Any]:
         """The generative model's info, marked as going through the Predictor."""
         return {**self.generative.info(), "kind": "predictor", "fallback": True}
 
     def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
-        """Answers from the Predictor; core embeddings from the same checkpoint's core."""
+        """The Predictor's answers with the core embeddings they were answered from (the
+        teacher and the core run once per question)."""
         if not questions:
             return []
-        answers = self.predictor.answer(list(questions))
-        q = np.asarray(self.teacher.encode(list(questions), cache=cache), dtype=np.float32)
-        core = self.generative.core_embeddings(q)  # (B, D)
+        answers, core = self.predictor.answer_with_core(list(questions))
+        if core is None:  # the core itself failed: every answer is a fallback
+            core = np.full((len(answers), self.teacher.dim), np.nan, dtype=np.float32)
         return [
             Prediction(
                 # scored on the best candidate, also where the system abstained (the

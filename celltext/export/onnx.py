@@ -5,7 +5,8 @@ Files written to the output directory (``manifest.json`` lists them with sha256)
 - ``teacher.onnx``: the teacher's transformer + mean pooling + L2 normalisation;
   inputs ``input_ids``, ``attention_mask`` (+ ``token_type_ids`` for BERT), output
   ``embedding`` (B, D). ``teacher_tokenizer.json`` is its tokenizer for ``tokenizers``.
-- ``core.onnx``: ``question_emb`` (B, D) -> ``answer_emb`` (B, D).
+- ``core.onnx``: ``question_emb`` (B, D) -> ``answer_emb`` (B, D); lattice cores also
+  ``core_activity.onnx`` with the cells' activity (the web page's lattice view).
 - ``decoder_prefill.onnx``: ``emb`` (B, D) -> ``logits`` (B, V) of the first answer token
   and the decoder's incremental state after the K prefix vectors and ``<bos>``;
 - ``decoder_prefill_edit.onnx`` (decoders that edit a retrieved text): the same with
@@ -189,11 +190,34 @@ def export_teacher(teacher, out: Path) -> dict[str, Any]:
     }
 
 
-def export_core(core: nn.Module, dim: int, out: Path) -> None:
-    """``core.onnx`` with a dynamic batch axis."""
+class CoreActivity(nn.Module):
+    """A lattice core with its activity output: ``(answer_emb, activity)``."""
+
+    def __init__(self, core: nn.Module):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x: torch.Tensor):
+        from celltext.inference.activity import activity_tensor
+
+        out = self.core(x, return_activity=True)
+        return out[0], activity_tensor(out)
+
+
+def export_core(core: nn.Module, dim: int, out: Path) -> dict[str, Any]:
+    """``core.onnx`` with a dynamic batch axis, and for lattice cores ``core_activity.onnx``
+    (the web page's lattice view); returns the manifest entry."""
+    from celltext.inference.activity import lattice_size, supports_activity
+
     x = torch.nn.functional.normalize(torch.randn(2, dim), dim=1)
     axes = {"question_emb": {0: "batch"}, "answer_emb": {0: "batch"}}
     _export(core.eval(), (x,), out / "core.onnx", ["question_emb"], ["answer_emb"], axes)
+    if not supports_activity(core):
+        return {"activity": False}
+    _export(CoreActivity(core), (x,), out / "core_activity.onnx", ["question_emb"],
+            ["answer_emb", "activity"], axes | {"activity": {0: "batch"}})  # fmt: skip
+    size = lattice_size(core)
+    return {"activity": True, "lattice_size": None if size is None else list(size)}
 
 
 def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
@@ -239,7 +263,7 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
     start = time.perf_counter()
     system, tok = predictor.backend.system, predictor.backend.tokenizer
     teacher_info = export_teacher(predictor.teacher, out)
-    export_core(system.core, predictor.dim, out)
+    core_info = export_core(system.core, predictor.dim, out)
     decoder_info = export_decoder(system.decoder, predictor.dim, out)
     tok.save(out / "tokenizer.json")
     if predictor.selector.fitted:
@@ -250,6 +274,7 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "model": predictor.info.to_dict(),
         "teacher": teacher_info,
+        "core": core_info,
         "decoder": decoder_info,
         "predictor": predictor.config.to_dict(),
         "opset": OPSET,

@@ -24,7 +24,10 @@ from celltext.export.onnx import MANIFEST, write_manifest
 
 log = logging.getLogger(__name__)
 
-QUANTIZED = ("core.onnx", "decoder_prefill.onnx", "decoder_prefill_edit.onnx", "decoder_step.onnx")
+QUANTIZED = (
+    "core.onnx", "core_activity.onnx", "decoder_prefill.onnx", "decoder_prefill_edit.onnx",
+    "decoder_step.onnx",
+)  # fmt: skip
 
 
 def quantize_int8(src: str | Path, dst: str | Path, teacher: bool = False) -> Path:

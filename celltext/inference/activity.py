@@ -67,13 +67,23 @@ def lattice_activity(core, q_emb: np.ndarray) -> dict[str, Any] | None:
         out = core(
             torch.from_numpy(np.ascontiguousarray(q_emb, dtype=np.float32)), return_activity=True
         )
+    act = activity_tensor(out)
+    if act is None:
+        return None
+    return activity_record(act.detach().float().cpu().numpy()[0], lattice_size(core))
+
+
+def activity_tensor(out: Any) -> Any:
+    """The activity part of a ``return_activity=True`` core output (a tensor), or None."""
     act = out[1] if isinstance(out, (tuple, list)) else getattr(out, "activity", None)
     if isinstance(act, dict):
         act = act.get("activity", act.get("cells"))
-    if act is None:
-        return None
-    arr = act.detach().float().cpu().numpy() if hasattr(act, "detach") else np.asarray(act)
-    cells = reduce_activity(arr[0], lattice_size(core))  # (X, Y, Z)
+    return act
+
+
+def activity_record(act: np.ndarray, size: tuple[int, int, int] | None) -> dict[str, Any]:
+    """One item's activity -> the JSON record of the web page (values scaled to 0..1)."""
+    cells = reduce_activity(act, size)  # (X, Y, Z)
     peak = float(cells.max()) if cells.size else 0.0
     scaled = cells / peak if peak > 0 else cells
     return {

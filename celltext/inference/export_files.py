@@ -53,7 +53,10 @@ def required_files(manifest: dict[str, Any]) -> list[str]:
     decoder = ["decoder_prefill.onnx", "decoder_step.onnx"]
     if manifest.get("decoder", {}).get("edits"):
         decoder.append("decoder_prefill_edit.onnx")
-    return ["teacher.onnx", "teacher_tokenizer.json", "core.onnx", "tokenizer.json", *decoder]
+    core = ["core.onnx"] + (
+        ["core_activity.onnx"] if manifest.get("core", {}).get("activity") else []
+    )
+    return ["teacher.onnx", "teacher_tokenizer.json", *core, "tokenizer.json", *decoder]
 
 
 def _inside(folder: Path, name: str) -> bool:

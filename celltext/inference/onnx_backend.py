@@ -174,6 +174,8 @@ class OrtBackend:
         self.step = _session(folder / "decoder_step.onnx", providers, threads)
         self._args = (folder, providers, threads)
         self._prefill: ort.InferenceSession | None = None
+        self._activity: ort.InferenceSession | None = None
+        self._core_info = dict(manifest.get("core", {}))
         self.prefill_edit = (
             _session(folder / "decoder_prefill_edit.onnx", providers, threads)
             if self.edits
@@ -194,6 +196,22 @@ class OrtBackend:
             folder, providers, threads = self._args
             self._prefill = _session(folder / "decoder_prefill.onnx", providers, threads)
         return self._prefill
+
+    def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
+        """Lattice activity for one question embedding (1, D), from ``core_activity.onnx``
+        (opened on first use); None for cores without a lattice."""
+        from celltext.inference.activity import activity_record
+
+        info = self._core_info
+        if not info.get("activity"):
+            return None
+        if self._activity is None:
+            folder, providers, threads = self._args
+            self._activity = _session(folder / "core_activity.onnx", providers, threads)
+        feed = {"question_emb": np.ascontiguousarray(q_embs, dtype=np.float32)}
+        act = self._activity.run(None, feed)[1]
+        size = info.get("lattice_size")
+        return activity_record(act[0], None if size is None else tuple(size))
 
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) -> (B, D)."""

@@ -98,15 +98,20 @@ class Predictor:
     # -- public API -----------------------------------------------------------------------
     def answer(self, questions: Sequence[str]) -> list[Answer]:
         """Answer each question (one batch through every stage)."""
+        return self.answer_with_core(questions)[0]
+
+    def answer_with_core(self, questions: Sequence[str]) -> tuple[list[Answer], np.ndarray | None]:
+        """The answers and the core's predicted embeddings (B, D) they came from (None when
+        the core did not run): what evaluation scores, without running the model twice."""
         start = time.perf_counter()
         questions = [str(q) for q in questions]
         if not questions:
-            return []
-        rows = self._answer(questions)
+            return [], None
+        rows, preds = self._answer(questions)
         ms = (time.perf_counter() - start) * 1000.0
         for row in rows:
             row.latency_ms = ms
-        return rows
+        return rows, preds
 
     def timeout_answers(self, questions: Sequence[str], timeout_s: float) -> list[Answer] | None:
         """Phrase-bank answers found without any model call (for a request past its timeout);
@@ -135,7 +140,18 @@ class Predictor:
         return arr
 
     def decode(self, embeddings: np.ndarray, mode: str | None = None) -> list[Decoded]:
-        """Decode raw embeddings (N, D) to text (no core); checks D against the model.
+        """Decode raw embeddings (N, D) to text (no core), each with its preservation (the
+        teacher cosine of the text to the embedding); checks D against the model. ``mode``:
+        see :meth:`decode_texts`."""
+        embs = self.check_embeddings(embeddings)  # (N, D)
+        if self.retrieval_only:
+            return [Decoded(m.text, m.score) for m in self.bank.by_answer(embs)]
+        texts = self.decode_texts(embs, mode)
+        quals = self.assessor.assess(None, texts, embs)
+        return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
+
+    def decode_texts(self, embeddings: np.ndarray, mode: str | None = None) -> list[str]:
+        """Texts for raw embeddings (N, D), without the quality check.
 
         ``mode`` (default ``config.decode_mode``): ``generative`` (the decoder alone),
         ``edit`` (retrieve and edit: the nearest phrase-bank answer is the prototype) or
@@ -143,7 +159,7 @@ class Predictor:
         text itself and ``rerank - 1`` edited samples)."""
         embs = self.check_embeddings(embeddings)  # (N, D)
         if self.retrieval_only:
-            return [Decoded(m.text, m.score) for m in self.bank.by_answer(embs)]
+            return [m.text for m in self.bank.by_answer(embs)]
         mode = mode or self.config.decode_mode
         if mode not in ("generative", "edit", "search"):
             raise ValueError(f"mode must be 'generative', 'edit' or 'search', got {mode!r}")
@@ -155,8 +171,7 @@ class Predictor:
             protos = [m.text for m in self.bank.by_answer(embs)]
             plain = self._decode(embs)
             texts = self._pick_closest([plain, protos], embs, extra=self._generate(embs, protos))
-        quals = self.assessor.assess(None, texts, embs)
-        return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
+        return texts
 
     def activity(self, question: str) -> dict[str, Any] | None:
         """Lattice activity of the core for ``question``, or None if the core has no lattice."""
@@ -165,21 +180,21 @@ class Predictor:
         return self.backend.activity(self.embed([question]))  # (1, D) in
 
     # -- pipeline -------------------------------------------------------------------------
-    def _answer(self, questions: list[str]) -> list[Answer]:
+    def _answer(self, questions: list[str]) -> tuple[list[Answer], np.ndarray | None]:
         q_embs = preds = None
         try:
             q_embs = _run("teacher", self.embed, questions)  # (B, D)
             if self.retrieval_only:
-                return self._retrieve(questions, q_embs)
+                return self._retrieve(questions, q_embs), None
             preds = _run("core", self._core, q_embs)  # (B, D)
             if not (self.config.fallback and self.bank is not None and self.selector.fitted):
-                return self._generated(questions, q_embs, preds)
+                return self._generated(questions, q_embs, preds), preds
         except StageError as exc:
             if not self.config.fallback:
                 raise
             log.warning("predictor stage failed, falling back: %s", exc, exc_info=exc.cause)
-            return self._fallback(questions, q_embs, preds, [exc.reason] * len(questions))
-        return self._choose(questions, q_embs, preds)
+            return self._fallback(questions, q_embs, preds, [exc.reason] * len(questions)), preds
+        return self._choose(questions, q_embs, preds), preds
 
     def _generated(self, questions, q_embs, preds) -> list[Answer]:
         """The model's own answers, replaced by the phrase bank's below the confidence
@@ -215,7 +230,7 @@ class Predictor:
         try:
             protos = [self.bank.answers[r] for r in found.retrieved]
             texts = _run("decoder", self._generate, preds, protos)
-            embs = _run("quality", self.embed, texts)  # (B, D)
+            embs = _run("quality", self._embed_edits, texts, protos, found.retrieved)  # (B, D)
             kind = "edited" if self.edits else "generated"
         except StageError as exc:
             log.warning("model answer failed, choosing among retrieved: %s", exc)
@@ -239,6 +254,16 @@ class Predictor:
                 prov, abstain, text,
             ))  # fmt: skip
         return rows
+
+    def _embed_edits(self, texts: list[str], protos: list[str], rows) -> np.ndarray:
+        """Teacher embeddings (B, D) of edited answers; an edit that copied its prototype
+        takes the bank's embedding of that text instead of a teacher call (the same vector
+        up to float noise ~1e-7: a seen question's answer costs no second encode)."""
+        embs = np.array(self.bank.answer_embs[list(rows)], dtype=np.float32)  # (B, D)
+        changed = [i for i, (t, p) in enumerate(zip(texts, protos, strict=True)) if t != p]
+        if changed:
+            embs[changed] = self.embed([texts[i] for i in changed])
+        return embs
 
     @property
     def edits(self) -> bool:

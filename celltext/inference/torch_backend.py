@@ -21,13 +21,15 @@ from celltext.models.generation import generate
 
 class TorchBackend:
     """``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``,
-    ``.decoder``); ``tokenizer`` its :class:`celltext.tokenizer.CellTokenizer`."""
+    ``.decoder``); ``tokenizer`` its :class:`celltext.tokenizer.CellTokenizer`; ``device``
+    where the model runs (``cuda`` for GPU evaluation; arrays come and go as NumPy)."""
 
     name = "torch"
 
-    def __init__(self, system, tokenizer):
-        self.system = system
+    def __init__(self, system, tokenizer, device: str = "cpu"):
+        self.system = system.eval().to(device)
         self.tokenizer = tokenizer
+        self.device = device
         decoder = system.decoder
         self.dim = int(getattr(system, "dim", decoder.cfg.dim))
         self.edits = hasattr(decoder, "prefix_length")
@@ -37,7 +39,8 @@ class TorchBackend:
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
         with torch.inference_mode():
-            out = self.system.core(torch.from_numpy(np.ascontiguousarray(q_embs, np.float32)))
+            x = torch.from_numpy(np.ascontiguousarray(q_embs, np.float32)).to(self.device)
+            out = self.system.core(x)
             if isinstance(out, tuple):  # (embedding, activity) from return_activity cores
                 out = out[0]
             return out.float().cpu().numpy()

@@ -13,7 +13,7 @@ from celltext.evaluation.evaluate import (
     score_items,
     select_pairs,
 )
-from celltext.evaluation.systems import DecodeOptions, RetrievalSystem
+from celltext.evaluation.systems import RetrievalSystem
 
 
 def _retrieval(release, teacher):
@@ -121,7 +121,7 @@ class _ChunkedRetrieval(RetrievalSystem):
 
     def __init__(self, index, teacher):
         super().__init__(index, teacher)
-        self.options = DecodeOptions(batch_size=2)
+        self.batch_size = 2
         self.calls: list[int] = []
 
     def predict(self, questions, cache=True):

@@ -167,3 +167,69 @@ def test_from_ref_serves_an_export_directory(exported, tmp_path, monkeypatch):
     assert pred.backend.name == "onnxruntime" and pred.bank is not None
     (row,) = pred.answer([PAIRS[6][0]])
     assert row.fallback and row.answer == PAIRS[6][1]
+
+
+def test_cli_ask_on_an_export_is_quiet_and_torch_free(exported, tmp_path, monkeypatch):
+    """``celltext ask --model EXPORT``: the answer, one summary line, no log lines or
+    progress bars, and torch never imported."""
+    from serving_tiny import tiny_release
+
+    monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
+    tiny_release(tmp_path / "releases")
+    _, out, _, _ = exported
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from celltext.cli import main
+        sys.argv = ["celltext", "ask", {PAIRS[1][0]!r}, "--model", {str(out)!r}]
+        try:
+            main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        assert "torch" not in sys.modules, "torch was imported"
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == PAIRS[1][1]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "confidence" in lines[0] and "+onnx" in lines[0], lines
+
+
+def test_a_built_export_is_chosen_for_its_checkpoint(fitted_ckpt, teacher, bank, tmp_path):
+    from celltext.export.onnx import export_model
+    from celltext.inference.loading import choose_backend, export_dir_for
+
+    assert choose_backend(str(fitted_ckpt), "auto") == ("torch", None)
+    with pytest.raises(FileNotFoundError, match="celltext export onnx --model"):
+        choose_backend(str(fitted_ckpt), "onnx")
+    built = export_dir_for(fitted_ckpt)
+    export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), built)
+    assert choose_backend(str(fitted_ckpt), "auto") == ("onnx", built)
+    assert choose_backend(str(fitted_ckpt), "torch") == ("torch", None)
+    pred = load_predictor(str(fitted_ckpt), bank=bank)
+    assert pred.backend.name == "onnxruntime"
+    (row,) = pred.answer([PAIRS[3][0]])
+    assert row.model.endswith("+onnx") and row.answer == PAIRS[3][1]
+    with pytest.raises(ValueError, match="backend must be one of"):
+        choose_backend(str(fitted_ckpt), "tensorflow")
+
+
+def test_lattice_core_exports_its_activity_and_hybrid_decoder_state(
+    lattice_ckpt, teacher, bank, tmp_path
+):
+    """The hybrid core + Mamba/attention decoder: same answers and lattice activity."""
+    import numpy as np
+
+    from celltext.export.onnx import export_model
+
+    torch_pred = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank, fallback=False)
+    manifest = export_model(torch_pred, tmp_path / "lattice")
+    assert manifest["core"]["activity"] and "core_activity.onnx" in manifest["files"]
+    ort_pred = load_predictor(str(tmp_path / "lattice"), bank=bank, fallback=False)
+    assert [r.answer for r in ort_pred.answer(QUESTIONS[:3])] == [
+        r.answer for r in torch_pred.answer(QUESTIONS[:3])
+    ]
+    a, b = ort_pred.activity(QUESTIONS[0]), torch_pred.activity(QUESTIONS[0])
+    assert a["shape"] == b["shape"] == list(manifest["core"]["lattice_size"])
+    assert np.allclose(a["values"], b["values"], atol=1e-3) and abs(a["max"] - b["max"]) < 1e-4
