@@ -31,6 +31,9 @@ from celltext.evaluation.bench_stages import bench_model, bench_retrieval, ratio
 from celltext.inference.records import RETRIEVAL
 
 CHILD_TIMEOUT_S = 900
+# onnxruntime's intra-op threads here, as served (load_predictor's default): on the 2-core
+# machine of the docs a second thread made a batch-1 answer 3x slower (40 -> 130 ms p50).
+ORT_THREADS = 1
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +52,7 @@ args = json.loads(sys.argv[1])
 cfg = PredictorConfig.from_dict(args["config"])
 bank = RetrievalIndex.load(args["bank"])
 if args["path"] == "onnx":
-    pred = load_predictor(args["dir"], config=cfg, bank=bank, threads=args["threads"])
+    pred = load_predictor(args["dir"], config=cfg, bank=bank, threads=args["ort_threads"])
 else:
     import torch
     torch.set_num_threads(args["threads"])
@@ -138,12 +141,13 @@ def bench_onnx(
     same = None if not exported_from else Path(exported_from).resolve() == ckpt
     if same is False:
         log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
-    served = load_predictor(str(folder), fallback=False, threads=threads)
+    served = load_predictor(str(folder), fallback=False, threads=ORT_THREADS)
     cfg = served.config.replace(fallback=True)  # the export's settings, production path
     index = RetrievalIndex.for_release(served.teacher, release, "train")
     bank_file = index.save(Path(tempfile.mkdtemp(prefix="celltext-bench-")) / "bank.npz")
     # Memory children first, while this process only waits (they time nothing).
-    common = {"threads": threads, "questions": list(timed), "config": cfg.to_dict(),
+    common = {"threads": threads, "ort_threads": ORT_THREADS, "questions": list(timed),
+              "config": cfg.to_dict(),
               "bank": str(bank_file)}  # fmt: skip
     procs = {
         "onnx": _spawn({**common, "path": "onnx", "dir": str(folder.resolve())}),
@@ -157,7 +161,7 @@ def bench_onnx(
     gen = GenerativeSystem(served, name=str(folder))
     predictor = None
     if with_predictor:
-        on = load_predictor(str(folder), config=cfg, bank=index, threads=threads)
+        on = load_predictor(str(folder), config=cfg, bank=index, threads=ORT_THREADS)
         predictor = PredictorSystem(on, gen)
     latency: dict[str, Any] = {}
     thr: dict[str, float] = {}
@@ -179,7 +183,8 @@ def bench_onnx(
             "do_sample": cfg.do_sample,
             "fallback": with_predictor,
             "max_new_tokens": cfg.max_new_tokens,
-            "threads": threads,
+            "threads": ORT_THREADS,
+            "torch_threads_of_the_pytorch_child": threads,
             "device": "cpu",
             "questions": "those of the top-level latency_ms",
         },  # fmt: skip
