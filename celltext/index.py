@@ -123,10 +123,13 @@ class RetrievalIndex:
         )  # fmt: skip
 
     @classmethod
-    def for_release(cls, teacher, release="v1", split: str = "train", root=None):
+    def for_release(
+        cls, teacher, release="v1", split: str = "train", root=None, build: bool = True
+    ) -> RetrievalIndex | None:
         """The index of ``release``'s ``split`` (a version or a loaded release); built once,
         then loaded from the cache, whichever backend's teacher asks (their embeddings agree
-        to ~1e-7)."""
+        to ~1e-7). ``build=False``: None unless it is cached (``teacher`` then only needs an
+        ``id``)."""
         from celltext.data.release import load_release
 
         rel = load_release(release, root=root) if isinstance(release, str) else release
@@ -137,6 +140,8 @@ class RetrievalIndex:
                 return cls.load(path)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("retrieval index cache %s unreadable (%s); rebuilding", path, exc)
+        if not build:
+            return None
         pairs = rel.pairs(split)
         log.info("building retrieval index from %d %s pairs of release %s", len(pairs), split, key)
         index = cls.from_release_pairs(pairs, teacher, source=key)

@@ -40,7 +40,8 @@ def onnx(
     from celltext.inference.factory import load_predictor
 
     try:
-        predictor = load_predictor(model, fallback=False, backend="torch")
+        # fallback on: the parity run also compares the served answers (selector, editing)
+        predictor = load_predictor(model, fallback=parity, backend="torch")
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise fail(f"cannot load model {model or '(default)'}: {exc}") from exc
     set_torch_threads()  # one thread each for PyTorch and onnxruntime: a fair comparison

@@ -180,24 +180,29 @@ def report_markdown(report: dict[str, Any], command: str = "") -> str:
         + (f" of `{report['split']}`" if report.get("split") else "")
         + ")",
         "",
-        "| path | identical to PyTorch | different | semantic similarity | p50 ms | p95 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| path | identical to PyTorch | different | served answers identical | semantic "
+        "similarity | p50 ms | p95 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, entry in report["paths"].items():
         ident = (
             "—" if name == "pytorch" else f"{entry['identical']} ({entry['identical_rate']:.1%})"
         )
         diff = "—" if name == "pytorch" else str(entry["different"])
+        served = entry.get("production_identical")
+        served = "—" if served is None else f"{served} of {report['questions']}"
         sim = entry.get("semantic_similarity")
         lat = entry["latency"]
         lines.append(
-            f"| {name} | {ident} | {diff} | {'—' if sim is None else f'{sim:.4f}'} "
+            f"| {name} | {ident} | {diff} | {served} | {'—' if sim is None else f'{sim:.4f}'} "
             f"| {lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} |"
         )
     trt = report.get("tensorrt")
     if trt is not None:
         lines += ["", f"TensorRT execution provider: {trt}"]
-    lines += ["", "Greedy decoding, fallback off; latency per question at batch 1 (first 50)."]
+    lines += ["", "Generated answers: greedy decoding, fallback off; served answers: the production "
+              "path (selector, editing, fallback). Latency: generated, per question at batch 1 "
+              "(first 50)."]  # fmt: skip
     if command:
         lines += ["", f"Produced by `{command}`."]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ that export too, unless ``backend="torch"``.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from celltext.index import RetrievalIndex
@@ -44,8 +45,12 @@ def load_predictor(
     cfg = cfg.replace(**overrides)
     kind, folder = choose_backend(ref, backend)
     if kind == "onnx":
+        from celltext.inference.export_files import read_manifest
         from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
 
+        if bank is None and cfg.fallback:  # a cached bank before the sessions: a lower peak
+            teacher_id = read_manifest(folder)["teacher"]["id"]
+            bank = load_bank(SimpleNamespace(id=teacher_id), cfg, required=False, build=False)
         parts = load_export(folder, threads=threads)
         exported = parts.pop("config")
         if config is None:  # the export's own options, with this call's overrides

@@ -146,10 +146,13 @@ def _registered(ref: str | None) -> tuple[str, int] | None:
         return None
 
 
-def load_bank(teacher, config: PredictorConfig, required: bool) -> RetrievalIndex | None:
-    """The release's phrase bank; without a release the fallback uses a fixed answer."""
+def load_bank(
+    teacher, config: PredictorConfig, required: bool, build: bool = True
+) -> RetrievalIndex | None:
+    """The release's phrase bank; without a release the fallback uses a fixed answer.
+    ``build=False``: only a cached bank (None otherwise)."""
     try:
-        return RetrievalIndex.for_release(teacher, config.release, config.bank_split)
+        return RetrievalIndex.for_release(teacher, config.release, config.bank_split, build=build)
     except Exception as exc:  # noqa: BLE001 -- a missing release must not stop serving
         if required:
             raise

@@ -76,6 +76,7 @@ def test_onnxruntime_matches_pytorch(exported, bank):
         predictor, {"onnx": ort_pred}, QUESTIONS, None, split="tiny", latency_samples=3
     )
     assert report["paths"]["onnx"]["identical"] == len(QUESTIONS)
+    assert report["paths"]["onnx"]["production_identical"] == len(QUESTIONS)  # served answers
     assert report["paths"]["onnx"]["teacher_max_abs_diff"] < 1e-4
     assert "| onnx | 10 (100.0%) | 0 |" in report_markdown(report)
 
