@@ -44,6 +44,12 @@ def eval_command(
         help="--decoder-only: generative (the decoder alone), edit (retrieve and edit) or "
         "search (best of plain, edited and retrieved by teacher cosine).",
     ),  # fmt: skip
+    search_prototypes: int = typer.Option(
+        1,
+        "--search-prototypes",
+        min=1,
+        help="--decode-mode search: the nearest phrase-bank texts tried (each also edited).",
+    ),  # fmt: skip
     rerank: int = typer.Option(
         0, "--rerank", help="Also evaluate best-of-N reranking by teacher cosine (N >= 2)."
     ),
@@ -87,8 +93,9 @@ def eval_command(
     torch.set_num_threads(threads)
     release_obj = WithHeldout(_load_release(release))
     options = PredictorConfig(
-        num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed
-    )
+        num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed,
+        search_prototypes=search_prototypes,
+    )  # fmt: skip
     try:
         with working(f"eval {model or 'default model'} on {release}/{split}") as update:
             report = run_eval(

@@ -155,8 +155,8 @@ class Predictor:
 
         ``mode`` (default ``config.decode_mode``): ``generative`` (the decoder alone),
         ``edit`` (retrieve and edit: the nearest phrase-bank answer is the prototype) or
-        ``search`` (best by teacher cosine of the plain and edited decodes, the retrieved
-        text itself and ``rerank - 1`` edited samples)."""
+        ``search`` (best by teacher cosine of the plain decode, the ``search_prototypes``
+        nearest phrase-bank texts and their edits, and ``rerank - 1`` edited samples)."""
         embs = self.check_embeddings(embeddings)  # (N, D)
         if self.retrieval_only:
             return [m.text for m in self.bank.by_answer(embs)]
@@ -168,10 +168,18 @@ class Predictor:
         elif mode == "edit":
             texts = self._generate(embs, [m.text for m in self.bank.by_answer(embs)])
         else:
-            protos = [m.text for m in self.bank.by_answer(embs)]
-            plain = self._decode(embs)
-            texts = self._pick_closest([plain, protos], embs, extra=self._generate(embs, protos))
+            texts = self._search(embs)
         return texts
+
+    def _search(self, embs: np.ndarray) -> list[str]:
+        """Best by teacher cosine of: the plain decode, the ``search_prototypes`` nearest
+        phrase-bank texts and each of them edited toward the embedding (the first edit
+        first, so ties keep it)."""
+        k = self.config.search_prototypes
+        hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
+        protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
+        edits = [self._generate(embs, p) for p in protos]
+        return self._pick_closest([self._decode(embs), *protos, *edits[1:]], embs, extra=edits[0])
 
     def activity(self, question: str) -> dict[str, Any] | None:
         """Lattice activity of the core for ``question``, or None if the core has no lattice."""

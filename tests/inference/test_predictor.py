@@ -199,3 +199,25 @@ def test_degenerate_text_loses_its_confidence_and_falls_back(predictor, monkeypa
     (row,) = predictor.answer(["What is RAM?"])
     assert row.fallback and row.fallback_reason.startswith("low_confidence")
     assert row.model_confidence == 0.0
+
+
+def test_search_keeps_the_candidate_closest_to_the_embedding(teacher, bank, tmp_path):
+    """``decode(mode="search")``: per row the best by teacher cosine of the plain decode,
+    the k nearest phrase-bank texts and their edits; more prototypes never lower it."""
+    import numpy as np
+    from serving_tiny import tiny_checkpoint
+
+    from celltext.inference.factory import load_predictor
+
+    ckpt = tiny_checkpoint(tmp_path / "edit", "mlp", "ret_edit")
+    pred = load_predictor(str(ckpt), teacher=teacher, bank=bank)
+    embs = bank.answer_embs[:4] * 0.8 + bank.answer_embs[4:8] * 0.2  # between two answers
+    one = pred.decode(embs, "search")
+    pred.config = pred.config.replace(search_prototypes=3)
+    three = pred.decode(embs, "search")
+    hits = bank.search(embs, k=3)
+    for i, row in enumerate(three):
+        assert row.similarity >= one[i].similarity - 1e-6
+        for text in [h.text for h in hits[i]] + [one[i].text]:
+            cos = float(pred.embed([text])[0] @ embs[i] / np.linalg.norm(embs[i]))
+            assert row.similarity >= cos - 1e-5, (text, row)
