@@ -56,7 +56,10 @@ def required_files(manifest: dict[str, Any]) -> list[str]:
     core = ["core.onnx"] + (
         ["core_activity.onnx"] if manifest.get("core", {}).get("activity") else []
     )
-    return ["teacher.onnx", "teacher_tokenizer.json", *core, "tokenizer.json", *decoder]
+    teacher = ["teacher.onnx", "teacher_tokenizer.json"]
+    if manifest.get("teacher", {}).get("external_data"):
+        teacher.append(str(manifest["teacher"]["external_data"]))
+    return [*teacher, *core, "tokenizer.json", *decoder]
 
 
 def _inside(folder: Path, name: str) -> bool:

@@ -73,6 +73,7 @@ def test_a_good_export_verifies(export_dir):
         ("core.onnx", _flip_bytes),
         ("decoder_step.onnx", _truncate),
         ("teacher_tokenizer.json", _truncate),
+        ("teacher.onnx.data", _flip_bytes),
     ],
 )
 def test_damaged_file_is_refused_by_name(copy, file, damage):

@@ -58,8 +58,10 @@ def test_export_writes_stepped_decoder_and_manifest(exported):
     assert manifest["decoder"]["mode"] == "step"
     assert manifest["decoder"]["state"][0]["names"] == ["s0_k", "s0_v"]
     assert manifest["decoder"]["edits"] is False
-    for name in ("teacher.onnx", "core.onnx", "decoder_prefill.onnx", "decoder_step.onnx",
-                 "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
+    assert manifest["teacher"]["external_data"] == "teacher.onnx.data"  # weights beside it
+    assert (out / "teacher.onnx").stat().st_size < 1_000_000 < (out / "teacher.onnx.data").stat().st_size
+    for name in ("teacher.onnx", "teacher.onnx.data", "core.onnx", "decoder_prefill.onnx",
+                 "decoder_step.onnx", "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
         assert name in manifest["files"] and (out / name).is_file()
 
 
