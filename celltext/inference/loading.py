@@ -68,8 +68,11 @@ def choose_backend(ref: str | None, backend: str | None = None) -> tuple[str, Pa
         return "onnx", Path(ref)
     if backend == "torch":
         return "torch", None
-    built = export_dir_for(resolve_ref(ref))
-    if is_onnx_export(built):
+    try:
+        built = export_dir_for(resolve_ref(ref))
+    except OSError:  # no readable metadata.json: the checkpoint loader reports it clearly
+        built = None
+    if built is not None and is_onnx_export(built):
         return "onnx", built
     if backend == "onnx":
         where = "" if ref is None else f" --model {ref}"

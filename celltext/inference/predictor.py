@@ -14,8 +14,9 @@ Every :class:`Answer` says whether the fallback was used and why (``fallback_rea
 ``fallback=False`` the generated answer is returned whatever its quality and a failing
 stage raises :class:`StageError` (what ``celltext eval --no-fallback`` needs).
 
-The route handlers of the service and the CLI only ever call this object; they never touch
-torch themselves.
+The model stages (core, decoder step) come from a backend, torch or onnxruntime; everything
+else is here, once. The CLI, the HTTP service, evaluation and the benchmarks only ever call
+this object; they never touch torch or onnxruntime themselves.
 """
 
 from __future__ import annotations
