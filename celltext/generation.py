@@ -12,7 +12,8 @@ states):
 - ``first() -> logits (B, V)``: consume the embedding prefix (and the prototype, for
   decoders that edit a retrieved text) and ``<bos>``; logits of the first answer token;
 - ``next(tokens (B,)) -> logits (B, V)``: feed one token per row;
-- ``reorder(index (B,))``: keep/duplicate batch rows (beam search).
+- ``reorder(index)``: keep/duplicate batch rows (beam search; also before ``first()``, to
+  expand each row into its beams).
 
 The options are Hugging Face ``GenerationConfig`` names. Shape legend: B batch, N beams,
 V vocabulary.
@@ -80,14 +81,16 @@ def generate(
 ) -> list[list[int]]:
     """Token ids (without BOS/EOS) for each of ``batch`` rows.
 
-    Greedy search by default; beam search with ``num_beams > 1`` (the stepper's batch is
-    then ``batch * num_beams`` rows, beams of a row adjacent); sampling with
+    Greedy search by default; beam search with ``num_beams > 1`` (the loop first expands the
+    stepper to ``batch * num_beams`` rows, beams of a row adjacent, through ``reorder``,
+    before any token is fed); sampling with
     ``do_sample=True`` (``temperature``, then ``top_k``/``top_p`` filtering, draws from
     ``rng``). ``repetition_penalty`` and ``no_repeat_ngram_size`` apply to every mode. Each
     sequence stops at EOS or after ``max_new_tokens`` tokens.
     """
     opts = options or GenerationOptions()
     if opts.num_beams > 1:
+        stepper.reorder(np.repeat(np.arange(batch), opts.num_beams))  # (B * N,) beam rows
         return _beam_search(stepper, batch, special, opts)
     if opts.do_sample and rng is None:
         rng = np.random.default_rng()

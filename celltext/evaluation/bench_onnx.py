@@ -17,6 +17,7 @@ This phase runs last, after ``memory.peak_rss_process_mb`` is taken.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -161,7 +162,8 @@ def bench_onnx(
     gen = GenerativeSystem(served, name=str(folder))
     predictor = None
     if with_predictor:
-        on = load_predictor(str(folder), config=cfg, bank=index, threads=ORT_THREADS)
+        on = copy.copy(served)  # the same sessions, the production settings and bank
+        on.config, on.bank = cfg, index
         predictor = PredictorSystem(on, gen)
     latency: dict[str, Any] = {}
     thr: dict[str, float] = {}

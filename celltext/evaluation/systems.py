@@ -200,13 +200,7 @@ class GenerativeSystem:
 
     def decode(self, embs: np.ndarray) -> list[str]:
         """Embeddings (B, D) -> texts (the plain decoder), in chunks of ``batch_size``."""
-        embs = np.asarray(embs, dtype=np.float32)
-        bs = self.batch_size
-        return [
-            t
-            for start in range(0, len(embs), bs)
-            for t in self.predictor.decode_texts(embs[start : start + bs], "generative")
-        ]
+        return _decode_in_chunks(self.predictor, embs, "generative", self.batch_size)
 
     def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
         """Answer ``questions`` through teacher -> core -> decoder."""
@@ -220,6 +214,16 @@ class GenerativeSystem:
     def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
         """Just the answers (what a latency measurement times)."""
         return [p.answer for p in self.predict(questions, cache=cache)]
+
+
+def _decode_in_chunks(predictor: Any, embs: np.ndarray, mode: str, size: int) -> list[str]:
+    """``predictor.decode_texts`` over (B, D) embeddings, ``size`` rows at a time."""
+    embs = np.asarray(embs, dtype=np.float32)
+    return [
+        t
+        for start in range(0, len(embs), size)
+        for t in predictor.decode_texts(embs[start : start + size], mode)
+    ]
 
 
 def _served(ref: str | None, generative: GenerativeSystem, release: Any, **changes: Any):
@@ -263,13 +267,8 @@ class EditingDecoder:
         return {**self.generative.info(), "kind": f"decoder_{self.mode}"}
 
     def decode(self, embs: np.ndarray) -> list[str]:
-        """Embeddings (B, D) -> texts, in batches."""
-        bs = self.batch_size
-        return [
-            t
-            for start in range(0, len(embs), bs)
-            for t in self.predictor.decode_texts(embs[start : start + bs], self.mode)
-        ]
+        """Embeddings (B, D) -> texts, in chunks of ``batch_size``."""
+        return _decode_in_chunks(self.predictor, embs, self.mode, self.batch_size)
 
 
 class PredictorSystem:

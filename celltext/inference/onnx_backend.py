@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,6 @@ class OrtTeacher:
         self.pad_id = int(info.get("pad_id", 0))
         self.session = _session(folder / "teacher.onnx", providers, threads)
         self._bulk_args = (folder / "teacher.onnx", providers, os.cpu_count() or 1)
-        self._bulk: ort.InferenceSession | None = None
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, **_
@@ -98,7 +98,7 @@ class OrtTeacher:
         the input order."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        session = self._bulk_session() if len(texts) > BULK_TEXTS else self.session
+        session = self._bulk_session if len(texts) > BULK_TEXTS else self.session
         encs = self.tokenizer.encode_batch(texts) if texts else []
         order = np.argsort([-len(e.ids) for e in encs], kind="stable")
         for start in range(0, len(texts), batch_size):
@@ -108,12 +108,11 @@ class OrtTeacher:
             out[rows] = session.run(None, feed)[0]
         return out
 
+    @cached_property
     def _bulk_session(self) -> ort.InferenceSession:
         """A second session on every core, for building a phrase bank (same weights, same
         embeddings; answering keeps the one-thread session)."""
-        if self._bulk is None:
-            self._bulk = _session(*self._bulk_args)
-        return self._bulk
+        return _session(*self._bulk_args)
 
     def _pad(self, encs) -> dict[str, np.ndarray]:
         """Right-pad one batch of encodings to its longest (attention mask 0 there)."""
@@ -152,6 +151,8 @@ class OrtStepper:
         return logits
 
     def reorder(self, index: np.ndarray) -> None:
+        self.emb = self.emb[index]
+        self.proto = None if self.proto is None else self.proto[index]
         self.state = [np.ascontiguousarray(s[index]) for s in self.state]
 
 
@@ -170,17 +171,13 @@ class OrtBackend:
         self.max_proto_tokens = int(info.get("max_proto_tokens", 0))
         self.special = SpecialTokens(int(info["pad_id"]), int(info["bos_id"]), int(info["eos_id"]))
         self.state_names = [n for layer in info["state"] for n in layer["names"]]
-        self.core_session = _session(folder / "core.onnx", providers, threads)
-        self.step = _session(folder / "decoder_step.onnx", providers, threads)
+        self.providers = list(providers or ["CPUExecutionProvider"])
         self._args = (folder, providers, threads)
-        self._prefill: ort.InferenceSession | None = None
-        self._activity: ort.InferenceSession | None = None
         self._core_info = dict(manifest.get("core", {}))
-        self.prefill_edit = (
-            _session(folder / "decoder_prefill_edit.onnx", providers, threads)
-            if self.edits
-            else None
-        )
+        self.core_session = self._open("core.onnx")
+        self.step = self._open("decoder_step.onnx")
+        # production edits, so an editing decoder opens the plain prefill only when asked
+        self.prefill_edit = self._open("decoder_prefill_edit.onnx") if self.edits else None
         if not self.edits:
             _ = self.prefill
         try:
@@ -188,14 +185,19 @@ class OrtBackend:
         except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
             raise ExportIntegrityError(folder, "tokenizer.json", _load_problem(exc)) from exc
 
-    @property
+    @cached_property
     def prefill(self) -> ort.InferenceSession:
         """The plain prefill (no prototype); for an editing decoder it is opened on first
         use, since production always edits (saves ~15 MB and 0.1 s at start-up)."""
-        if self._prefill is None:
-            folder, providers, threads = self._args
-            self._prefill = _session(folder / "decoder_prefill.onnx", providers, threads)
-        return self._prefill
+        return self._open("decoder_prefill.onnx")
+
+    @cached_property
+    def _activity_session(self) -> ort.InferenceSession:
+        return self._open("core_activity.onnx")
+
+    def _open(self, name: str) -> ort.InferenceSession:
+        folder, providers, threads = self._args
+        return _session(folder / name, providers, threads)
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity for one question embedding (1, D), from ``core_activity.onnx``
@@ -205,11 +207,8 @@ class OrtBackend:
         info = self._core_info
         if not info.get("activity"):
             return None
-        if self._activity is None:
-            folder, providers, threads = self._args
-            self._activity = _session(folder / "core_activity.onnx", providers, threads)
         feed = {"question_emb": np.ascontiguousarray(q_embs, dtype=np.float32)}
-        act = self._activity.run(None, feed)[1]
+        act = self._activity_session.run(None, feed)[1]
         size = info.get("lattice_size")
         return activity_record(act[0], None if size is None else tuple(size))
 
@@ -227,12 +226,8 @@ class OrtBackend:
     ) -> list[list[int]]:
         """Token ids for (B, D) embeddings, through :func:`celltext.generation.generate`."""
         emb = np.ascontiguousarray(embs, dtype=np.float32)
-        batch, nb = len(emb), options.num_beams
-        if nb > 1:
-            emb = np.repeat(emb, nb, axis=0)
-            proto_ids = None if proto_ids is None else np.repeat(proto_ids, nb, axis=0)
         stepper = OrtStepper(self, emb, None if proto_ids is None else proto_ids.astype(np.int64))
-        return generation.generate(stepper, batch, self.special, options, rng)
+        return generation.generate(stepper, len(emb), self.special, options, rng)
 
 
 def load_export(
@@ -245,7 +240,6 @@ def load_export(
     manifest = verify_export(folder)
     teacher = OrtTeacher(folder, manifest["teacher"], providers, threads)
     backend = OrtBackend(folder, manifest, providers, threads)
-    backend.providers = list(providers or ["CPUExecutionProvider"])
     model = manifest.get("model", {})
     info = ModelInfo(
         name=str(model.get("name", folder.name)),

@@ -9,14 +9,13 @@ model's ``tokenizer``. The onnxruntime twin is
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import torch
 
-from celltext.generation import GenerationOptions, SpecialTokens
-from celltext.models.generation import generate
+from celltext.generation import GenerationOptions
+from celltext.models.generation import generate_with
 
 
 class TorchBackend:
@@ -34,7 +33,6 @@ class TorchBackend:
         self.dim = int(getattr(system, "dim", decoder.cfg.dim))
         self.edits = hasattr(decoder, "prefix_length")
         self.max_proto_tokens = int(getattr(decoder.cfg, "max_proto_tokens", 0))
-        self.special = SpecialTokens(tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
 
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
@@ -55,10 +53,8 @@ class TorchBackend:
         """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given)."""
         with torch.inference_mode():
             proto = None if proto_ids is None else torch.from_numpy(proto_ids)  # (B, P)
-            return generate(
-                self.system.decoder, np.ascontiguousarray(embs, np.float32),
-                **asdict(options), rng=rng, proto_ids=proto,
-            )  # fmt: skip
+            emb = np.ascontiguousarray(embs, np.float32)
+            return generate_with(self.system.decoder, emb, options, rng, proto)
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity of the core for one question embedding (1, D)."""

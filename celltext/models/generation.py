@@ -144,22 +144,31 @@ def generate(
         max_new_tokens, num_beams, do_sample, top_k, top_p, temperature,
         repetition_penalty, no_repeat_ngram_size, min_new_tokens, length_penalty,
     )  # fmt: skip
+    return generate_with(model, emb, opts, rng, proto_ids, use_cache)
+
+
+@torch.no_grad()
+def generate_with(
+    model: IncrementalDecoder,
+    emb: torch.Tensor | np.ndarray,
+    options: GenerationOptions,
+    rng: np.random.Generator | None = None,
+    proto_ids: torch.Tensor | np.ndarray | None = None,
+    use_cache: bool = True,
+) -> list[list[int]]:
+    """:func:`generate` with its options as one :class:`GenerationOptions`."""
     param = next(model.parameters())  # type: ignore[attr-defined]
     emb = torch.as_tensor(emb, dtype=param.dtype, device=param.device)
     if emb.dim() != 2 or emb.shape[1] != model.cfg.dim:
         raise ValueError(f"expected emb of shape (B, {model.cfg.dim}), got {tuple(emb.shape)}")
     if proto_ids is not None:
         proto_ids = torch.as_tensor(proto_ids, dtype=torch.long, device=param.device)
-    batch = emb.shape[0]
-    if num_beams > 1:
-        emb = emb.repeat_interleave(num_beams, 0)
-        proto_ids = None if proto_ids is None else proto_ids.repeat_interleave(num_beams, 0)
     cfg = model.cfg
     special = SpecialTokens(cfg.pad_id, cfg.bos_id, cfg.eos_id)
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()  # type: ignore[attr-defined]
     try:
         stepper = TorchStepper(model, emb, use_cache, proto_ids)
-        return generation.generate(stepper, batch, special, opts, rng)
+        return generation.generate(stepper, emb.shape[0], special, options, rng)
     finally:
         model.train(was_training)  # type: ignore[attr-defined]
