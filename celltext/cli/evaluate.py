@@ -50,6 +50,13 @@ def eval_command(
         min=1,
         help="--decode-mode search: the nearest phrase-bank texts tried (each also edited).",
     ),  # fmt: skip
+    correction_steps: int = typer.Option(
+        0,
+        "--correction-steps",
+        min=0,
+        help="--decode-mode search: rounds that edit the best text so far again (kept when "
+        "closer to the embedding).",
+    ),  # fmt: skip
     rerank: int = typer.Option(
         0, "--rerank", help="Also evaluate best-of-N reranking by teacher cosine (N >= 2)."
     ),
@@ -94,7 +101,7 @@ def eval_command(
     release_obj = WithHeldout(_load_release(release))
     options = PredictorConfig(
         num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed,
-        search_prototypes=search_prototypes,
+        search_prototypes=search_prototypes, correction_steps=correction_steps,
     )  # fmt: skip
     try:
         with working(f"eval {model or 'default model'} on {release}/{split}") as update:

@@ -137,7 +137,7 @@ def variant_preset(cfg: AblationConfig, core: str, decoder: str, stage: str) -> 
             data["core"]["config"] = {}
         if base.decoder.name != decoder:
             data["decoder"]["config"] = {}
-    for name in ("decoder", "core", "finetune"):
+    for name in ("decoder", "core", "finetune", "correct"):
         data["stages"][name]["enabled"] = name == stage
     from celltext.training.args import Preset
     from celltext.training.presets import apply_overrides

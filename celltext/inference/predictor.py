@@ -175,12 +175,25 @@ class Predictor:
     def _search(self, embs: np.ndarray) -> list[str]:
         """Best by teacher cosine of: the plain decode, the ``search_prototypes`` nearest
         phrase-bank texts and each of them edited toward the embedding (the first edit
-        first, so ties keep it)."""
+        first, so ties keep it); then ``correction_steps`` rounds that edit the best text so
+        far again and keep the edit where it is closer (vec2text's iterative correction,
+        Morris et al. 2023, with the re-embedded hypothesis as the prototype)."""
         k = self.config.search_prototypes
         hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
         protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
         edits = [self._generate(embs, p) for p in protos]
-        return self._pick_closest([self._decode(embs), *protos, *edits[1:]], embs, extra=edits[0])
+        cands = [edits[0], self._decode(embs), *protos, *edits[1:]]
+        score = self._scores(cands, embs)  # (C, B)
+        best_c = np.argmax(score, axis=0)  # (B,)
+        cols = np.arange(len(embs))
+        best = [cands[best_c[i]][i] for i in cols]
+        best_score = score[best_c, cols]  # (B,)
+        for _ in range(self.config.correction_steps):
+            again = self._generate(embs, best)
+            new = self._scores([again], embs)[0]  # (B,)
+            for i in np.flatnonzero(new > best_score):
+                best[i], best_score[i] = again[i], new[i]
+        return best
 
     def activity(self, question: str) -> dict[str, Any] | None:
         """Lattice activity of the core for ``question``, or None if the core has no lattice."""
@@ -321,12 +334,15 @@ class Predictor:
         """Per row, the candidate whose teacher embedding is closest to ``embs`` (B, D);
         ``extra`` comes first, so ties keep it."""
         cands = ([extra] if extra is not None else []) + cands  # C lists of B texts
+        best = np.argmax(self._scores(cands, embs), axis=0)  # (B,)
+        return [cands[best[i]][i] for i in range(len(embs))]
+
+    def _scores(self, cands: list[list[str]], embs: np.ndarray) -> np.ndarray:
+        """Teacher cosine (C, B) of each of C lists of B candidate texts to ``embs`` (B, D)."""
         flat = [t for cand in cands for t in cand]
         cemb = unit_rows(self.teacher.encode(flat, cache=False))  # (C * B, D)
         target = np.tile(unit_rows(embs), (len(cands), 1))  # (C * B, D)
-        score = np.sum(cemb * target, axis=1).reshape(len(cands), len(embs))  # (C, B)
-        best = np.argmax(score, axis=0)  # (B,)
-        return [cands[best[i]][i] for i in range(len(embs))]
+        return np.sum(cemb * target, axis=1).reshape(len(cands), len(embs))
 
     def _decode(
         self,

@@ -170,11 +170,15 @@ class PredictorConfig(Config):
     ``rerank - 1`` samples, best by teacher cosine)."""
     search_prototypes: int = 1
     """``search``: how many nearest phrase-bank texts are candidates, each also edited."""
+    correction_steps: int = 0
+    """``search``: rounds that edit the best text so far toward the embedding again, kept
+    where the teacher finds the edit closer (iterative correction, as vec2text)."""
 
     def validate(self) -> None:
         require(0.0 <= self.threshold <= 1.0, "threshold", "must be in 0..1")
         require(self.max_new_tokens > 0, "max_new_tokens", "must be > 0")
         require(self.search_prototypes >= 1, "search_prototypes", "must be >= 1")
+        require(self.correction_steps >= 0, "correction_steps", "must be >= 0")
         require(self.num_beams > 0, "num_beams", "must be > 0")
         require(not (self.do_sample and self.num_beams > 1), "do_sample", "needs num_beams=1")
         require(self.repetition_penalty > 0, "repetition_penalty", "must be > 0")

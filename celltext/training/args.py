@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from celltext.config import Config, require
 
-Stage = Literal["decoder", "core", "finetune"]
-STAGES: tuple[str, ...] = ("decoder", "core", "finetune")
+Stage = Literal["decoder", "core", "finetune", "correct"]
+STAGES: tuple[str, ...] = ("decoder", "core", "finetune", "correct")
 
 
 @dataclass
@@ -182,8 +182,31 @@ class FinetuneStage(TextStage):
 
 
 @dataclass
+class CorrectStage(TextStage):
+    """Stage ``correct``: the decoder as a corrector of its own output (vec2text's
+    hypothesis -> text training, Morris et al. 2023). Before training, the decoder writes a
+    plain greedy hypothesis for every training text; a row then gets that hypothesis as its
+    prototype with probability ``hypothesis_rate`` (else its own text or nearest neighbour,
+    as in stage ``decoder``), so editing learns to fix the errors it actually makes."""
+
+    enabled: bool = False
+    """Run this stage (after the others)."""
+    prototypes: bool = True
+    hypothesis_rate: float = 0.5
+    """Share of rows whose prototype is the decoder's own hypothesis of their text."""
+    hypothesis_batch: int = 256
+    """Batch size of the hypothesis decoding."""
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.prototypes, "prototypes", "the correct stage edits prototypes")
+        require(0.0 <= self.hypothesis_rate <= 1.0, "hypothesis_rate", "must be in 0..1")
+        require(self.hypothesis_batch > 0, "hypothesis_batch", "must be > 0")
+
+
+@dataclass
 class StagesConfig(Config):
-    """The three stages, run in the order decoder, core, finetune."""
+    """The stages, run in the order decoder, core, finetune, correct."""
 
     decoder: DecoderStage = field(default_factory=DecoderStage)
     """Decoder pre-training on teacher embeddings."""
@@ -191,6 +214,8 @@ class StagesConfig(Config):
     """Core training (question -> answer embedding)."""
     finetune: FinetuneStage = field(default_factory=FinetuneStage)
     """Optional decoder fine-tune on the core's outputs."""
+    correct: CorrectStage = field(default_factory=CorrectStage)
+    """Optional decoder fine-tune as a corrector of its own hypotheses."""
 
 
 @dataclass

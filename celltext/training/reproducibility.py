@@ -36,5 +36,5 @@ def configure_determinism(threads: int = 0) -> None:
 
 def stage_seed(seed: int, stage: str) -> int:
     """A per-stage seed, so a stage trained alone draws the same numbers as in a full run."""
-    offsets = {"decoder": 1, "core": 2, "finetune": 3}
+    offsets = {"decoder": 1, "core": 2, "finetune": 3, "correct": 4}
     return seed * 1000 + offsets.get(stage, 0)

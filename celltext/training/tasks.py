@@ -82,14 +82,18 @@ class Prototypes:
     """Retrieve-and-edit inputs: for row i of a text table, ``index[i]`` is the row of
     ``table`` whose tokens are its prototype. Per batch, with probability ``pure_rate``
     no row gets a prototype (plain generation); otherwise each row gets its own text as
-    prototype with probability ``self_rate`` (learn to copy a seen text), else its nearest
-    neighbour (learn to edit)."""
+    prototype with probability ``self_rate`` (learn to copy a seen text), else, with
+    probability ``hypothesis_rate``, row i of ``hypotheses`` (the decoder's own attempt at
+    the text: learn to correct it; stage ``correct``), else its nearest neighbour (learn to
+    edit)."""
 
     table: TextTable
     index: torch.Tensor  # (N,)
     max_tokens: int = 40
     self_rate: float = 0.2
     pure_rate: float = 0.3
+    hypotheses: TextTable | None = None  # (N rows, aligned with the trained table)
+    hypothesis_rate: float = 0.0
 
     def ids_for(self, idx: torch.Tensor, own: TextTable) -> torch.Tensor | None:
         """Prototype token ids (B, P) for rows ``idx`` of ``own``, or None (pure batch)."""
@@ -97,9 +101,17 @@ class Prototypes:
         if float(torch.rand((), generator=g)) < self.pure_rate:
             return None
         use_self = torch.rand(len(idx), generator=g) < self.self_rate
+        use_hyp = torch.zeros(len(idx), dtype=torch.bool)
+        if self.hypotheses is not None:  # drawn only here: the other stages' draws are unchanged
+            use_hyp = torch.rand(len(idx), generator=g) < self.hypothesis_rate
         rows = []
-        for i, s in zip(idx.tolist(), use_self.tolist(), strict=True):
-            table, j = (own, i) if s else (self.table, int(self.index[i]))
+        for i, s, h in zip(idx.tolist(), use_self.tolist(), use_hyp.tolist(), strict=True):
+            if s:
+                table, j = own, i
+            elif h:
+                table, j = self.hypotheses, i
+            else:
+                table, j = self.table, int(self.index[i])
             n = int(table.lengths[j])
             rows.append(table.ids[j, 1 : n - 1][: self.max_tokens])  # without bos/eos
         return proto_batch(rows)

@@ -241,7 +241,9 @@ class Trainer:
         return result
 
     def _fit_stage(self, index: int, name: str) -> None:
-        stage = STAGE_BUILDERS[name](self.preset, self.data, self.model, self.tokenizer)
+        stage = STAGE_BUILDERS[name](
+            self.preset, self.data, self.model, self.tokenizer, run_dir=self.run_dir.path
+        )
         if self.state.stage != name:  # a new stage (a resumed one keeps its state)
             self.resume_dir = None
             self.state = TrainState(
@@ -362,7 +364,7 @@ def headline_metrics(stage_metrics: dict[str, float]) -> dict[str, float]:
         if f"core/{key}" in out:
             out[key] = out[f"core/{key}"]
     for key in ("val/token_acc", "val/perplexity", "val/exact_match"):
-        for stage in ("finetune", "decoder"):
+        for stage in ("correct", "finetune", "decoder"):
             if f"{stage}/{key}" in out:
                 out[key] = out[f"{stage}/{key}"]
                 break

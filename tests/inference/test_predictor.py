@@ -221,3 +221,30 @@ def test_search_keeps_the_candidate_closest_to_the_embedding(teacher, bank, tmp_
         for text in [h.text for h in hits[i]] + [one[i].text]:
             cos = float(pred.embed([text])[0] @ embs[i] / np.linalg.norm(embs[i]))
             assert row.similarity >= cos - 1e-5, (text, row)
+
+
+def test_correction_steps_edit_the_best_text_and_never_lower_it(teacher, bank, tmp_path):
+    """``correction_steps``: each round edits the best text so far toward the embedding
+    and keeps the edit only where the teacher finds it closer."""
+    from serving_tiny import tiny_checkpoint
+
+    from celltext.inference.factory import load_predictor
+
+    ckpt = tiny_checkpoint(tmp_path / "edit", "mlp", "ret_edit")
+    pred = load_predictor(str(ckpt), teacher=teacher, bank=bank)
+    embs = bank.answer_embs[:4] * 0.8 + bank.answer_embs[4:8] * 0.2
+    before = pred.decode(embs, "search")
+    seen = []
+    generate = pred._generate
+
+    def spy(e, protos=None):
+        seen.append(None if protos is None else list(protos))
+        return generate(e, protos)
+
+    pred._generate = spy
+    pred.config = pred.config.replace(correction_steps=2)
+    after = pred.decode(embs, "search")
+    assert len(seen) == 3  # the first edit, then one per correction step
+    assert seen[1] == [b.text for b in before]  # round 1 edits the previous best
+    for b, a in zip(before, after, strict=True):
+        assert a.similarity >= b.similarity - 1e-6
