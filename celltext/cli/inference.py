@@ -182,10 +182,25 @@ def decode(
     ),
     model: str | None = MODEL_OPTION,
     backend: str | None = BACKEND_OPTION,
+    mode: str = typer.Option(
+        "edit",
+        "--mode",
+        help="generative (the decoder alone), edit (edit the nearest phrase-bank text) or "
+        "search (best by teacher cosine of plain, edited and retrieved texts).",
+    ),  # fmt: skip
+    search_prototypes: int = typer.Option(
+        1, "--search-prototypes", min=1, help="search: nearest phrase-bank texts, each edited."
+    ),
+    rerank: int = typer.Option(
+        0, "--rerank", min=0, help="search/edit: also N-1 sampled edits per prototype, ranked."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Decode raw teacher embeddings (.npy) to text; checks the dimension against the model."""
     from celltext.inference.predictor import DimensionError
+
+    if mode not in ("generative", "edit", "search"):
+        raise fail(f"--mode must be generative, edit or search, not {mode!r}", code=2)
 
     try:
         embs = np.load(input, allow_pickle=False)
@@ -194,14 +209,16 @@ def decode(
     if not np.issubdtype(embs.dtype, np.number):
         raise fail(f"{input}: expected a numeric array, got dtype {embs.dtype}", code=2)
     predictor = _predictor(model, no_fallback=False, threshold=None, backend=backend)
+    predictor.config = predictor.config.replace(search_prototypes=search_prototypes, rerank=rerank)
     try:
-        decoded = predictor.decode(embs)
+        decoded = predictor.decode(embs, mode)
     except DimensionError as exc:
         raise fail(f"{input}: {exc}", code=2) from exc
     result = {
         "texts": [{"text": d.text, "similarity": d.similarity} for d in decoded],
         "dim": predictor.dim,
         "model": predictor.info.label,
+        "mode": mode,
     }
     if as_json:
         emit_json(result)

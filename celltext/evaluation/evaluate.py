@@ -383,7 +383,7 @@ def run_eval(
         if decoder_only and decode_mode != "generative":
             system = EditingDecoder.from_ref(ref, system, release, decode_mode)
     metric_teacher = metric_teacher or load_teacher()
-    if rerank > 1 and not isinstance(system, GenerativeSystem):
+    if rerank > 1 and not isinstance(system, (GenerativeSystem, EditingDecoder)):
         raise ValueError("--rerank needs the generative path: add --no-fallback or --decoder-only")
     if split == "out_of_scope":
         task = evaluate_out_of_scope

@@ -263,6 +263,13 @@ class EditingDecoder:
     def options(self) -> PredictorConfig:
         return self.generative.options
 
+    def with_options(self, **changes: Any) -> EditingDecoder:
+        """A shallow copy with some decoding options replaced (``--rerank``: the edits then
+        include ``rerank - 1`` seeded samples; shares the model)."""
+        predictor = copy.copy(self.predictor)
+        predictor.config = predictor.config.replace(**changes)
+        return EditingDecoder(predictor, self.generative.with_options(**changes), self.mode)
+
     def info(self) -> dict[str, Any]:
         return {**self.generative.info(), "kind": f"decoder_{self.mode}"}
 

@@ -118,3 +118,13 @@ def test_decode(ckpt, teacher, tmp_path):
     text = tmp_path / "text.npy"
     np.save(text, np.array(["a", "b"]))
     assert runner.invoke(app, ["decode", "--input", str(text), "--model", ckpt]).exit_code == 2
+
+
+def test_decode_modes(ckpt, teacher, tmp_path):
+    emb = tmp_path / "emb.npy"
+    np.save(emb, teacher.encode([PAIRS[2][1]]))
+    base = ["decode", "--input", str(emb), "--model", ckpt, "--json"]
+    out = _json(runner.invoke(app, [*base, "--mode", "search", "--search-prototypes", "2"]))
+    assert out["mode"] == "search" and out["texts"][0]["text"] == PAIRS[2][1]
+    result = runner.invoke(app, [*base, "--mode", "beam"])
+    assert result.exit_code == 2 and "--mode must be" in " ".join(result.output.split())

@@ -166,3 +166,28 @@ def test_a_batch_dependent_system_is_answered_in_one_call(fake_release, hash_tea
              latency_samples=0, on_progress=lambda *e: events.append(e))  # fmt: skip
     n = len(fake_release.pairs("train"))
     assert [e for e in events if e[0] == "answer"] == [("answer", 0, n), ("answer", n, n)]
+
+
+def test_editing_decoder_rerank_copies_the_predictor():
+    """``--rerank`` on ``--decode-mode edit/search``: the reranked system gets its own
+    predictor config; the base system's is untouched."""
+    from types import SimpleNamespace
+
+    from celltext.evaluation.systems import EditingDecoder
+    from celltext.inference.records import PredictorConfig
+
+    class Generative:
+        teacher = tokenizer = name = None
+        batch_size = 4
+
+        def __init__(self, options):
+            self.options = options
+
+        def with_options(self, **changes):
+            return Generative(self.options.replace(**changes))
+
+    base = EditingDecoder(SimpleNamespace(config=PredictorConfig()), Generative(PredictorConfig()),
+                          "search")  # fmt: skip
+    other = base.with_options(rerank=8)
+    assert other.predictor.config.rerank == 8 and other.options.rerank == 8
+    assert base.predictor.config.rerank == 0 and other.mode == "search"
