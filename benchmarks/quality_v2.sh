@@ -6,6 +6,8 @@
 #
 #   bash benchmarks/quality_v2.sh [MODEL]        # default: models/default
 #   OUT=/tmp/q2 bash benchmarks/quality_v2.sh    # leave docs/results/v2 alone
+#   SKIP=_retrieval bash benchmarks/quality_v2.sh  # skip the runs whose name matches (a regex;
+#                                                  # the baselines do not change with the model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/default}
@@ -23,6 +25,7 @@ jobs=(
   "dec_sentences_generative|eval $common --decoder-only --split heldout_sentences --decode-mode generative"
   "dec_sentences_edit|eval $common --decoder-only --split heldout_sentences --decode-mode edit"
   "dec_sentences_search|eval $common --decoder-only --split heldout_sentences --decode-mode search"
+  "dec_sentences_search_k3_r8|eval $common --decoder-only --split heldout_sentences --decode-mode search --search-prototypes 3 --rerank 8"
   "e2e_paraphrase_production|eval $common --split test_paraphrase --limit $N"
   "e2e_paraphrase_generative|eval $common --split test_paraphrase --limit $N --no-fallback"
   "e2e_paraphrase_retrieval|eval --model retrieval --threads 1 --latency-samples 20 --json --split test_paraphrase --limit $N"
@@ -34,7 +37,8 @@ jobs=(
   "e2e_heldout_generative|eval $common --split heldout_paraphrase --no-fallback"
   "oos_production|eval $common --split out_of_scope"
 )
-printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} bash -c '
+SKIP=${SKIP:-}
+printf '%s\n' "${jobs[@]}" | { if [ -n "$SKIP" ]; then grep -Ev "^[^|]*($SKIP)[^|]*\|"; else cat; fi; } | xargs -P 2 -I{} bash -c '
   name=${1%%|*}; args=${1#*|}
   if '"$CT"' $args --out '"$OUT"'/$name.json > /dev/null 2> '"$OUT"'/$name.log; then
     echo "done $name"; rm -f '"$OUT"'/$name.log

@@ -50,7 +50,9 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run in --out."),
     stage: str = typer.Option(
-        "all", "--stage", help="decoder | core | finetune | correct | all (the preset's enabled stages)."
+        "all",
+        "--stage",
+        help="decoder | core | finetune | correct | all (the preset's enabled stages).",
     ),
     register: bool = typer.Option(
         True, "--register/--no-register", help="Log to MLflow and register the final model."
