@@ -173,21 +173,17 @@ class Predictor:
         return texts
 
     def _search(self, embs: np.ndarray) -> list[str]:
-        """Best by teacher cosine of: the plain decode, the ``search_prototypes`` nearest
-        phrase-bank texts and each of them edited toward the embedding (the first edit
-        first, so ties keep it); then ``correction_steps`` rounds that edit the best text so
-        far again and keep the edit where it is closer (vec2text's iterative correction,
-        Morris et al. 2023, with the re-embedded hypothesis as the prototype)."""
+        """Best by teacher cosine of the plain decode, the ``search_prototypes`` nearest
+        bank texts and their edits (the first edit first: ties keep it); then
+        ``correction_steps`` rounds re-editing the best, kept where closer (vec2text)."""
         k = self.config.search_prototypes
         hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
         protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
         edits = [self._generate(embs, p) for p in protos]
         cands = [edits[0], self._decode(embs), *protos, *edits[1:]]
         score = self._scores(cands, embs)  # (C, B)
-        best_c = np.argmax(score, axis=0)  # (B,)
-        cols = np.arange(len(embs))
-        best = [cands[best_c[i]][i] for i in cols]
-        best_score = score[best_c, cols]  # (B,)
+        best_c, cols = np.argmax(score, axis=0), np.arange(len(embs))  # (B,), (B,)
+        best, best_score = [cands[best_c[i]][i] for i in cols], score[best_c, cols]
         for _ in range(self.config.correction_steps):
             again = self._generate(embs, best)
             new = self._scores([again], embs)[0]  # (B,)
