@@ -43,12 +43,13 @@ def decoder_table() -> list[str]:
             r = _load(f"dec_{task}_{mode}")
             if r is None:
                 continue
-            m = (r.get("rerank") or r)["metrics"]  # a --rerank run reports its reranked block
+            shown = r.get("rerank") or r  # a --rerank run reports its reranked block
+            m = shown["metrics"]
             name = "search, 3 prototypes, 8 candidates each" if mode == "search_k3_r8" else mode
             rows.append(
                 f"| {label} | {name} | {r['counts']['n']} | {_f(m['bleu'])} | "
                 f"{_f(m['embedding_preservation'])} | {_f(m['exact_match'])} | "
-                f"{_f(m['coherence'])} | {_f((r.get('rerank') or r)['latency_ms'].get('p50'), 1)} |"
+                f"{_f(m['coherence'])} | {_f(shown['latency_ms'].get('p50'), 1)} |"
             )
     return rows
 

@@ -137,9 +137,10 @@ def variant_preset(cfg: AblationConfig, core: str, decoder: str, stage: str) -> 
             data["core"]["config"] = {}
         if base.decoder.name != decoder:
             data["decoder"]["config"] = {}
-    for name in ("decoder", "core", "finetune", "correct"):
+    from celltext.training.args import STAGES, Preset
+
+    for name in STAGES:
         data["stages"][name]["enabled"] = name == stage
-    from celltext.training.args import Preset
     from celltext.training.presets import apply_overrides
 
     return Preset.from_dict(apply_overrides(data, overrides))

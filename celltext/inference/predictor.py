@@ -180,15 +180,17 @@ class Predictor:
         hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
         protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
         edits = [self._generate(embs, p) for p in protos]
-        cands = [edits[0], self._decode(embs), *protos, *edits[1:]]
-        score = self._scores(cands, embs)  # (C, B)
-        best_c, cols = np.argmax(score, axis=0), np.arange(len(embs))  # (B,), (B,)
-        best, best_score = [cands[best_c[i]][i] for i in cols], score[best_c, cols]
+        best, best_score = self._pick_closest(
+            [edits[0], self._decode(embs), *protos, *edits[1:]], embs
+        )
         for _ in range(self.config.correction_steps):
             again = self._generate(embs, best)
-            new = self._scores([again], embs)[0]  # (B,)
-            for i in np.flatnonzero(new > best_score):
-                best[i], best_score[i] = again[i], new[i]
+            if not (changed := [i for i in range(len(embs)) if again[i] != best[i]]):
+                break  # a copy scores the same; no change at all: a fixed point
+            new = self._scores([[again[i] for i in changed]], embs[changed])[0]
+            for i, sc in zip(changed, new, strict=True):
+                if sc > best_score[i]:
+                    best[i], best_score[i] = again[i], sc
         return best
 
     def activity(self, question: str) -> dict[str, Any] | None:
@@ -322,16 +324,16 @@ class Predictor:
         samples = self._decode(
             reps, True, cfg.rerank_temperature, cfg.rerank_top_p, protos=rep_protos
         )
-        return self._pick_closest([samples[j::n] for j in range(n)], embs, extra=texts)
+        return self._pick_closest([texts, *(samples[j::n] for j in range(n))], embs)[0]
 
     def _pick_closest(
-        self, cands: list[list[str]], embs: np.ndarray, extra: list[str] | None = None
-    ) -> list[str]:
-        """Per row, the candidate whose teacher embedding is closest to ``embs`` (B, D);
-        ``extra`` comes first, so ties keep it."""
-        cands = ([extra] if extra is not None else []) + cands  # C lists of B texts
-        best = np.argmax(self._scores(cands, embs), axis=0)  # (B,)
-        return [cands[best[i]][i] for i in range(len(embs))]
+        self, cands: list[list[str]], embs: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
+        """Per row, the candidate (of C lists of B texts) whose teacher embedding is closest
+        to ``embs`` (B, D), and its cosine (B,); ties keep the earlier list."""
+        score = self._scores(cands, embs)  # (C, B)
+        best, cols = np.argmax(score, axis=0), np.arange(len(embs))  # (B,)
+        return [cands[best[i]][i] for i in cols], score[best, cols]
 
     def _scores(self, cands: list[list[str]], embs: np.ndarray) -> np.ndarray:
         """Teacher cosine (C, B) of each of C lists of B candidate texts to ``embs`` (B, D)."""
