@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from celltext.textcheck import safe_echo, text_problem
+from celltext.textcheck import ECHO_CHARS, safe_echo, text_problem
 
 
 class BodyTooLarge(HTTPException):
@@ -177,13 +177,16 @@ ECHO_DEPTH = 4
 def finite_json(value, depth: int = 0):
     """``value`` made safe to echo back in an error body: every non-finite float as its
     string (strict JSON has no infinities), strings with lone surrogates escaped and cut to
-    :data:`~celltext.textcheck.ECHO_CHARS` characters, lists and dicts cut to
+    :data:`~celltext.textcheck.ECHO_CHARS` characters, bytes (a body that is not JSON, or not
+    UTF-8) as text with the bad bytes escaped (``\\xff``), lists and dicts cut to
     :data:`ECHO_ITEMS` entries and :data:`ECHO_DEPTH` levels (a 422 never repeats a whole
     megabyte of input, and never crashes while encoding it)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
         return safe_echo(value)
+    if isinstance(value, (bytes, bytearray)):
+        return echo_bytes(value)
     if isinstance(value, (dict, list, tuple)) and depth >= ECHO_DEPTH:
         return "..."
     if isinstance(value, dict):
@@ -200,11 +203,27 @@ def finite_json(value, depth: int = 0):
     return value
 
 
+_NOT_JSON = "the body must be a JSON object, sent as UTF-8 with content-type application/json"
+
+
+def echo_bytes(value: bytes) -> str:
+    """Raw body bytes fit to repeat back, invalid UTF-8 escaped (``\\xff``) and cut to
+    :data:`~celltext.textcheck.ECHO_CHARS` characters (FastAPI's own encoder calls
+    ``bytes.decode()``, which raises on such a body: a 500)."""
+    text = bytes(value[:ECHO_CHARS]).decode("utf-8", "backslashreplace")
+    if len(text) <= ECHO_CHARS and len(value) <= ECHO_CHARS:
+        return text
+    return f"{text[: ECHO_CHARS // 2]}... ({len(value)} bytes)"
+
+
 async def validation_error_handler(request, exc: RequestValidationError):
-    """FastAPI's 422 body, safe for any input (``Infinity``, lone surrogates, huge bodies)."""
+    """FastAPI's 422 body, safe for any input (``Infinity``, lone surrogates, huge bodies,
+    bodies that are not UTF-8)."""
     from fastapi.encoders import jsonable_encoder
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(
-        status_code=422, content={"detail": finite_json(jsonable_encoder(exc.errors()))}
-    )
+    errors = [
+        {**e, "msg": _NOT_JSON} if isinstance(e.get("input"), bytes) else e for e in exc.errors()
+    ]
+    encoded = jsonable_encoder(errors, custom_encoder={bytes: echo_bytes})
+    return JSONResponse(status_code=422, content={"detail": finite_json(encoded)})
