@@ -14,14 +14,13 @@ came from the phrase bank map back to their release pair.
 
 from __future__ import annotations
 
-import csv
-import json
 import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from celltext.data.review import one_line, write_review_rows
 from celltext.paths import home_dir
 
 _SCHEMA = """
@@ -105,8 +104,6 @@ class FeedbackStore:
     def export_review(self, out: str | Path, only_down: bool = True, release=None) -> Path:
         """Write ratings as a review file for ``celltext data review --apply`` (CSV for a
         ``.csv`` path, else JSONL); see :func:`review_record`. Returns the path."""
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         by_answer = {}
         if release is not None:
             by_answer = {p.answer: p for p in release.pairs()}
@@ -115,14 +112,7 @@ class FeedbackStore:
             for r in reversed(self.rows())
             if not only_down or r["rating"] == "down"
         ]
-        if out.suffix == ".csv":
-            with out.open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=REVIEW_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        return out
+        return write_review_rows(rows, out)
 
 
 # the columns of celltext.data.review (FIELDS); the verdict is left for the reviewer
@@ -143,7 +133,9 @@ def review_record(row: dict[str, Any], pair=None) -> dict[str, Any]:
     """One rating as a review row. When the rated answer is a release pair's answer (a
     phrase-bank fallback), the row is that pair, so rejecting it drops the pair from the next
     build; otherwise it is the model's answer (``id`` ``feedback-N``, split ``feedback``),
-    for reading only. ``verdict`` is always empty: a human decides."""
+    for reading only. ``verdict`` is always empty: a human decides. The ``note`` quotes the
+    user's text made one line (:func:`~celltext.data.review.one_line`): ``apply`` copies it
+    into ``rejects.txt``, where a line break would start a new entry."""
     note = (
         f"user rated {row['rating']}; asked {row['question']!r}; model {row.get('model')}; "
         f"fallback {row.get('fallback')}; confidence {row.get('confidence')}"
@@ -155,7 +147,7 @@ def review_record(row: dict[str, Any], pair=None) -> dict[str, Any]:
     else:
         fields = {"id": f"feedback-{row['id']}", "split": "feedback", "domain": "", "qtype": "",
                   "subject": "", "question": row["question"], "answer": row["answer"]}  # fmt: skip
-    return {**fields, "verdict": "", "note": note}
+    return {**fields, "verdict": "", "note": one_line(note)}
 
 
 def _row(r: sqlite3.Row) -> dict[str, Any]:
