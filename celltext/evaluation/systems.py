@@ -103,7 +103,7 @@ class GenerativeSystem:
         meta: dict[str, Any] | None = None,
     ):
         if predictor.config.fallback:
-            predictor.config = predictor.config.replace(fallback=False)
+            predictor = predictor.with_config(fallback=False)
         self.predictor = predictor
         self.teacher = predictor.teacher
         self.tokenizer = predictor.backend.tokenizer
@@ -172,8 +172,7 @@ class GenerativeSystem:
     def with_options(self, **changes: Any) -> GenerativeSystem:
         """A shallow copy with some decoding options replaced (shares the model)."""
         other = copy.copy(self)
-        other.predictor = copy.copy(self.predictor)
-        other.predictor.config = self.options.replace(**changes)
+        other.predictor = self.predictor.with_config(**changes)
         return other
 
     def info(self) -> dict[str, Any]:
@@ -196,7 +195,7 @@ class GenerativeSystem:
     def core_embeddings(self, q_embs: np.ndarray) -> np.ndarray:
         """Question embeddings (B, D) -> the core's predicted answer embeddings (B, D),
         normalised as the Predictor does."""
-        return self.predictor._core(np.asarray(q_embs, dtype=np.float32))
+        return self.predictor.core(np.asarray(q_embs, dtype=np.float32))
 
     def decode(self, embs: np.ndarray) -> list[str]:
         """Embeddings (B, D) -> texts (the plain decoder), in chunks of ``batch_size``."""
@@ -266,8 +265,7 @@ class EditingDecoder:
     def with_options(self, **changes: Any) -> EditingDecoder:
         """A shallow copy with some decoding options replaced (``--rerank``: the edits then
         include ``rerank - 1`` seeded samples; shares the model)."""
-        predictor = copy.copy(self.predictor)
-        predictor.config = predictor.config.replace(**changes)
+        predictor = self.predictor.with_config(**changes)
         return EditingDecoder(predictor, self.generative.with_options(**changes), self.mode)
 
     def info(self) -> dict[str, Any]:
