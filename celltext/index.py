@@ -1,8 +1,7 @@
 """The retrieval index: known question-answer pairs with teacher embeddings of both sides.
 
 One index serves every retrieval in the package: the phrase-bank fallback of the
-predictor, the retrieval baseline of evaluation (``RetrievalSystem``) and the
-``phrase_bank_v1`` decoder, which copies its answers into torch buffers.
+predictor and the retrieval baseline of evaluation (``RetrievalSystem``).
 
 Ways to find an answer, from best to last resort:
 
@@ -11,7 +10,9 @@ Ways to find an answer, from best to last resort:
 - ``by_answer``: a predicted answer embedding -> nearest known answer;
 - ``lexical``: TF-IDF over the train questions, for when the teacher itself fails.
 
-``search`` is the general top-k over either side, ``top_questions`` the same as arrays.
+``search`` is the general top-k over either side, ``top_questions`` the same as arrays;
+:func:`nearest_rows` is the nearest row of any embedding matrix (answer ranking in
+evaluation, retrieve-and-edit prototypes and validation top-1 in training).
 Embedding rows are kept as given (the teacher's are L2-normalised, so a dot product is a
 cosine); queries are normalised with :func:`unit_rows`, the package's one row normaliser.
 At the release's scale (tens of thousands of pairs, 384-D) a batch of queries takes
@@ -50,6 +51,26 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
     x = np.asarray(x, dtype=np.float32)  # (N, D)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_rows(
+    queries: np.ndarray, rows: np.ndarray, exclude: np.ndarray | None = None, chunk: int = 2048
+) -> np.ndarray:
+    """Index (B,) of the row of ``rows`` (N, D) nearest to each query (B, D) by cosine, ties
+    to the lower index; ``exclude`` (B,) names one row each query may not pick (itself), -1
+    for none. Scores ``chunk`` queries at a time, so memory stays (chunk, N) however many
+    queries there are (the index's own look-ups use :meth:`RetrievalIndex.search`)."""
+    q_all, bank = np.asarray(queries, dtype=np.float32), unit_rows(rows)  # (B, D), (N, D)
+    ex = None if exclude is None else np.asarray(exclude, dtype=np.int64)  # (B,)
+    out = np.zeros(len(q_all), dtype=np.int64)
+    for start in range(0, len(q_all), chunk):
+        scores = unit_rows(q_all[start : start + chunk]) @ bank.T  # (c, N)
+        if ex is not None:
+            own = ex[start : start + chunk]
+            hit = np.flatnonzero(own >= 0)
+            scores[hit, own[hit]] = -np.inf
+        out[start : start + len(scores)] = scores.argmax(axis=1)
+    return out
 
 
 @dataclass(frozen=True)
