@@ -31,8 +31,8 @@ import time
 
 import torch
 
-from celltext.models.cores import CORE_NAMES, HybridCCTMambaConfig
-from celltext.models.zoo import count_parameters, create_model, resolve
+from celltext.models.cores import HybridCCTMambaConfig
+from celltext.models.zoo import count_parameters, create_model, list_models, resolve
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -129,7 +129,7 @@ def build(name: str, overrides: dict, paper: bool) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cores", nargs="*", default=list(CORE_NAMES))
+    parser.add_argument("--cores", nargs="*", default=[e.name for e in list_models("core")])
     parser.add_argument("--batches", nargs="*", type=int, default=[64, 1])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)

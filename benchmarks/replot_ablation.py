@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.ablation_report import SECTION, make_plots
-from celltext.evaluation.report import read_section
+from celltext.reports.ablation import SECTION, make_plots
+from celltext.reports.markdown import read_section
 
 _TABLE = re.compile(r"^### (Cores|Decoders) on `(\w+)`[^\n]*\n\n((?:\|[^\n]*\n?)+)", re.M)
 

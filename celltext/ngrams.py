@@ -1,6 +1,6 @@
 """No-repeat n-gram blocking (Hugging Face's ``no_repeat_ngram_size``), torch-free.
 
-Shared by the PyTorch generation loop (:mod:`celltext.models.generation`) and the NumPy
+Shared by the PyTorch generation loop (:mod:`celltext.models.stepper`) and the NumPy
 loop of the onnxruntime backend, which must not import torch.
 """
 

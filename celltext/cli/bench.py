@@ -1,4 +1,4 @@
-"""``celltext bench``: latency, throughput, memory, parameters (celltext.evaluation.bench)."""
+"""``celltext bench``: latency, throughput, memory, parameters (celltext.benchmarking.bench)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def bench_command(
     """
     import torch
 
+    from celltext.benchmarking.bench import run_bench
     from celltext.data.release import load_release
-    from celltext.evaluation.bench import run_bench
 
     if iters < 1 or batch < 1:
         raise fail("--iters and --batch must be >= 1")

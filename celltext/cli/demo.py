@@ -99,12 +99,12 @@ def _answer_samples(samples: list, backend: str) -> list[dict]:
 def _eval_summary(release, limit: int) -> dict:
     """``celltext eval --split test_paraphrase --limit N`` on the shipped model (the
     production path users get: selector, confidence, abstention)."""
-    from celltext.evaluation.evaluate import run_eval
+    from celltext.evaluation.evaluate import EvalRequest, run_eval
 
-    report = run_eval(
-        None, "test_paraphrase", release, fallback=True, limit=limit, latency_samples=8,
-        rank_answers=False,
-    )  # fmt: skip
+    request = EvalRequest(
+        None, "test_paraphrase", limit=limit, latency_samples=8, rank_answers=False
+    )
+    report = run_eval(request, release)
     return {"n": report["counts"]["n"], **report["metrics"], "latency_ms": report["latency_ms"]}
 
 

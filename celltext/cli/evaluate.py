@@ -1,6 +1,7 @@
 """``celltext eval`` (quality on a release split) and ``celltext ablate`` (the ablation study).
 
-The logic lives in :mod:`celltext.evaluation`; these functions parse options and print.
+The logic lives in :mod:`celltext.evaluation` and :mod:`celltext.experiments.ablation`; these
+functions parse options and print.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ MODEL_OPTION = typer.Option(
 )
 RELEASE_OPTION = typer.Option("v1", "--release", "-r", help="Data release version.")
 THREADS_OPTION = typer.Option(2, "--threads", help="torch intra-op threads (set explicitly).")
-# Same as celltext.evaluation.ablation.CORES / DECODERS (not imported: keeps --help fast).
-_CORES = ("mlp", "lattice3d", "cct", "mamba", "hybrid_cct_mamba")
-_DECODERS = ("ret", "hybrid_cct_mamba", "enhanced_cct")
 
 
 def eval_command(
@@ -87,7 +85,7 @@ def eval_command(
     import torch
 
     from celltext.data.schema import SPLITS
-    from celltext.evaluation.evaluate import run_eval
+    from celltext.evaluation.evaluate import EvalRequest, run_eval
     from celltext.evaluation.heldout import HELDOUT_SPLITS, WithHeldout
     from celltext.inference.records import PredictorConfig
 
@@ -105,21 +103,14 @@ def eval_command(
     )  # fmt: skip
     try:
         with working(f"eval {model or 'default model'} on {release}/{split}") as update:
-            report = run_eval(
-                model,
-                split,
-                release_obj,
-                fallback=not no_fallback,
-                limit=limit,
-                decoder_only=decoder_only,
-                rerank=rerank,
-                decode_mode=decode_mode,
-                latency_samples=latency_samples,
-                options=options,
-                rank_answers=answer_top1,
-                # per-chunk progress on a terminal only (logs get nothing to show)
-                on_progress=update if err_console.is_terminal else None,
-            )
+            request = EvalRequest(
+                model, split, fallback=not no_fallback, decoder_only=decoder_only,
+                decode_mode=decode_mode, limit=limit, rerank=rerank,
+                latency_samples=latency_samples, options=options, rank_answers=answer_top1,
+            )  # fmt: skip
+            # per-chunk progress on a terminal only (logs get nothing to show)
+            progress = update if err_console.is_terminal else None
+            report = run_eval(request, release_obj, on_progress=progress)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from exc
     report["torch_threads"] = threads
@@ -172,8 +163,12 @@ def ablate_command(
     core_steps: int = typer.Option(0, "--core-steps", help="Override the budget (> 0)."),
     max_train_pairs: int = typer.Option(-1, "--max-train-pairs", help="0 = all; -1 = budget."),
     eval_limit: int = typer.Option(0, "--eval-limit", help="Pairs per split (> 0 overrides)."),
-    cores: str = typer.Option(",".join(_CORES), "--cores", help="Comma-separated cores."),
-    decoders: str = typer.Option(",".join(_DECODERS), "--decoders", help="Comma-separated."),
+    cores: str = typer.Option(
+        "", "--cores", help="Comma-separated cores (default: every registered core)."
+    ),
+    decoders: str = typer.Option(
+        "", "--decoders", help="Comma-separated decoders (default: every registered decoder)."
+    ),
     base_decoder: str = typer.Option("ret", "--base-decoder", help="Decoder the cores use."),
     splits: str = typer.Option("val,test_paraphrase,test_unseen", "--splits"),
     threads: int = THREADS_OPTION,
@@ -191,14 +186,14 @@ def ablate_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from celltext.config import ConfigError
-    from celltext.evaluation.ablation import AblationConfig, run_ablation
+    from celltext.experiments.ablation import AblationConfig, run_ablation
 
     command = ["celltext ablate", f"--budget {budget}", f"--preset {preset}",
                f"--release {release}", f"--seed {seed}", f"--threads {threads}"]  # fmt: skip
     for flag, value, default in (
         ("--decoder-steps", decoder_steps, 0), ("--core-steps", core_steps, 0),
         ("--max-train-pairs", max_train_pairs, -1), ("--eval-limit", eval_limit, 0),
-        ("--cores", cores, ",".join(_CORES)), ("--decoders", decoders, ",".join(_DECODERS)),
+        ("--cores", cores, ""), ("--decoders", decoders, ""),
         ("--base-decoder", base_decoder, "ret"),
         ("--splits", splits, "val,test_paraphrase,test_unseen"),
     ):  # fmt: skip

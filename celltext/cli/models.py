@@ -26,8 +26,7 @@ def _build(name: str, kind: str, dim: int | None) -> Any:
 def describe_models(dim: int | None = None) -> list[dict[str, Any]]:
     """``[{name, version, kind, params, id}]`` for the default config of every architecture.
 
-    ``params`` counts trainable parameters (tied tensors once); ``phrase_bank`` has 0 (its
-    bank is a buffer).
+    ``params`` counts trainable parameters (tied tensors once).
     """
     import celltext.models  # noqa: F401  (registers every architecture)
     from celltext.models import count_parameters, list_models

@@ -1,9 +1,16 @@
-"""Evaluation: the retrieval baseline (:class:`~celltext.evaluation.systems.RetrievalSystem`
-over :class:`celltext.index.RetrievalIndex`), ``celltext eval``, ``celltext bench``, the ablation
-study and the performance report. The metrics (one definition everywhere: training
-validation, evaluation and the serving quality check) are :mod:`celltext.metrics`.
+"""Evaluation: systems, scoring and ``celltext eval``.
 
-Modules: :mod:`~celltext.evaluation.systems`, :mod:`~celltext.evaluation.evaluate`,
-:mod:`~celltext.evaluation.bench`, :mod:`~celltext.evaluation.ablation`,
-:mod:`~celltext.evaluation.ablation_report`, :mod:`~celltext.evaluation.report`.
+- :mod:`~celltext.evaluation.systems`: the :class:`~celltext.evaluation.systems.System`
+  protocol and its four implementations (retrieval baseline over
+  :class:`celltext.index.RetrievalIndex`, generative path, retrieve-and-edit decoder,
+  production predictor);
+- :mod:`~celltext.evaluation.scoring`: per-item scores, aggregates, calibration and answer
+  ranking over :mod:`celltext.metrics` (one definition everywhere: training validation,
+  evaluation and the serving quality check);
+- :mod:`~celltext.evaluation.evaluate`: the evaluations and ``run_eval``;
+- :mod:`~celltext.evaluation.heldout`: the held-out sets outside the release.
+
+Benchmarks (``celltext bench``) are :mod:`celltext.benchmarking`; experiments that train
+models (the ablation, the scaling analysis) are :mod:`celltext.experiments`; the writers
+of the generated documents are :mod:`celltext.reports`.
 """

@@ -2,45 +2,56 @@
 
 ``evaluate_system`` scores end-to-end answers (generative, Predictor or retrieval);
 ``evaluate_decoder`` scores the decoder alone on the embedding-inversion task (decode the
-teacher embedding of each reference answer). Both are deterministic: the subset chosen by
-``limit`` is a fixed-seed sample, greedy decoding has no randomness and reranking seeds
-its sampler per batch. Latency numbers (``latency_ms``) are the only fields that vary
-between runs; everything under ``metrics``, ``counts`` and ``per_domain`` does not.
+teacher embedding of each reference answer); ``evaluate_out_of_scope`` measures abstention
+on questions nobody can answer. All are deterministic: the subset chosen by ``limit`` is a
+fixed-seed sample, greedy decoding has no randomness and reranking seeds its sampler per
+batch. Latency numbers (``latency_ms``) are the only fields that vary between runs;
+everything under ``metrics``, ``counts`` and ``per_domain`` does not.
 
-:func:`load_system` maps a ``--model`` reference to a system (see
-:mod:`celltext.evaluation.systems`); :func:`run_eval` is what ``celltext eval`` calls.
+:func:`run_eval` is what ``celltext eval`` calls: an :class:`EvalRequest` (the options) ->
+:func:`load_system` (a :class:`~celltext.evaluation.systems.System`, see
+:mod:`celltext.evaluation.systems`) -> the evaluation the request names -> one JSON-ready
+report. Per-item scores and aggregates are :mod:`celltext.evaluation.scoring`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from celltext import metrics as M
+from celltext.evaluation.scoring import (
+    aggregate,
+    answer_top1,
+    per_domain,
+    rounded,
+    score_items,
+    selective_metrics,
+)
 from celltext.evaluation.systems import (
+    Answerer,
+    Decoder,
     EditingDecoder,
     GenerativeSystem,
     PredictorSystem,
     RetrievalSystem,
+    System,
 )
-from celltext.index import unit_rows
 from celltext.inference.records import RETRIEVAL, PredictorConfig
 
 log = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 32
-_ROUND = 6
+OUT_OF_SCOPE = "out_of_scope"
 
 # ``on_progress(stage, done, total)``: items of ``stage`` done so far (for a progress bar).
 OnProgress = Callable[[str, int, int], None]
-
-
-def _r(x: float) -> float:
-    return round(float(x), _ROUND)
 
 
 def select_pairs(pairs: Sequence[Any], limit: int | None, seed: int = 0) -> list[Any]:
@@ -70,7 +81,9 @@ def measure_latency(
         times.append((time.perf_counter() - t0) * 1000.0)
         if on_progress is not None:
             on_progress("latency", len(times), len(questions))
-    return {k: (_r(v) if isinstance(v, float) else v) for k, v in M.latency_summary(times).items()}
+    return {
+        k: (rounded(v) if isinstance(v, float) else v) for k, v in M.latency_summary(times).items()
+    }
 
 
 def in_chunks(
@@ -99,49 +112,9 @@ def in_chunks(
     return out
 
 
-# -- scoring -----------------------------------------------------------------------------------
-def score_items(
-    questions: Sequence[str], hyps: Sequence[str], refs: Sequence[str], teacher: Any
-) -> dict[str, np.ndarray]:
-    """Per-item scores (N,) for every per-item metric, plus coherence components."""
-    coh = M.coherence(questions, hyps, teacher)
-    return {
-        "rouge_l": M.rouge_l_scores(hyps, refs),
-        "semantic_similarity": M.semantic_similarity_scores(hyps, refs, teacher),
-        "exact_match": M.exact_match_scores(hyps, refs),
-        "coherence": coh.scores,
-        "coherence_repetition": coh.repetition,
-        "coherence_completeness": coh.completeness,
-        "coherence_on_topic": coh.on_topic,
-    }
-
-
-def aggregate(
-    idx: np.ndarray, hyps: Sequence[str], refs: Sequence[str], items: dict[str, np.ndarray]
-) -> dict[str, float]:
-    """Corpus BLEU/chrF on the subset ``idx`` plus the means of the per-item scores."""
-    h = [hyps[i] for i in idx]
-    r = [refs[i] for i in idx]
-    out = {"n": int(len(idx)), "bleu": _r(M.bleu(h, r)), "chrf": _r(M.chrf(h, r))}
-    for key, vals in items.items():
-        out[key] = _r(np.mean(vals[idx])) if len(idx) else 0.0
-    return out
-
-
-def per_domain(
-    domains: Sequence[str],
-    hyps: Sequence[str],
-    refs: Sequence[str],
-    items: dict[str, np.ndarray],
-) -> dict[str, dict[str, float]]:
-    """The aggregate of every domain present, sorted by domain name."""
-    arr = np.asarray(domains)
-    return {d: aggregate(np.flatnonzero(arr == d), hyps, refs, items) for d in sorted(set(domains))}
-
-
 # -- end to end --------------------------------------------------------------------------------
 def evaluate_system(
-    system: Any,
+    system: Answerer,
     pairs: Sequence[Any],
     metric_teacher: Any,
     latency_samples: int = LATENCY_SAMPLES,
@@ -173,14 +146,14 @@ def evaluate_system(
     tokenizer = getattr(system, "tokenizer", None)
     metrics = {
         **{k: v for k, v in overall.items() if k != "n"},
-        "fallback_rate": _r(fallback.mean()) if len(fallback) else 0.0,
-        "unknown_token_rate": _r(M.unknown_token_rate(hyps, tokenizer)),
-        "invalid_char_rate": _r(M.invalid_char_rate(hyps)),
+        "fallback_rate": rounded(fallback.mean()) if len(fallback) else 0.0,
+        "unknown_token_rate": rounded(M.unknown_token_rate(hyps, tokenizer)),
+        "invalid_char_rate": rounded(M.invalid_char_rate(hyps)),
     }
     for key in ("core_cosine", "answer_top1"):
         if key in items_fb:
-            metrics[key] = _r(items_fb[key].mean())
-    selective = _selective(preds, items["semantic_similarity"], hyps, refs)
+            metrics[key] = rounded(items_fb[key].mean())
+    selective = selective_metrics(preds, items["semantic_similarity"], hyps, refs)
     extra = {k: selective.pop(k) for k in ("calibration_bins", "provenance") if k in selective}
     metrics.update(selective)
     domains = [p.domain for p in pairs]
@@ -204,51 +177,6 @@ def evaluate_system(
     }
 
 
-def _selective(preds: Sequence[Any], sem: np.ndarray, hyps, refs) -> dict[str, Any]:
-    """Abstention rate, calibration error (correct = semantic similarity >= 0.8) and the
-    metrics of the answered questions, for systems that report confidences."""
-    from celltext.inference.selector import CORRECT_AT, expected_calibration_error
-
-    conf = [p.confidence for p in preds]
-    if not preds or any(c is None for c in conf):
-        return {}
-    abstained = np.array([bool(getattr(p, "abstained", False)) for p in preds])
-    correct = (np.asarray(sem) >= CORRECT_AT).astype(float)
-    out: dict[str, Any] = {
-        "abstention_rate": _r(abstained.mean()),
-        "calibration_error": _r(expected_calibration_error(np.asarray(conf, float), correct)),
-        "accuracy": _r(correct.mean()),
-    }
-    bins = np.minimum((np.asarray(conf, float) * 15).astype(int), 14)
-    # per-bin sums, so splits can be pooled into one ECE / reliability diagram
-    out["calibration_bins"] = [
-        [int((bins == b).sum()), _r(np.asarray(conf, float)[bins == b].sum()),
-         int(correct[bins == b].sum())]
-        for b in range(15)
-    ]  # fmt: skip
-    kept = np.flatnonzero(~abstained)
-    if len(kept):
-        out["answered_semantic_similarity"] = _r(np.mean(np.asarray(sem)[kept]))
-        out["answered_accuracy"] = _r(correct[kept].mean())
-        out["answered_bleu"] = _r(M.bleu([hyps[i] for i in kept], [refs[i] for i in kept]))
-    provenance = [getattr(p, "provenance", None) for p in preds]
-    if any(provenance):
-        out["provenance"] = {k: provenance.count(k) for k in sorted(set(map(str, provenance)))}
-    return out
-
-
-def answer_top1(
-    core: np.ndarray, refs: Sequence[str], bank: Sequence[str], teacher: Any
-) -> np.ndarray:
-    """Per item: 1.0 if the bank answer nearest to the predicted embedding is the reference."""
-    bank = list(bank)
-    bank_embs = unit_rows(np.asarray(teacher.encode(bank), dtype=np.float32))  # (K, D)
-    nearest = np.argmax(unit_rows(core) @ bank_embs.T, axis=1)  # (N,)
-    return np.array(
-        [float(bank[j] == r) for j, r in zip(nearest, refs, strict=True)], dtype=np.float64
-    )
-
-
 def _examples(pairs: Sequence[Any], hyps: Sequence[str], preds: Sequence[Any], k: int = 5):
     return [
         {"id": p.id, "question": p.question, "reference": p.answer, "answer": h,
@@ -258,7 +186,7 @@ def _examples(pairs: Sequence[Any], hyps: Sequence[str], preds: Sequence[Any], k
 
 
 def evaluate_out_of_scope(
-    system: Any,
+    system: Answerer,
     pairs: Sequence[Any],
     metric_teacher: Any,
     latency_samples: int = 0,
@@ -269,11 +197,12 @@ def evaluate_out_of_scope(
     preds = in_chunks(system.predict, questions, system, "answer", on_progress)
     abstained = np.array([bool(getattr(p, "abstained", False)) for p in preds], dtype=float)
     kinds = [p.domain for p in pairs]
+    domain = np.array(kinds)  # (N,)
     return {
-        "metrics": {"abstention_rate": _r(abstained.mean()) if len(preds) else 0.0},
+        "metrics": {"abstention_rate": rounded(abstained.mean()) if len(preds) else 0.0},
         "counts": {"n": len(pairs), "abstained": int(abstained.sum())},
         "per_domain": {
-            k: {"n": kinds.count(k), "abstention_rate": _r(abstained[np.array(kinds) == k].mean())}
+            k: {"n": kinds.count(k), "abstention_rate": rounded(abstained[domain == k].mean())}
             for k in sorted(set(kinds))
         },
         "latency_ms": {},
@@ -287,7 +216,7 @@ def evaluate_out_of_scope(
 
 # -- decoder only ------------------------------------------------------------------------------
 def evaluate_decoder(
-    system: GenerativeSystem,
+    system: Decoder,
     pairs: Sequence[Any],
     metric_teacher: Any,
     latency_samples: int = LATENCY_SAMPLES,
@@ -304,8 +233,8 @@ def evaluate_decoder(
     items["embedding_preservation"] = M.embedding_preservation_scores(hyps, embs, system.teacher)
     overall = aggregate(np.arange(len(pairs)), hyps, refs, items)
     metrics = {k: v for k, v in overall.items() if k != "n"}
-    metrics["unknown_token_rate"] = _r(M.unknown_token_rate(hyps, system.tokenizer))
-    metrics["invalid_char_rate"] = _r(M.invalid_char_rate(hyps))
+    metrics["unknown_token_rate"] = rounded(M.unknown_token_rate(hyps, system.tokenizer))
+    metrics["invalid_char_rate"] = rounded(M.invalid_char_rate(hyps))
     latency = measure_latency(lambda i: system.decode(embs[int(i) : int(i) + 1]), [
         str(i) for i in range(min(latency_samples, len(pairs)))
     ], on_progress=on_progress)  # fmt: skip
@@ -325,108 +254,129 @@ def evaluate_decoder(
 
 
 # -- orchestration -----------------------------------------------------------------------------
-def load_system(
-    ref: str | None,
-    release: Any,
-    fallback: bool = True,
-    options: PredictorConfig | None = None,
-    device: str = "cpu",
-) -> Any:
-    """``retrieval`` -> :class:`RetrievalSystem`; otherwise a checkpoint reference ->
-    :class:`PredictorSystem` (``fallback``) or :class:`GenerativeSystem`."""
-    if ref == RETRIEVAL:
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to evaluate: the options of ``celltext eval``."""
+
+    ref: str | None
+    """Model reference (checkpoint dir, ``name@alias``, ``name/version``), ``retrieval``
+    (the nearest-neighbour baseline) or None (the shipped default model)."""
+    split: str
+    """A release split or a held-out set (:mod:`celltext.evaluation.heldout`)."""
+    fallback: bool = True
+    """The production path (quality check, selector, fallback); False: generative only."""
+    decoder_only: bool = False
+    """Decode the teacher embeddings of the split's answers (embedding inversion)."""
+    decode_mode: str = "generative"
+    """With ``decoder_only``: ``generative`` (the decoder alone), ``edit`` or ``search``
+    (retrieve and edit, :class:`~celltext.evaluation.systems.EditingDecoder`)."""
+    limit: int | None = None
+    """A fixed-seed sample of this many pairs (None: all)."""
+    rerank: int = 0
+    """Also evaluate best-of-``rerank`` by teacher cosine (> 1; the generative path only)."""
+    latency_samples: int = LATENCY_SAMPLES
+    """Questions timed one at a time (batch 1, warm)."""
+    options: PredictorConfig = field(default_factory=PredictorConfig)
+    """Decoding options; ``options.seed`` also seeds the ``limit`` sample."""
+    rank_answers: bool = True
+    """Rank the core's prediction among every training answer (``answer_top1``; embeds
+    them all: minutes on a CPU with a cold embedding cache)."""
+
+    def __post_init__(self) -> None:
+        if self.decoder_only and self.ref == RETRIEVAL:
+            raise ValueError(
+                "--decoder-only needs a model with a decoder, not the retrieval baseline"
+            )
+
+    @property
+    def task(self) -> str:
+        """``decoder`` or ``end_to_end`` (the report's ``task``)."""
+        return "decoder" if self.decoder_only else "end_to_end"
+
+
+def load_system(request: EvalRequest, release: Any) -> Answerer | Decoder:
+    """The system ``request`` evaluates: ``retrieval`` -> :class:`RetrievalSystem`; a
+    checkpoint reference -> :class:`PredictorSystem` (``fallback``), the
+    :class:`GenerativeSystem`, or for ``decoder_only`` with an ``edit``/``search`` mode an
+    :class:`EditingDecoder` with the phrase bank of ``release``'s train split."""
+    if request.ref == RETRIEVAL:
         from celltext.teacher import load_teacher
 
         return RetrievalSystem.from_release(release, load_teacher())
     from celltext.registry import resolve_model_ref
     from celltext.registry.checkpoint import load_checkpoint
 
-    path = resolve_model_ref(ref)
-    gen = GenerativeSystem.from_checkpoint(
-        load_checkpoint(path), config=options, device=device, name=ref or "default"
-    )
-    return PredictorSystem.from_ref(ref, gen, release) if fallback else gen
+    ckpt = load_checkpoint(resolve_model_ref(request.ref))
+    gen = GenerativeSystem.from_checkpoint(ckpt, request.options, name=request.ref or "default")
+    if request.decoder_only and request.decode_mode != "generative":
+        return EditingDecoder.from_ref(request.ref, gen, release, request.decode_mode)
+    if request.fallback and not request.decoder_only:
+        return PredictorSystem.from_ref(request.ref, gen, release)
+    return gen
+
+
+def _evaluation(request: EvalRequest, release: Any, pairs: Sequence[Any]) -> Callable[..., dict]:
+    """The evaluation ``request`` names, called as ``(system, pairs, metric_teacher,
+    latency_samples, on_progress=...)``."""
+    if request.split == OUT_OF_SCOPE:
+        return evaluate_out_of_scope
+    if request.decoder_only:
+        return evaluate_decoder
+    bank = None
+    if request.rank_answers:
+        answers = [p.answer for p in release.pairs("train")] + [p.answer for p in pairs]
+        bank = list(dict.fromkeys(answers))
+    return functools.partial(evaluate_system, answer_bank=bank)
 
 
 def run_eval(
-    ref: str | None,
-    split: str,
+    request: EvalRequest,
     release: Any,
-    fallback: bool = True,
-    limit: int | None = None,
-    decoder_only: bool = False,
-    rerank: int = 0,
-    latency_samples: int = LATENCY_SAMPLES,
-    options: PredictorConfig | None = None,
-    system: Any = None,
+    system: System | None = None,
     metric_teacher: Any = None,
-    rank_answers: bool = True,
-    decode_mode: str = "generative",
     on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
-    """Everything ``celltext eval`` reports, as one JSON-ready dict.
-
-    ``rank_answers=False`` skips the ``answer_top1`` metric, which embeds every training
-    answer (minutes on a CPU with a cold embedding cache). ``on_progress(stage, done,
-    total)`` hears about every chunk answered and every question timed.
-    """
+    """Everything ``celltext eval`` reports for ``request`` on ``release``, as one JSON-ready
+    dict. ``system`` and ``metric_teacher`` replace the loaded ones (tests, the ablation);
+    ``on_progress(stage, done, total)`` hears about every chunk answered and every question
+    timed."""
     from celltext.teacher import load_teacher
 
-    options = options or PredictorConfig()
-    pairs = select_pairs(release.pairs(split), limit, seed=options.seed)
+    pairs = select_pairs(release.pairs(request.split), request.limit, seed=request.options.seed)
     if not pairs:
-        raise ValueError(f"split {split!r} of release {release.version} is empty")
-    if decoder_only and ref == RETRIEVAL:
-        raise ValueError("--decoder-only needs a model with a decoder, not the retrieval baseline")
-    if system is None:
-        system = load_system(ref, release, fallback and not decoder_only, options)
-        if decoder_only and decode_mode != "generative":
-            system = EditingDecoder.from_ref(ref, system, release, decode_mode)
+        raise ValueError(f"split {request.split!r} of release {release.version} is empty")
+    system = system or load_system(request, release)
+    reranked = system.reranked(request.rerank) if request.rerank > 1 else None
     metric_teacher = metric_teacher or load_teacher()
-    if rerank > 1 and not isinstance(system, (GenerativeSystem, EditingDecoder)):
-        raise ValueError("--rerank needs the generative path: add --no-fallback or --decoder-only")
-    if split == "out_of_scope":
-        task = evaluate_out_of_scope
-    elif decoder_only:
-        task = evaluate_decoder
-    else:
-        bank = None
-        if rank_answers:
-            bank = list(dict.fromkeys([p.answer for p in release.pairs("train")] +
-                                      [p.answer for p in pairs]))  # fmt: skip
-
-        def task(sys_, pairs_, teacher_, n_, on_progress=None):
-            return evaluate_system(
-                sys_, pairs_, teacher_, n_, answer_bank=bank, on_progress=on_progress
-            )
-
-    log.info("evaluating %s on %s/%s (%d pairs)", system.name, release.version, split, len(pairs))
+    evaluation = _evaluation(request, release, pairs)
+    n_timed = request.latency_samples
+    log.info("evaluating %s on %s/%s (%d pairs)", system.name, release.version, request.split,
+             len(pairs))  # fmt: skip
     t0 = time.perf_counter()
-    result = task(system, pairs, metric_teacher, latency_samples, on_progress=on_progress)
+    result = evaluation(system, pairs, metric_teacher, n_timed, on_progress=on_progress)
     report: dict[str, Any] = {
-        "model": ref or "default",
+        "model": request.ref or "default",
         "system": system.info(),
-        "task": "decoder" if decoder_only else "end_to_end",
+        "task": request.task,
         "release": {"version": release.version, "sha256": release.sha256},
-        "split": split,
-        "fallback": bool(isinstance(system, PredictorSystem)),
-        "limit": limit,
-        "decode": system.options.to_dict() if isinstance(system, GenerativeSystem) else None,
-        "decode_mode": decode_mode if decoder_only else None,
+        "split": request.split,
+        "fallback": bool(system.fallback),
+        "limit": request.limit,
+        "decode": system.decode_settings(),
+        "decode_mode": request.decode_mode if request.decoder_only else None,
         "metric_teacher": metric_teacher.id,
         **result,
     }
-    if rerank > 1:
-        reranked = system.with_options(rerank=rerank)
-        rr = task(reranked, pairs, metric_teacher, latency_samples, on_progress=on_progress)
+    if reranked is not None:
+        rr = evaluation(reranked, pairs, metric_teacher, n_timed, on_progress=on_progress)
         report["rerank"] = {
-            "candidates": rerank,
+            "candidates": request.rerank,
             "metrics": rr["metrics"],
             "latency_ms": rr["latency_ms"],
             "delta": {
-                k: _r(rr["metrics"][k] - result["metrics"][k])
-                for k in result["metrics"]
-                if isinstance(result["metrics"][k], float)
+                k: rounded(rr["metrics"][k] - v)
+                for k, v in result["metrics"].items()
+                if isinstance(v, float)
             },
         }
     report["wall_s"] = round(time.perf_counter() - t0, 3)

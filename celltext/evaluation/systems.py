@@ -1,18 +1,23 @@
-"""Question-answering systems as the evaluator sees them: questions in, predictions out.
+"""Question-answering systems as the evaluator and the benchmark see them.
 
-Three systems share one interface (``name``, ``teacher``, ``predict(questions, cache)``):
+Every system offers the members of :class:`System` (``name``, ``teacher``, ``tokenizer``,
+``batch_size``, ``batch_invariant``, ``fallback``, ``info()``, ``decode_settings()``,
+``reranked(n)``) and either answers questions (:class:`Answerer`: ``predict``,
+``answer_texts``) or decodes embeddings (:class:`Decoder`: ``decode``). Four implement them:
 
-- :class:`RetrievalSystem`: the nearest-neighbour baseline. Its "predicted embedding" is
-  the teacher embedding of the retrieved answer, so core cosine is comparable.
-- :class:`GenerativeSystem`: teacher -> core -> decoder, no fallback (``--no-fallback``):
-  the :class:`~celltext.inference.predictor.Predictor` with ``fallback=False``, so its
-  decoding options and reranking (``rerank`` candidates: greedy + seeded samples, best by
-  teacher cosine to the core's prediction) are the served ones, not a copy.
-- :class:`EditingDecoder`: decoder-only evaluation of retrieve-and-edit (``edit``,
+- :class:`RetrievalSystem` (answerer): the nearest-neighbour baseline. Its "predicted
+  embedding" is the teacher embedding of the retrieved answer, so core cosine is comparable.
+- :class:`GenerativeSystem` (answerer and decoder): teacher -> core -> decoder, no fallback
+  (``--no-fallback``): the :class:`~celltext.inference.predictor.Predictor` with
+  ``fallback=False``, so its decoding options and reranking (``rerank`` candidates: greedy +
+  seeded samples, best by teacher cosine to the core's prediction) are the served ones,
+  not a copy.
+- :class:`EditingDecoder` (decoder): decoder-only evaluation of retrieve-and-edit (``edit``,
   ``search``), the same Predictor's ``decode_texts``.
-- :class:`PredictorSystem`: the production path (the Predictor with quality check,
-  selector and phrase-bank fallback); core embeddings are the ones it answered from.
+- :class:`PredictorSystem` (answerer): the production path (the Predictor with quality
+  check, selector and phrase-bank fallback); core embeddings are the ones it answered from.
 
+Only the generative path can be reranked; ``reranked`` of the others raises ``ValueError``.
 Every decoding option is a :class:`~celltext.inference.records.PredictorConfig` field.
 Shapes: ``B`` questions, ``D`` teacher dim.
 """
@@ -22,12 +27,59 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from celltext.index import RetrievalIndex
 from celltext.inference.records import RETRIEVAL, PredictorConfig
+
+NOT_RERANKABLE = "--rerank needs the generative path: add --no-fallback or --decoder-only"
+
+
+class System(Protocol):
+    """What every system tells the evaluator (see the module docstring)."""
+
+    name: str
+    teacher: Any
+    tokenizer: Any  # None where nothing is decoded (retrieval)
+    batch_size: int  # the chunk size when ``batch_invariant``
+    batch_invariant: bool  # answering in chunks gives the answers of one call
+    fallback: bool  # answers go through the quality check and the phrase-bank fallback
+
+    def info(self) -> dict[str, Any]:
+        """Description for reports (``kind``, architectures, parameter counts)."""
+        ...
+
+    def decode_settings(self) -> dict[str, Any] | None:
+        """The plain generative path's decoding options (the report's ``decode``), or None
+        where answers do not come from it alone."""
+        ...
+
+    def reranked(self, candidates: int) -> System:
+        """The same system answering with the best of ``candidates`` (ValueError if it
+        cannot)."""
+        ...
+
+
+class Answerer(System, Protocol):
+    """A system that answers questions."""
+
+    def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
+        """One :class:`Prediction` per question."""
+        ...
+
+    def answer_texts(self, questions: Sequence[str], cache: bool = True) -> list[str]:
+        """Just the answers (what a latency measurement times)."""
+        ...
+
+
+class Decoder(System, Protocol):
+    """A system that turns embeddings into text (decoder-only evaluation)."""
+
+    def decode(self, embs: np.ndarray) -> list[str]:
+        """Embeddings (B, D) -> texts."""
+        ...
 
 
 @dataclass
@@ -49,6 +101,8 @@ class RetrievalSystem:
     learned model is compared with it on the same splits, metrics and machine."""
 
     batch_invariant = False  # not checked: answering in chunks might move near-ties
+    batch_size = 64
+    fallback = False
     name = RETRIEVAL
 
     def __init__(self, index: RetrievalIndex, teacher: Any):
@@ -65,6 +119,14 @@ class RetrievalSystem:
     def info(self) -> dict[str, Any]:
         """Description for reports."""
         return {"kind": "retrieval", "teacher": self.teacher.id, "index_size": len(self.index)}
+
+    def decode_settings(self) -> None:
+        """Nothing is decoded."""
+        return None
+
+    def reranked(self, candidates: int) -> RetrievalSystem:
+        """Retrieval has one candidate per question."""
+        raise ValueError(NOT_RERANKABLE)
 
     def retrieve(
         self, questions: Sequence[str], cache: bool = True
@@ -94,6 +156,8 @@ class RetrievalSystem:
 class GenerativeSystem:
     """Teacher -> core -> decoder: ``predictor`` (a Predictor with ``fallback=False``),
     answering in chunks of ``batch_size``."""
+
+    fallback = False
 
     def __init__(
         self,
@@ -175,6 +239,14 @@ class GenerativeSystem:
         other.predictor = self.predictor.with_config(**changes)
         return other
 
+    def reranked(self, candidates: int) -> GenerativeSystem:
+        """The best of the greedy answer and ``candidates - 1`` seeded samples."""
+        return self.with_options(rerank=candidates)
+
+    def decode_settings(self) -> dict[str, Any]:
+        """The Predictor's decoding options."""
+        return self.options.to_dict()
+
     def info(self) -> dict[str, Any]:
         """Architecture names and parameter counts."""
         from celltext.models.zoo import count_parameters
@@ -245,6 +317,7 @@ class EditingDecoder:
     decoder, so retrieval is never mistaken for generation."""
 
     batch_invariant = True  # ``decode`` runs in batches of ``batch_size`` anyway
+    fallback = False
 
     def __init__(self, predictor: Any, generative: GenerativeSystem, mode: str):
         self.predictor, self.generative, self.mode = predictor, generative, mode
@@ -260,6 +333,7 @@ class EditingDecoder:
 
     @property
     def options(self) -> PredictorConfig:
+        """The decoding options (the generative system's)."""
         return self.generative.options
 
     def with_options(self, **changes: Any) -> EditingDecoder:
@@ -268,8 +342,17 @@ class EditingDecoder:
         predictor = self.predictor.with_config(**changes)
         return EditingDecoder(predictor, self.generative.with_options(**changes), self.mode)
 
+    def reranked(self, candidates: int) -> EditingDecoder:
+        """The edits include ``candidates - 1`` seeded samples."""
+        return self.with_options(rerank=candidates)
+
     def info(self) -> dict[str, Any]:
+        """The generative model's info, marked with the decoding mode."""
         return {**self.generative.info(), "kind": f"decoder_{self.mode}"}
+
+    def decode_settings(self) -> None:
+        """None: the report names the mode (``decode_mode``)."""
+        return None
 
     def decode(self, embs: np.ndarray) -> list[str]:
         """Embeddings (B, D) -> texts, in chunks of ``batch_size``."""
@@ -284,6 +367,7 @@ class PredictorSystem:
     # teacher's batched encoding moves confidences by ~1e-6, which could move a calibration
     # bin edge, so the split is not answered in chunks and eval numbers stay bit-identical.
     batch_invariant = False
+    fallback = True
 
     def __init__(self, predictor: Any, generative: GenerativeSystem):
         self.predictor = predictor
@@ -304,6 +388,14 @@ class PredictorSystem:
     def info(self) -> dict[str, Any]:
         """The generative model's info, marked as going through the Predictor."""
         return {**self.generative.info(), "kind": "predictor", "fallback": True}
+
+    def decode_settings(self) -> None:
+        """None: answers come from the selector, not from the generative path alone."""
+        return None
+
+    def reranked(self, candidates: int) -> PredictorSystem:
+        """The production path reranks with its own ``rerank`` setting only."""
+        raise ValueError(NOT_RERANKABLE)
 
     def predict(self, questions: Sequence[str], cache: bool = True) -> list[Prediction]:
         """The Predictor's answers with the core embeddings they were answered from (the

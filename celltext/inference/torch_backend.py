@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from celltext.generation import GenerationOptions
-from celltext.models.generation import generate_with
+from celltext.models.stepper import generate_with
 
 
 class TorchBackend:

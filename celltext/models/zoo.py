@@ -96,6 +96,13 @@ def list_models(kind: Kind | None = None) -> list[ModelEntry]:
     )
 
 
+def families(kind: Kind) -> tuple[str, ...]:
+    """The family names of every registered architecture of ``kind``, sorted: the one list
+    of architectures (the ablation's default variants; :func:`list_models` gives the
+    versioned entries)."""
+    return tuple(sorted({e.family for e in _REGISTRY.values() if e.kind == kind}))
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters, counting tied tensors once."""
     seen: set[int] = set()

@@ -1,4 +1,4 @@
-"""The three training stages as a table: stage name -> what it trains, on what, how.
+"""The four training stages as a table: stage name -> what it trains, on what, how.
 
 =========  ===============  =====================================================
 stage      trains           on
@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from celltext.generation import GenerationOptions
-from celltext.models.generation import generate_with
+from celltext.models.stepper import generate_with
 from celltext.registry.tensorio import write_json_atomic
 from celltext.training.args import Preset, TrainArgs
 from celltext.training.data import RunData, TextTable, concat_tables, tokenize

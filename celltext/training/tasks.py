@@ -17,8 +17,6 @@ decisions).
 from __future__ import annotations
 
 import math
-import re
-import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from celltext.index import nearest_rows
+from celltext.metrics import normalize_text
 from celltext.training.data import TextTable
-
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, punctuation and extra spaces removed (the exact-match normalisation)."""
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
 def noisy(emb: torch.Tensor, std: float) -> torch.Tensor:
@@ -57,24 +50,6 @@ def bank_nce(
     negative, the hardest ones included (pred (B, D), target_idx (B,) rows of ``bank``)."""
     logits = F.normalize(pred, dim=-1) @ bank.T / temperature  # (B, U); bank rows are unit
     return F.cross_entropy(logits, target_idx)
-
-
-def nearest_rows(
-    queries: torch.Tensor, bank: torch.Tensor, exclude: torch.Tensor | None = None, chunk=2048
-) -> torch.Tensor:
-    """Index (Q,) of the nearest ``bank`` row (N, D) to each query (Q, D) by cosine;
-    ``exclude`` (Q,) names a bank row each query may not pick (itself), -1 for none."""
-    bank = F.normalize(bank.float(), dim=-1)
-    out = []
-    for start in range(0, len(queries), chunk):
-        q = F.normalize(queries[start : start + chunk].float(), dim=-1)
-        scores = q @ bank.T  # (c, N)
-        if exclude is not None:
-            ex = exclude[start : start + chunk]
-            rows = torch.nonzero(ex >= 0).squeeze(1)
-            scores[rows, ex[rows]] = float("-inf")
-        out.append(scores.argmax(-1))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 @dataclass
@@ -298,8 +273,8 @@ class DecoderTask:
             max_new = int(self.val.lengths[chunk].max()) + 4
             out = module.generate(self.val_inputs[chunk].to(ctx.device), max_new_tokens=max_new)
             for i, ids in zip(chunk.tolist(), out, strict=True):
-                hyp = normalize_answer(self.tokenizer.decode(ids))
-                hits += float(hyp == normalize_answer(self.val.texts[i]))
+                hyp = normalize_text(self.tokenizer.decode(ids))
+                hits += float(hyp == normalize_text(self.val.texts[i]))
         hits, total = ctx.sum([hits, float(len(idx))])
         return hits / max(total, 1.0)
 
@@ -368,7 +343,7 @@ class CoreTask:
         uniq = list(dict.fromkeys(answers))
         pos_of = {a: i for i, a in enumerate(uniq)}
         first = torch.tensor([answers.index(a) for a in uniq])
-        bank = F.normalize(self.val_a[first].to(ctx.device), dim=-1)  # (U, D)
+        bank = self.val_a[first].float().numpy()  # (U, D)
         cos_sum = loss_sum = mse_sum = top1 = 0.0
         idx_all = _shard(self.val_q.shape[0], ctx.rank, ctx.world)
         for idx in _batches(idx_all, ctx.batch_size):
@@ -379,7 +354,7 @@ class CoreTask:
             cos_sum += float(cos.sum())
             loss_sum += float(loss) * len(idx)
             mse_sum += float(parts["mse"]) * len(idx)
-            nearest = (F.normalize(pred, dim=-1) @ bank.T).argmax(-1).tolist()
+            nearest = nearest_rows(pred.detach().cpu().numpy(), bank).tolist()
             truth = [pos_of[answers[i]] for i in idx.tolist()]
             top1 += sum(float(n == t) for n, t in zip(nearest, truth, strict=True))
         cos_sum, loss_sum, mse_sum, top1, n = ctx.sum(
@@ -402,11 +377,17 @@ def stage_prototypes(cfg, decoder, bank: TextTable, train: TextTable, val: TextT
     if not hasattr(decoder, "prefix_length"):
         raise ValueError(f"{type(decoder).__name__} takes no prototypes; use a ret_edit decoder")
     row_of = {t: i for i, t in enumerate(bank.texts)}
-    exclude = torch.tensor([row_of.get(t, -1) for t in train.texts])
+    exclude = [row_of.get(t, -1) for t in train.texts]
     limit = int(decoder.cfg.max_proto_tokens)
     train_p = Prototypes(
-        bank, nearest_rows(train.emb, bank.emb, exclude), limit,
-        cfg.proto_self_rate, cfg.proto_pure_rate,
+        bank, _nearest(train.emb, bank.emb, exclude), limit, cfg.proto_self_rate,
+        cfg.proto_pure_rate,
     )  # fmt: skip
-    val_p = Prototypes(bank, nearest_rows(val.emb, bank.emb), limit, 0.0, 0.0)
+    val_p = Prototypes(bank, _nearest(val.emb, bank.emb), limit, 0.0, 0.0)
     return train_p, val_p
+
+
+def _nearest(queries: torch.Tensor, rows: torch.Tensor, exclude=None) -> torch.Tensor:
+    """:func:`celltext.index.nearest_rows` of torch embeddings, as a tensor (Q,)."""
+    found = nearest_rows(queries.float().numpy(), rows.float().numpy(), exclude)
+    return torch.from_numpy(found)

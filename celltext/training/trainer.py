@@ -1,4 +1,4 @@
-"""One trainer for the three stages: set up a run, fit its stages, save, register.
+"""One trainer for the four stages: set up a run, fit its stages, save, register.
 
 Shaped like litgpt's ``pretrain.py``: :meth:`Trainer.setup` opens the run directory
 (:class:`~celltext.training.rundir.RunDir`), prepares the data once
@@ -7,8 +7,10 @@ Shaped like litgpt's ``pretrain.py``: :meth:`Trainer.setup` opens the run direct
 :mod:`celltext.training.stages` and trained by :func:`celltext.training.loop.run_stage`,
 then writes ``final/`` and registers it. ``train(preset)`` does both.
 
-Stages: ``decoder`` (teacher embedding of a text -> the text), ``core`` (question embedding
--> answer embedding), ``finetune`` (decoder on the core's predictions).
+Stages, in order: ``decoder`` (teacher embedding of a text -> the text), ``core`` (question
+embedding -> answer embedding), ``finetune`` (decoder on the core's predictions) and
+``correct`` (decoder on its own hypotheses: edit them into the text); see
+:data:`celltext.training.args.STAGES`.
 ``train(preset, resume=True)`` continues from the newest checkpoint that verifies; finished
 stages are skipped, the stage in progress continues at its step with the same optimizer,
 scheduler, RNG and data order, so the result is bit-identical to an uninterrupted run (on

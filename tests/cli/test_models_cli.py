@@ -24,7 +24,7 @@ def test_models_list_json_matches_registry():
         assert row["params"] == count_parameters(create_model(row["id"], kind=row["kind"]))
     by_name = {(r["name"], r["kind"]): r for r in rows}
     assert by_name[("ret", "decoder")]["params"] <= 1_000_000
-    assert by_name[("phrase_bank", "decoder")]["params"] == 0
+    assert all(r["params"] > 0 for r in rows)  # every registered model has weights to train
 
 
 def test_models_list_dim_and_human_table():

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 
 from celltext.data.schema import QAPair
-from celltext.evaluation.evaluate import (
-    aggregate,
-    measure_latency,
-    run_eval,
-    score_items,
-    select_pairs,
-)
+from celltext.evaluation.evaluate import EvalRequest, measure_latency, run_eval, select_pairs
+from celltext.evaluation.scoring import aggregate, answer_top1, score_items
 from celltext.evaluation.systems import RetrievalSystem
 
 
@@ -48,10 +43,8 @@ def test_select_pairs_is_a_fixed_sample(fake_release):
 
 def test_run_eval_retrieval_report_shape(fake_release, hash_teacher):
     system = _retrieval(fake_release, hash_teacher)
-    rep = run_eval(
-        "retrieval", "test_paraphrase", fake_release, system=system,
-        metric_teacher=hash_teacher, latency_samples=3,
-    )  # fmt: skip
+    request = EvalRequest("retrieval", "test_paraphrase", latency_samples=3)
+    rep = run_eval(request, fake_release, system=system, metric_teacher=hash_teacher)
     m = rep["metrics"]
     for key in (
         "bleu", "chrf", "rouge_l", "semantic_similarity", "exact_match", "coherence",
@@ -69,13 +62,14 @@ def test_run_eval_retrieval_report_shape(fake_release, hash_teacher):
     assert rep["latency_ms"]["n"] == 3
     assert rep["system"]["kind"] == "retrieval"
     assert rep["task"] == "end_to_end" and rep["split"] == "test_paraphrase"
+    assert rep["fallback"] is False and rep["decode"] is None and rep["decode_mode"] is None
 
 
 def test_run_eval_is_deterministic(fake_release, hash_teacher):
     def once():
         rep = run_eval(
-            "retrieval", "test_unseen", fake_release, system=_retrieval(fake_release, hash_teacher),
-            metric_teacher=hash_teacher, latency_samples=2,
+            EvalRequest("retrieval", "test_unseen", latency_samples=2), fake_release,
+            system=_retrieval(fake_release, hash_teacher), metric_teacher=hash_teacher,
         )  # fmt: skip
         return {k: rep[k] for k in ("metrics", "counts", "per_domain", "examples")}
 
@@ -88,11 +82,12 @@ def test_run_eval_is_deterministic(fake_release, hash_teacher):
 def test_run_eval_rejects_bad_combinations(fake_release, hash_teacher):
     system = _retrieval(fake_release, hash_teacher)
     with pytest.raises(ValueError, match="decoder-only"):
-        run_eval("retrieval", "val", fake_release, decoder_only=True, system=system,
-                 metric_teacher=hash_teacher)  # fmt: skip
+        EvalRequest("retrieval", "val", decoder_only=True)
     with pytest.raises(ValueError, match="rerank"):
-        run_eval("retrieval", "val", fake_release, rerank=4, system=system,
+        run_eval(EvalRequest("retrieval", "val", rerank=4), fake_release, system=system,
                  metric_teacher=hash_teacher)  # fmt: skip
+    with pytest.raises(ValueError, match="empty"):
+        run_eval(EvalRequest("retrieval", "nosuchsplit"), fake_release, system=system)
 
 
 def test_aggregate_subsets(hash_teacher):
@@ -105,6 +100,13 @@ def test_aggregate_subsets(hash_teacher):
     assert sub["n"] == 1 and sub["exact_match"] == 1.0 and sub["bleu"] == pytest.approx(1.0)
     full = aggregate(np.arange(3), hyps, refs, items)
     assert full["exact_match"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_answer_top1_ranks_the_prediction_among_the_bank(hash_teacher):
+    bank = ["Alpha is a letter.", "Beta is a letter.", "Gamma is a letter."]
+    core = 5.0 * np.asarray(hash_teacher.encode([bank[1], bank[2]]))  # (2, D), not unit
+    top1 = answer_top1(core, [bank[1], bank[0]], bank, hash_teacher)
+    assert top1.tolist() == [1.0, 0.0]
 
 
 def test_measure_latency_counts_calls():
@@ -144,9 +146,9 @@ def test_progress_reports_chunks_with_the_same_results(fake_release, hash_teache
     base = _retrieval(fake_release, hash_teacher)
     events: list[tuple[str, int, int]] = []
     chunked = _ChunkedRetrieval(base.index, hash_teacher)
-    kw = {"metric_teacher": hash_teacher, "latency_samples": 3, "rank_answers": False}
-    with_bar = run_eval("retrieval", split, fake_release, system=chunked,
-                        on_progress=lambda *e: events.append(e), **kw)  # fmt: skip
+    request = EvalRequest("retrieval", split, latency_samples=3, rank_answers=False)
+    with_bar = run_eval(request, fake_release, system=chunked, metric_teacher=hash_teacher,
+                        on_progress=lambda *e: events.append(e))  # fmt: skip
     n = len(fake_release.pairs(split))
     assert chunked.calls[: (n + 1) // 2] == [2] * (n // 2) + [1] * (n % 2)
     answered = [e for e in events if e[0] == "answer"]
@@ -155,15 +157,15 @@ def test_progress_reports_chunks_with_the_same_results(fake_release, hash_teache
         assert ("score", 0, 0) in events and events[-1] == ("latency", 3, 3)
     plain = _retrieval(fake_release, hash_teacher)
     assert _stable(with_bar) == _stable(
-        run_eval("retrieval", split, fake_release, system=plain, **kw)
+        run_eval(request, fake_release, system=plain, metric_teacher=hash_teacher)
     )
 
 
 def test_a_batch_dependent_system_is_answered_in_one_call(fake_release, hash_teacher):
     events: list[tuple[str, int, int]] = []
     system = _retrieval(fake_release, hash_teacher)  # batch_invariant = False
-    run_eval("retrieval", "train", fake_release, system=system, metric_teacher=hash_teacher,
-             latency_samples=0, on_progress=lambda *e: events.append(e))  # fmt: skip
+    run_eval(EvalRequest("retrieval", "train", latency_samples=0), fake_release, system=system,
+             metric_teacher=hash_teacher, on_progress=lambda *e: events.append(e))  # fmt: skip
     n = len(fake_release.pairs("train"))
     assert [e for e in events if e[0] == "answer"] == [("answer", 0, n), ("answer", n, n)]
 
@@ -186,8 +188,13 @@ def test_editing_decoder_rerank_copies_the_predictor():
         def with_options(self, **changes):
             return Generative(self.options.replace(**changes))
 
-    base = EditingDecoder(SimpleNamespace(config=PredictorConfig()), Generative(PredictorConfig()),
+    class Predictor(SimpleNamespace):
+        def with_config(self, **changes):
+            return Predictor(config=self.config.replace(**changes))
+
+    base = EditingDecoder(Predictor(config=PredictorConfig()), Generative(PredictorConfig()),
                           "search")  # fmt: skip
-    other = base.with_options(rerank=8)
+    other = base.reranked(8)
     assert other.predictor.config.rerank == 8 and other.options.rerank == 8
     assert base.predictor.config.rerank == 0 and other.mode == "search"
+    assert base.decode_settings() is None and base.fallback is False

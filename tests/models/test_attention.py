@@ -13,7 +13,7 @@ from celltext.models.blocks.attention import (
     swiglu_hidden,
 )
 from celltext.models.blocks.norms import RMSNorm
-from celltext.models.generation import reorder_tree
+from celltext.models.stepper import reorder_tree
 
 
 def test_rmsnorm_unit_rms():

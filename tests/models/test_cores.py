@@ -8,13 +8,8 @@ import torch
 
 import celltext.models.cores  # noqa: F401  (registers the cores)
 from celltext.config import ConfigError
-from celltext.models.cores import (
-    CORE_NAMES,
-    FaceCore,
-    HybridCCTMambaConfig,
-    Lattice3DCoreConfig,
-)
-from celltext.models.zoo import count_parameters, create_model, list_models, resolve
+from celltext.models.cores import FaceCore, HybridCCTMambaConfig, Lattice3DCoreConfig
+from celltext.models.zoo import count_parameters, create_model, families, list_models, resolve
 
 CORES = [e.name for e in list_models("core")]
 LATTICE_CORES = ["hybrid_cct_mamba_v1", "lattice3d_v2", "mamba_v1"]
@@ -27,9 +22,8 @@ def _build(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
 
 
 def test_every_core_is_registered():
-    assert set(CORE_NAMES) <= set(CORES)
-    for family in ("hybrid_cct_mamba", "lattice3d", "cct", "mamba", "mlp"):
-        assert resolve(family, "core").kind == "core"
+    assert families("core") == ("cct", "hybrid_cct_mamba", "lattice3d", "mamba", "mlp")
+    assert {resolve(f, "core").name for f in families("core")} <= set(CORES)
 
 
 @pytest.mark.parametrize("name", CORES)

@@ -21,9 +21,7 @@ for _mod in ("celltext.models.cores", "celltext.models.decoders"):  # in case __
     importlib.import_module(_mod)
 
 # Small overrides where the default config is slow or needs data; everything else: defaults.
-OVERRIDES: dict[str, dict] = {
-    "phrase_bank_v1": {"n_entries": 5, "max_len": 8},
-}
+OVERRIDES: dict[str, dict] = {}
 BUDGETS = {"ret_v1": 1_000_000, "hybrid_cct_mamba_v1": 4_000_000}  # default configs
 CORE_BUDGET = 4_500_000  # every other core at dim 384 (leaves room for a decoder)
 SYSTEM_BUDGET = 10_000_000  # default hybrid core + its decoder; also a cap for every model
@@ -81,15 +79,13 @@ def test_architecture(entry, tmp_path):
 
     # backward: finite gradients on every trainable parameter
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if params:
-        _loss(out, inputs, entry).backward()
-        missing = [n for n, p in params if p.grad is None]
-        assert not missing, f"parameters without gradient: {missing}"
-        bad = [n for n, p in params if not torch.isfinite(p.grad).all()]
-        assert not bad, f"non-finite gradients: {bad}"
-        assert any(p.grad.abs().sum() > 0 for _, p in params)
-    else:  # retrieval: nothing to train
-        assert entry.name.startswith("phrase_bank") and not out.requires_grad
+    assert params, "nothing to train"
+    _loss(out, inputs, entry).backward()
+    missing = [n for n, p in params if p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+    bad = [n for n, p in params if not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad}"
+    assert any(p.grad.abs().sum() > 0 for _, p in params)
 
     # parameter budget of the default config
     default = create_model(entry.name, kind=entry.kind)
@@ -148,6 +144,6 @@ def test_registry_is_complete():
     names = {(e.family, e.kind) for e in ENTRIES}
     for family in ("hybrid_cct_mamba", "lattice3d", "cct", "mamba", "mlp"):
         assert (family, "core") in names
-    for family in ("ret", "hybrid_cct_mamba", "enhanced_cct", "phrase_bank"):
+    for family in ("ret", "ret_edit", "hybrid_cct_mamba", "enhanced_cct"):
         assert (family, "decoder") in names
     assert all(re.fullmatch(r"[a-z0-9_]+_v\d+", e.name) for e in ENTRIES)

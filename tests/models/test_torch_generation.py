@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from celltext.models.generation import generate, reorder_tree
+from celltext.models.stepper import generate, reorder_tree
 
 PAD, BOS, EOS, A, B, C, D = range(7)
 V = 7

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from celltext.index import nearest_rows
 from celltext.training.data import TextTable
 from celltext.training.tasks import (
     CoreTask,
@@ -12,7 +14,6 @@ from celltext.training.tasks import (
     Prototypes,
     bank_nce,
     core_loss,
-    nearest_rows,
     proto_batch,
 )
 
@@ -30,10 +31,15 @@ def _table(n=8, width=6, seed=0):
 
 def test_nearest_rows_never_picks_the_excluded_row():
     t = _table()
-    own = nearest_rows(t.emb, t.emb)
-    assert torch.equal(own, torch.arange(8))  # without exclusion each text is its own nearest
-    other = nearest_rows(t.emb, t.emb, exclude=torch.arange(8), chunk=3)
-    assert not torch.any(other == torch.arange(8))
+    emb = t.emb.numpy()
+    own = nearest_rows(emb, emb)
+    assert own.tolist() == list(range(8))  # without exclusion each text is its own nearest
+    other = nearest_rows(emb, 3.0 * emb, exclude=np.arange(8), chunk=3)  # rows renormalised
+    assert not np.any(other == np.arange(8))
+    cos = emb @ emb.T - 2.0 * np.eye(8)  # (8, 8) without the diagonal
+    assert other.tolist() == cos.argmax(axis=1).tolist()
+    partial = nearest_rows(emb, emb, exclude=np.array([-1, 1, -1, -1, -1, -1, -1, -1]))
+    assert partial[0] == 0 and partial[1] != 1  # -1: nothing excluded
 
 
 def test_bank_nce_ranks_against_every_answer():

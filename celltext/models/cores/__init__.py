@@ -1,7 +1,8 @@
 """Cores: embedding -> embedding networks in the teacher's space.
 
-Importing this package registers every core: ``hybrid_cct_mamba_v1``, ``lattice3d_v2``,
-``cct_v1``, ``mamba_v1`` and ``mlp_v1`` (kind ``"core"``).
+Importing this package registers every core (kind ``"core"``); the registry is the one list
+of them: ``celltext.models.zoo.list_models("core")`` (versioned entries) or
+``families("core")`` (family names).
 """
 
 from celltext.models.cores.cct import CCTCore, CCTCoreConfig
@@ -10,10 +11,7 @@ from celltext.models.cores.face import FaceCore, FaceCoreConfig, Lattice3DCoreCo
 from celltext.models.cores.hybrid import HybridCCTMambaConfig, HybridCCTMambaCore
 from celltext.models.cores.mlp import MLPCore, MLPCoreConfig
 
-CORE_NAMES = ("hybrid_cct_mamba_v1", "lattice3d_v2", "cct_v1", "mamba_v1", "mlp_v1")
-
 __all__ = [
-    "CORE_NAMES",
     "CCTCore",
     "CCTCoreConfig",
     "CoreModule",

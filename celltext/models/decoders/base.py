@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from celltext.config import Config, require
-from celltext.models import generation
+from celltext.models import stepper
 from celltext.models.blocks.attention import TransformerBlock
 from celltext.models.blocks.checkpointing import checkpointed
 from celltext.models.blocks.norms import RMSNorm
@@ -84,7 +84,7 @@ class DecoderState:
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (beam search)."""
-        self.caches = [generation.reorder_tree(c, index) for c in self.caches]
+        self.caches = [stepper.reorder_tree(c, index) for c in self.caches]
 
 
 def causal_block(cfg: DecoderConfig) -> TransformerBlock:
@@ -222,6 +222,6 @@ class PrefixDecoder(nn.Module):
         return self.logits(h[:, -1])
 
     # ``decoder.generate(emb, max_new_tokens=48, num_beams=1, do_sample=False, ...) -> list[list[int]]``
-    # is :func:`celltext.models.generation.generate` with this decoder as ``model``: token
+    # is :func:`celltext.models.stepper.generate` with this decoder as ``model``: token
     # ids without BOS/EOS per embedding (B, D); see there for the strategies and options.
-    generate = generation.generate
+    generate = stepper.generate

@@ -1,7 +1,9 @@
 """The ``ablation`` section of ``docs/PERFORMANCE_ANALYSIS.md``: tables, plots, a reading.
 
-Everything here is computed from the ablation report dict (``ablation.json``), including
-the prose of "Reading", so the document never states a number the command did not make.
+Everything here is computed from the ablation report dict (``ablation.json``, made by
+:mod:`celltext.experiments.ablation`), including the prose of "Reading", so the document
+never states a number the command did not make. ``benchmarks/replot_ablation.py`` redraws
+the figures from the section's own tables.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.report import fmt, md_table, scatter_plot, update_section
+from celltext.reports.markdown import fmt, md_table, update_section
+from celltext.reports.plots import scatter_plot
 
 SECTION = "ablation"
 PRIMARY_CORE_SPLIT = "test_paraphrase"

@@ -2,25 +2,24 @@
 
 ``celltext bench --onnx DIR`` (DIR written by ``celltext export onnx``), or any bench of a
 model whose export has been built, adds ``onnx``: the stages of
-:mod:`celltext.evaluation.bench_stages` on the onnxruntime backend (``onnx.latency_ms``,
+:mod:`celltext.benchmarking.stages` on the onnxruntime backend (``onnx.latency_ms``,
 ``onnx.throughput_per_s``, ``onnx.ratio_end_to_end_to_retrieval``, ``onnx.targets``), on
 the same questions as the top-level (torch) stages, with the same predictor settings and
-phrase bank. Memory and cold start are measured in *fresh* subprocesses, one per backend,
-that load only that backend and answer the timed questions at batch 1 with the production
-predictor: ``onnx.memory.<backend>.peak_rss_mb`` (``VmHWM``), ``rss_after_load_mb``,
-``load_s`` (imports + loading, from the interpreter's start), ``first_answer_s`` (the
-first answer, from the interpreter's start: a cold ``celltext ask``), and
-``torch_imported`` (never on the onnxruntime path). Ratios:
+phrase bank. Memory and cold start are measured in *fresh* subprocesses, one per backend
+(:mod:`celltext.benchmarking.memory_child`), that load only that backend and answer the
+timed questions at batch 1 with the production predictor:
+``onnx.memory.<backend>.peak_rss_mb`` (``VmHWM``), ``rss_after_load_mb``, ``load_s``
+(imports + loading, from the interpreter's start), ``first_answer_s`` (the first answer,
+from the interpreter's start: a cold ``celltext ask``), and ``torch_imported`` (never on
+the onnxruntime path). Ratios:
 ``onnx.ratio_p50_onnx_to_pytorch`` (end to end) and ``onnx.ratio_peak_rss_onnx_to_pytorch``.
 This phase runs last, after ``memory.peak_rss_process_mb`` is taken.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from celltext.evaluation.bench_stages import bench_model, bench_retrieval, ratio_and_targets
+from celltext.benchmarking.resources import child_env
+from celltext.benchmarking.stages import (
+    StageResults,
+    Workload,
+    bench_model,
+    bench_retrieval,
+    ratio_and_targets,
+)
 from celltext.inference.records import RETRIEVAL
 
 CHILD_TIMEOUT_S = 900
@@ -36,43 +42,6 @@ CHILD_TIMEOUT_S = 900
 # machine of the docs a second thread made a batch-1 answer 3x slower (40 -> 130 ms p50).
 ORT_THREADS = 1
 log = logging.getLogger(__name__)
-
-
-# -- onnxruntime against PyTorch -----------------------------------------------------------------
-# Run in a fresh interpreter per path: load one predictor, answer the questions at batch 1,
-# print one JSON line with the process's peak RSS. It imports nothing from this module (which
-# imports torch); the onnx path must not import torch at all (resources.py does not).
-_CHILD = """
-import json, resource, sys, time
-t0 = time.perf_counter()
-from celltext.evaluation.resources import status_kb as kb
-from celltext.inference.factory import load_predictor
-from celltext.inference.records import PredictorConfig
-from celltext.index import RetrievalIndex
-args = json.loads(sys.argv[1])
-cfg = PredictorConfig.from_dict(args["config"])
-bank = RetrievalIndex.load(args["bank"])
-if args["path"] == "onnx":
-    pred = load_predictor(args["dir"], config=cfg, bank=bank, threads=args["ort_threads"])
-else:
-    import torch
-    torch.set_num_threads(args["threads"])
-    pred = load_predictor(args["ref"], config=cfg, bank=bank, backend="torch")
-loaded, load_s = kb("VmRSS"), time.perf_counter() - t0
-pred.answer(args["questions"][:1])
-first_s = time.perf_counter() - t0
-for q in args["questions"]:
-    pred.answer([q])
-peak = kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({
-    "peak_rss_mb": round(peak / 1024, 2),
-    "rss_after_load_mb": None if loaded is None else round(loaded / 1024, 2),
-    "load_s": round(load_s, 3),
-    "first_answer_s": round(first_s, 3),
-    "torch_imported": "torch" in sys.modules,
-    "answered": len(args["questions"]),
-}))
-"""
 
 
 def check_onnx_dir(ref: str | None, folder: str | Path) -> None:
@@ -86,15 +55,11 @@ def check_onnx_dir(ref: str | None, folder: str | Path) -> None:
 
 
 def _spawn(args: dict[str, Any]) -> subprocess.Popen:
-    """Start the memory child for one path (see ``_CHILD``)."""
-    import celltext
-
-    env = dict(os.environ)
-    root = str(Path(celltext.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    cmd = [sys.executable, "-c", _CHILD, json.dumps(args)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Start the memory child for one path (:mod:`celltext.benchmarking.memory_child`)."""
+    cmd = [sys.executable, "-m", "celltext.benchmarking.memory_child", json.dumps(args)]
+    return subprocess.Popen(
+        cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _collect(proc: subprocess.Popen, path: str) -> dict[str, Any]:
@@ -122,17 +87,17 @@ def bench_onnx(
     folder: str | Path,
     ref: str | None,
     release: Any,
-    timed: list[str],
-    batch: list[str],
-    reps: int,
+    work: Workload,
     threads: int,
-    torch_latency: dict[str, Any],
+    torch_stages: StageResults,
     with_predictor: bool = True,
 ) -> dict[str, Any]:
-    """The ``onnx`` section of the report (see the module docstring)."""
+    """The ``onnx`` section of the report (see the module docstring): ``work`` as the torch
+    stages ``torch_stages`` were measured, ``threads`` those of the pytorch child."""
     from celltext.evaluation.systems import GenerativeSystem, PredictorSystem, RetrievalSystem
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
+    from celltext.inference.predictor import Predictor
     from celltext.registry import resolve_model_ref
 
     folder = Path(folder)
@@ -147,7 +112,7 @@ def bench_onnx(
     index = RetrievalIndex.for_release(served.teacher, release, "train")
     bank_file = index.save(Path(tempfile.mkdtemp(prefix="celltext-bench-")) / "bank.npz")
     # Memory children first, while this process only waits (they time nothing).
-    common = {"threads": threads, "ort_threads": ORT_THREADS, "questions": list(timed),
+    common = {"threads": threads, "ort_threads": ORT_THREADS, "questions": list(work.timed),
               "config": cfg.to_dict(),
               "bank": str(bank_file)}  # fmt: skip
     procs = {
@@ -161,15 +126,12 @@ def bench_onnx(
     retrieval = RetrievalSystem(index, served.teacher)
     gen = GenerativeSystem(served, name=str(folder))
     predictor = None
-    if with_predictor:
-        on = copy.copy(served)  # the same sessions, the production settings and bank
-        on.config, on.bank = cfg, index
+    if with_predictor:  # the same sessions, the production settings and bank
+        on = Predictor(served.teacher, served.backend, index, cfg, served.info, served.selector)
         predictor = PredictorSystem(on, gen)
-    latency: dict[str, Any] = {}
-    thr: dict[str, float] = {}
-    peaks: dict[str, Any] = {}
-    bench_retrieval(served.teacher, retrieval, timed, batch, reps, latency, thr)
-    bench_model(gen, predictor, timed, batch, reps, "cpu", latency, thr, peaks)
+    work = Workload(work.timed, work.batch, work.reps, "cpu")
+    stages = bench_retrieval(served.teacher, retrieval, work) | bench_model(gen, predictor, work)
+    latency = stages.latency_ms
     e2e = "end_to_end" if "end_to_end" in latency else "generative"
     return {
         "dir": str(folder),
@@ -179,7 +141,7 @@ def bench_onnx(
         "providers": list(getattr(served.backend, "providers", [])),
         "settings": {
             "batch": 1,
-            "iters": len(timed),
+            "iters": len(work.timed),
             "warmup": 2,
             "num_beams": cfg.num_beams,
             "do_sample": cfg.do_sample,
@@ -191,14 +153,16 @@ def bench_onnx(
             "questions": "those of the top-level latency_ms",
         },  # fmt: skip
         "latency_ms": latency,
-        "throughput_per_s": {"batch_size": len(batch), **thr},
-        **ratio_and_targets(latency, thr),
+        "throughput_per_s": {"batch_size": len(work.batch), **stages.throughput_per_s},
+        **ratio_and_targets(stages),
         "memory": {
             **mem,
             "method": "VmHWM of a fresh subprocess per backend that loads only "
             "that backend and answers the timed questions at batch 1",
         },  # fmt: skip
-        "ratio_p50_onnx_to_pytorch": _ratio(latency[e2e]["p50"], torch_latency[e2e]["p50"]),
+        "ratio_p50_onnx_to_pytorch": _ratio(
+            latency[e2e]["p50"], torch_stages.latency_ms[e2e]["p50"]
+        ),
         "ratio_peak_rss_onnx_to_pytorch": _ratio(
             mem["onnx"].get("peak_rss_mb"), mem["pytorch"].get("peak_rss_mb")
         ),

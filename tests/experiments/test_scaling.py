@@ -1,26 +1,16 @@
-"""benchmarks/scaling.py: one cost measurement in-process and the report from fixed rows."""
+"""The scaling analysis: one cost measurement in-process, the preset of a quality run, and
+the report from fixed rows."""
 
 from __future__ import annotations
 
-import importlib.util
+from types import SimpleNamespace
 
-import pytest
-
-from celltext.evaluation.report import read_section
-from celltext.paths import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def scaling():
-    spec = importlib.util.spec_from_file_location(
-        "scaling", REPO_ROOT / "benchmarks" / "scaling.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from celltext.experiments import scaling
+from celltext.reports.markdown import read_section
+from celltext.reports.scaling import write_report
 
 
-def test_cost_worker_measures_a_small_lattice(scaling):
+def test_cost_worker_measures_a_small_lattice():
     spec = {"core": "lattice3d", "lattice": [3, 3, 3], "iters": 2, "dim": 32, "batch": 2,
             "threads": 1, "mode": "forward"}  # fmt: skip
     fwd = scaling.cost_worker(spec)
@@ -37,7 +27,30 @@ def _row(core, size, ms, mem, cos):
             "val_cosine": cos, "val_answer_top1": cos}  # fmt: skip
 
 
-def test_write_report_from_rows(scaling, tmp_path):
+def test_quality_runs_train_the_core_stage_alone(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train(preset, out, **kw):
+        seen["preset"], seen["out"] = preset, out
+        return SimpleNamespace(metrics={"val/cosine": 0.5, "val/retrieval_top1": 0.25})
+
+    monkeypatch.setattr("celltext.training.trainer.train", fake_train)
+    args = SimpleNamespace(preset="tiny", release="vx", seed=3, threads=1, out=str(tmp_path))
+    budget = scaling.BUDGETS["tiny"]
+    row = scaling.lattice_quality(args, budget, "lattice3d", (3, 3, 2), teacher=None)
+    assert row["val_cosine"] == 0.5 and row["val_answer_top1"] == 0.25
+    p = seen["preset"]
+    assert p.enabled_stages() == ["core"] and p.core.name == "lattice3d"
+    assert p.core.config == {"lattice": {"size": [3, 3, 2]}}  # tiny's MLP config dropped
+    assert p.stages.core.train.max_steps == budget["core_steps"]
+    assert p.seed == 3 and p.data.release == "vx" and p.registry.register is False
+    assert seen["out"].name == "lattice-lattice3d-3x3x2"
+    scaling.data_quality(args, budget, "mlp", 10, teacher=None)
+    p = seen["preset"]
+    assert p.data.max_train_pairs == 10 and p.stages.core.train.epochs == budget["epochs"]
+
+
+def test_write_report_from_rows(tmp_path):
     report = {
         "command": "python benchmarks/scaling.py --budget tiny", "budget": "tiny",
         "release": "vtest", "seed": 0, "machine": {"cpu": "test cpu", "torch_threads": 1},
@@ -49,7 +62,7 @@ def test_write_report_from_rows(scaling, tmp_path):
         "data": [{"core": "mlp", "train_pairs": n, "train_time_s": n / 10, "val_cosine": 0.5,
                   "val_answer_top1": 0.5} for n in (10, 20)],
     }  # fmt: skip
-    doc = scaling.write_report(report, tmp_path / "PERF.md", tmp_path / "figures")
+    doc = write_report(report, tmp_path / "PERF.md", tmp_path / "figures")
     body = read_section(doc, "scaling")
     assert "Command: `python benchmarks/scaling.py --budget tiny`" in body
     assert "| lattice3d | 8x8x8 | 512 |" in body

@@ -1,71 +1,14 @@
-"""Writing results into ``docs/PERFORMANCE_ANALYSIS.md``: marked sections, tables, plots.
+"""Figures of the generated documents: labelled scatter plots and line plots (PNG).
 
-Each generating command owns one section of the document, delimited by
-``<!-- BEGIN name -->`` / ``<!-- END name -->``; re-running the command replaces only its
-own section, so the ablation, the scaling analysis and the GPU cross-check can be rerun
-independently and every number in the document still comes from a command (each section
-starts with the exact command line that wrote it).
+Labels are placed where they overlap no other label (:func:`place_labels`); a log axis
+gets plain-number ticks (:func:`plain_log_ticks`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-DOC_TITLE = "# Performance analysis\n"
-
-
-def update_section(doc: Path, name: str, body: str) -> Path:
-    """Replace (or append) the section ``name`` of the markdown file ``doc``."""
-    doc = Path(doc)
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    text = doc.read_text() if doc.exists() else DOC_TITLE
-    block = f"<!-- BEGIN {name} -->\n{body.rstrip()}\n<!-- END {name} -->"
-    pattern = re.compile(
-        rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.DOTALL
-    )
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text if text.endswith("\n") else text + "\n")
-    return doc
-
-
-def read_section(doc: Path, name: str) -> str | None:
-    """The body of section ``name`` of ``doc`` (None if absent)."""
-    if not Path(doc).exists():
-        return None
-    m = re.search(
-        rf"<!-- BEGIN {re.escape(name)} -->\n(.*?)\n<!-- END {re.escape(name)} -->",
-        Path(doc).read_text(),
-        re.DOTALL,
-    )
-    return m.group(1) if m else None
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A table cell: floats rounded, ints with thousands separators, None as a dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 3) -> str:
-    """A GitHub markdown table (numbers right-aligned)."""
-    align = ["---" if i == 0 else "---:" for i in range(len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt(v, digits) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def scatter_plot(
@@ -79,7 +22,7 @@ def scatter_plot(
     """Labelled scatter plots (PNG), one panel per ``(x_key, y_key, xlabel, ylabel)``.
 
     Points lacking a panel's x or y value (None) are left out of that panel. Labels are
-    placed where they overlap no other label (:func:`_place_labels`); a log axis gets
+    placed where they overlap no other label (:func:`place_labels`); a log axis gets
     plain-number ticks at 1, 2 and 5 per decade and no minor labels.
     """
     import matplotlib
@@ -97,7 +40,7 @@ def scatter_plot(
         ax.scatter([p[x] for p in sel], [p[y] for p in sel], s=36, zorder=3)
         if logx and all(p[x] > 0 for p in sel):
             ax.set_xscale("log")
-            _plain_log_ticks(ax.xaxis)
+            plain_log_ticks(ax.xaxis)
         ax.margins(x=0.12, y=0.15)  # room for the labels of the outermost points
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -106,13 +49,13 @@ def scatter_plot(
     fig.suptitle(title)
     fig.tight_layout()
     for ax, labelled in placements:  # after the layout: positions are final
-        _place_labels(fig, ax, labelled)
+        place_labels(fig, ax, labelled)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def _plain_log_ticks(axis: Any) -> None:
+def plain_log_ticks(axis: Any) -> None:
     """Log-axis ticks at 1, 2, 5 x 10^k written as plain numbers (``0.5``, ``200,000``; no
     colliding minor labels such as ``2x10^0 3x10^0 4x10^0``)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -130,7 +73,7 @@ _OFFSETS = [(5, 4, "left"), (-5, 4, "right"), (5, -11, "left"), (-5, -11, "right
 ]  # fmt: skip
 
 
-def _place_labels(fig: Any, ax: Any, labelled: Sequence[tuple[float, float, str]]) -> None:
+def place_labels(fig: Any, ax: Any, labelled: Sequence[tuple[float, float, str]]) -> None:
     """Annotate each ``(x, y, text)`` at the first offset where its text overlaps no label
     placed before and stays inside the axes (greedy; the last offset tried otherwise)."""
     renderer = fig.canvas.get_renderer()
@@ -177,10 +120,10 @@ def line_plot(
         ax.plot(xs, ys, marker="o", label=name)
     if logx:
         ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.xaxis)
     if logy:
         ax.set_yscale("log")
-        _plain_log_ticks(ax.yaxis)
+        plain_log_ticks(ax.yaxis)
     if xticks is not None:
         first = next(iter(series.values()))[0]
         ax.set_xticks(list(first), list(xticks))

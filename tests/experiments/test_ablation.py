@@ -7,9 +7,10 @@ import json
 import pytest
 
 from celltext.config import ConfigError
-from celltext.evaluation import ablation
-from celltext.evaluation.ablation import AblationConfig
-from celltext.evaluation.report import md_table, read_section, update_section
+from celltext.experiments import ablation
+from celltext.experiments.ablation import AblationConfig
+from celltext.models.zoo import families
+from celltext.reports.markdown import md_table, read_section, update_section
 
 
 def test_budget_resolution_and_validation():
@@ -21,6 +22,18 @@ def test_budget_resolution_and_validation():
         AblationConfig(budget="huge")
     with pytest.raises(ConfigError, match="base_decoder"):
         AblationConfig(decoders=("ret",), base_decoder="enhanced_cct")
+
+
+def test_the_architectures_come_from_the_registry():
+    cfg = AblationConfig(budget="tiny").with_architectures()
+    assert cfg.cores == families("core") and cfg.decoders == families("decoder")
+    assert "mlp" in cfg.cores and "ret" in cfg.decoders
+    chosen = AblationConfig(cores=("mlp",), decoders=("ret",)).with_architectures()
+    assert chosen.cores == ("mlp",) and chosen.decoders == ("ret",)
+    with pytest.raises(ConfigError, match="not registered: lstm"):
+        AblationConfig(cores=("mlp", "lstm")).with_architectures()
+    with pytest.raises(ConfigError, match="base_decoder"):
+        AblationConfig(base_decoder="phrase_bank").with_architectures()
 
 
 def test_variant_preset_switches_architecture_and_stage():

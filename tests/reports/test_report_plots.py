@@ -9,8 +9,9 @@ import itertools
 import matplotlib
 import pytest
 
-from celltext.evaluation.report import _place_labels, _plain_log_ticks, read_section
 from celltext.paths import REPO_ROOT
+from celltext.reports.markdown import read_section
+from celltext.reports.plots import place_labels, plain_log_ticks
 
 matplotlib.use("Agg")
 
@@ -24,10 +25,10 @@ def test_clustered_labels_do_not_overlap_and_log_ticks_are_plain():
               (55.2, 0.977, "retrieval")]  # fmt: skip
     ax.scatter([p[0] for p in points], [p[1] for p in points])
     ax.set_xscale("log")
-    _plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.xaxis)
     ax.margins(x=0.12, y=0.15)
     fig.tight_layout()
-    _place_labels(fig, ax, points)
+    place_labels(fig, ax, points)
     renderer = fig.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert sorted(t.get_text() for t in ax.texts) == sorted(p[2] for p in points)

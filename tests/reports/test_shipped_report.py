@@ -1,4 +1,5 @@
-"""benchmarks/shipped_report.py prints its sections and writes files only with --write."""
+"""benchmarks/shipped_report.py prints its sections (written by celltext.reports.shipped) and
+writes files only with --write."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 
 import pytest
 
-from celltext.evaluation.report import read_section
 from celltext.paths import REPO_ROOT
+from celltext.reports.markdown import read_section
 
 
 @pytest.fixture()
@@ -19,12 +20,12 @@ def report(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    def fake_eval(ref, split, release, decoder_only=False, **kw):
+    def fake_eval(request, release):
         metrics = {"semantic_similarity": 0.9, "bleu": 0.5, "coherence": 0.7,
                    "embedding_preservation": 0.8}  # fmt: skip
         return {"system": {"kind": "fake"}, "release": {"version": "v1"}, "metrics": metrics,
                 "counts": {"n": 3}, "latency_ms": {"p50": 1.0},
-                "task": "decoder" if decoder_only else "end_to_end"}  # fmt: skip
+                "task": request.task}  # fmt: skip
 
     bench = {"machine": {"cpu_count": 2, "cpu": "fake", "torch": "2"}, "iters": 5,
              "throughput_per_s": {"batch_size": 8, "end_to_end": 10.0},
@@ -56,3 +57,16 @@ def test_write_updates_the_json_the_section_and_the_readme(report, tmp_path, cap
     assert "## The shipped model" in read_section(tmp_path / "PERF.md", "shipped")
     assert "end_to_end 93.0 ms" in read_section(tmp_path / "README.md", "results")
     assert len(json.loads(capsys.readouterr().out)["written"]) == 3
+
+
+def test_commands_name_every_option_of_their_request(report):
+    runs = report.eval_requests("models/x", 4, 100)
+    assert report.command_line(runs["eval_test_unseen_decoder_only"]) == (
+        "celltext eval --model models/x --split test_unseen --no-fallback --decoder-only "
+        "--rerank 4 --json"
+    )
+    retrieval = runs["eval_test_paraphrase_retrieval"]
+    assert report.command_line(retrieval) == (
+        "celltext eval --model retrieval --split test_paraphrase --json"
+    )
+    assert all(r.limit == 100 for r in runs.values())

@@ -15,7 +15,10 @@ Protocol (``celltext ablate``):
 
 Results go to ``<out>/ablation.json``, MLflow (experiment ``celltext-ablation``, one run
 per variant), PNG plots and the ``ablation`` section of ``docs/PERFORMANCE_ANALYSIS.md``
-(see :mod:`celltext.evaluation.ablation_report`).
+(written by :mod:`celltext.reports.ablation`; this module measures, that one writes).
+
+By default every registered core and decoder takes part (:func:`celltext.models.zoo.families`,
+the one list of architectures).
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from celltext.config import Config, require
-from celltext.evaluation.evaluate import evaluate_decoder, evaluate_system, select_pairs
+from celltext.evaluation.evaluate import (
+    evaluate_decoder,
+    evaluate_system,
+    measure_latency,
+    select_pairs,
+)
 
 log = logging.getLogger(__name__)
 
-CORES = ("mlp", "lattice3d", "cct", "mamba", "hybrid_cct_mamba")
-DECODERS = ("ret", "hybrid_cct_mamba", "enhanced_cct")
 EVAL_SPLITS = ("val", "test_paraphrase", "test_unseen")
 
 # Named budgets: optimizer steps per stage, training pairs, evaluation pairs per split.
@@ -67,10 +73,12 @@ class AblationConfig(Config):
     """Training pairs per run (0: all; -1: the budget's value)."""
     eval_limit: int = 0
     latency_samples: int = 0
-    cores: tuple[str, ...] = CORES
-    decoders: tuple[str, ...] = DECODERS
+    cores: tuple[str, ...] = ()
+    """Core families (empty: every registered core)."""
+    decoders: tuple[str, ...] = ()
+    """Decoder families (empty: every registered decoder)."""
     base_decoder: str = "ret"
-    """The decoder every core is evaluated with (must be in ``decoders``)."""
+    """The decoder every core is evaluated with (must be among the decoders)."""
     splits: tuple[str, ...] = EVAL_SPLITS
     match_sizes: bool = True
     """Give every architecture the size fields of the preset's own core/decoder config
@@ -86,8 +94,22 @@ class AblationConfig(Config):
 
     def validate(self) -> None:
         require(self.budget in BUDGETS, "budget", f"must be one of {sorted(BUDGETS)}")
-        require(self.base_decoder in self.decoders, "base_decoder", "must be in decoders")
-        require(bool(self.cores) and bool(self.splits), "cores", "need cores and splits")
+        if self.decoders:
+            require(self.base_decoder in self.decoders, "base_decoder", "must be in decoders")
+        require(bool(self.splits), "splits", "need at least one split")
+
+    def with_architectures(self) -> AblationConfig:
+        """This config with empty ``cores``/``decoders`` filled from the model registry,
+        every name checked against it."""
+        import celltext.models  # noqa: F401  (registers every architecture)
+        from celltext.models.zoo import families
+
+        cores, decoders = self.cores or families("core"), self.decoders or families("decoder")
+        for kind, names in (("core", cores), ("decoder", decoders)):
+            unknown = sorted(set(names) - set(families(kind)))  # type: ignore[arg-type]
+            require(not unknown, f"{kind}s", f"not registered: {', '.join(unknown)}")
+        require(self.base_decoder in decoders, "base_decoder", "must be among the decoders")
+        return self.replace(cores=cores, decoders=decoders)
 
     def resolved(self) -> dict[str, int]:
         """The effective budget: the named one with explicit overrides applied."""
@@ -110,23 +132,17 @@ class AblationConfig(Config):
 # -- training ----------------------------------------------------------------------------------
 def variant_preset(cfg: AblationConfig, core: str, decoder: str, stage: str) -> Any:
     """The base preset with one core/decoder, one stage and the budget applied."""
+    from celltext.training.args import STAGES, Preset
     from celltext.training.presets import load_preset
 
     budget = cfg.resolved()
     base = load_preset(cfg.preset)
-    steps = budget[f"{stage}_steps"]
-    overrides = [
-        f"seed={cfg.seed}",
-        f"data.release={cfg.release}",
-        f"data.max_train_pairs={budget['max_train_pairs']}",
-        f"threads={cfg.threads}",
-        f"core.name={core}",
-        f"decoder.name={decoder}",
-        f"stages.{stage}.train.max_steps={steps}",
-        "registry.register=false",
-        f"name=ablation-{stage}-{core if stage == 'core' else decoder}",
-    ]
     data = base.to_dict()
+    data.update(seed=cfg.seed, threads=cfg.threads,
+                name=f"ablation-{stage}-{core if stage == 'core' else decoder}")  # fmt: skip
+    data["data"].update(release=cfg.release, max_train_pairs=budget["max_train_pairs"])
+    data["registry"]["register"] = False
+    data["core"]["name"], data["decoder"]["name"] = core, decoder
     if cfg.match_sizes:
         data["core"]["config"] = matched_config(base.core.name, base.core.config, core, "core")
         data["decoder"]["config"] = matched_config(
@@ -137,13 +153,10 @@ def variant_preset(cfg: AblationConfig, core: str, decoder: str, stage: str) -> 
             data["core"]["config"] = {}
         if base.decoder.name != decoder:
             data["decoder"]["config"] = {}
-    from celltext.training.args import STAGES, Preset
-
     for name in STAGES:
         data["stages"][name]["enabled"] = name == stage
-    from celltext.training.presets import apply_overrides
-
-    return Preset.from_dict(apply_overrides(data, overrides))
+    data["stages"][stage]["train"]["max_steps"] = budget[f"{stage}_steps"]
+    return Preset.from_dict(data)
 
 
 _NOT_COPIED = {"dim", "vocab_size", "pad_id", "bos_id", "eos_id"}  # set by the trainer
@@ -267,8 +280,6 @@ def _answer_bank(release: Any, pairs: dict[str, list[Any]]) -> list[str]:
 def _core_latency(system: Any, pairs: dict[str, list[Any]], n: int) -> dict[str, float]:
     import numpy as np
 
-    from celltext.evaluation.evaluate import measure_latency
-
     first = next(iter(pairs.values()))[:n]
     q = np.asarray(system.teacher.encode([p.question for p in first]), dtype=np.float32)
     return measure_latency(
@@ -287,11 +298,12 @@ def run_ablation(
     """Train, evaluate, log to MLflow, write JSON, plots and the document section."""
     import torch
 
+    from celltext.benchmarking.resources import machine_info
     from celltext.data.release import load_release
-    from celltext.evaluation.ablation_report import write_ablation_report
-    from celltext.evaluation.resources import machine_info
+    from celltext.reports.ablation import write_ablation_report
     from celltext.teacher import load_teacher
 
+    cfg = cfg.with_architectures()
     on_step = on_step or (lambda msg: log.info("ablation: %s", msg))
     torch.set_num_threads(cfg.threads)
     out = cfg.out_dir()

@@ -1,7 +1,7 @@
-"""Measurements shared by the benchmarks: throughput (items per second), and memory:
-resident set size and its peaks from
-``/proc/self/status`` (``VmRSS``, ``VmHWM`` reset through ``/proc/self/clear_refs`` where that
-is permitted), and a description of the machine a number was measured on.
+"""Measurements shared by the benchmarks and experiments: throughput (items per second),
+memory (resident set size and its peaks from ``/proc/self/status``: ``VmRSS``, ``VmHWM``
+reset through ``/proc/self/clear_refs`` where that is permitted), a description of the
+machine a number was measured on, and the environment of a fresh measuring process.
 
 Tracemalloc is not used: it does not see torch's allocations.
 """
@@ -12,6 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _MB = 1024 * 1024
@@ -68,7 +69,7 @@ def peak_delta(fn: Callable[[], Any]) -> float | None:
 
     Memory freed earlier but still resident is reused first, so in a process that has
     already done bigger work this is a lower bound; measure in a fresh process for an
-    exact figure (``benchmarks/scaling.py`` does).
+    exact figure (:mod:`celltext.experiments.scaling` does).
     """
     if not reset_peak():
         fn()
@@ -77,6 +78,18 @@ def peak_delta(fn: Callable[[], Any]) -> float | None:
     fn()
     after = peak_mb()
     return None if before is None or after is None else round(max(0.0, after - before), 2)
+
+
+def child_env() -> dict[str, str]:
+    """Environment of a fresh ``python -m celltext...`` measuring process: this checkout
+    first on ``PYTHONPATH`` (so the child runs the same code) and no hub access."""
+    import celltext
+
+    env = dict(os.environ)
+    root = str(Path(celltext.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
 
 
 # -- machine -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""PyTorch decoders as a :class:`celltext.generation.Stepper`, and ``decoder.generate``.
+"""The torch stepper: PyTorch decoders as a :class:`celltext.generation.Stepper`, and
+``decoder.generate``.
 
 The decoding loop itself (greedy, beam search, sampling, logit processing) is
 :func:`celltext.generation.generate`, shared with the onnxruntime backend; this module only

@@ -2,7 +2,7 @@
 
 Latency is wall-clock at batch 1 after a warm-up, over ``iters`` distinct questions from a
 release split, with the teacher's disk cache *off* (every question is really encoded).
-The stages (:mod:`celltext.evaluation.bench_stages`) run in the same process on the same
+The stages (:mod:`celltext.benchmarking.stages`) run in the same process on the same
 questions, so ``ratio_end_to_end_to_retrieval`` compares like with like; ``targets`` says
 which of the latency targets are met. Throughput is items per second at batch 64.
 
@@ -15,7 +15,7 @@ allocations.
 The top level is the torch backend. With ``onnx`` (an export directory), or when the
 model's export has been built (``celltext export onnx``), the report gains a key ``onnx``:
 the same stages on the onnxruntime backend, and memory of both paths in fresh processes
-(:mod:`celltext.evaluation.bench_onnx`).
+(:mod:`celltext.benchmarking.onnx_compare`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from celltext.evaluation.bench_onnx import bench_onnx, check_onnx_dir
-from celltext.evaluation.bench_stages import bench_model, bench_retrieval, ratio_and_targets
-from celltext.evaluation.resources import machine_info, process_peak_mb, rss_mb
+from celltext.benchmarking.onnx_compare import bench_onnx, check_onnx_dir
+from celltext.benchmarking.resources import machine_info, process_peak_mb, rss_mb
+from celltext.benchmarking.stages import Workload, bench_model, bench_retrieval, ratio_and_targets
 from celltext.evaluation.systems import (
     GenerativeSystem,
     PredictorSystem,
@@ -79,16 +79,12 @@ def run_bench(
         check_onnx_dir(ref, onnx)
     torch.set_num_threads(threads)
     questions = _bench_questions(release, max(iters, batch_size))
-    timed, batch = questions[:iters], questions[:batch_size]
-    reps = max(1, min(5, iters // 10))
+    work = Workload(questions[:iters], questions[:batch_size], max(1, min(5, iters // 10)), device)
     mem: dict[str, Any] = {"method": "RSS (/proc/self/status VmRSS, VmHWM)"}
     rss0 = rss_mb()
     teacher = load_teacher()
     mem["rss_teacher_load_delta_mb"] = _delta(rss0, rss_mb())
-    latency: dict[str, Any] = {}
-    thr: dict[str, float] = {}
-    retrieval = RetrievalSystem.from_release(release, teacher)
-    bench_retrieval(teacher, retrieval, timed, batch, reps, latency, thr)
+    stages = bench_retrieval(teacher, RetrievalSystem.from_release(release, teacher), work)
     report: dict[str, Any] = {"model": ref or "default", "iters": iters, "device": device}
     if ref != RETRIEVAL:
         rss1 = rss_mb()
@@ -96,22 +92,21 @@ def run_bench(
         mem["rss_model_load_delta_mb"] = _delta(rss1, rss_mb())
         report["system"] = gen.info()
         report["params"] = _params(gen)
-        bench_model(gen, predictor, timed, batch, reps, device, latency, thr, mem)
-        report.update(ratio_and_targets(latency, thr))
+        stages = stages | bench_model(gen, predictor, work)
+        mem.update(stages.memory)
+        report.update(ratio_and_targets(stages))
         report["targets"]["decoder_params_mb_le_150"] = report["params"]["decoder_mb"] <= 150.0
     mem["peak_rss_process_mb"] = process_peak_mb()
     report.update(
-        latency_ms=latency,
-        throughput_per_s={"batch_size": len(batch), **thr},
+        latency_ms=stages.latency_ms,
+        throughput_per_s={"batch_size": len(work.batch), **stages.throughput_per_s},
         memory=mem,
         machine=machine_info(),
     )
     if onnx is None and ref != RETRIEVAL and device == "cpu":
         onnx = _built_export(ref)
     if onnx is not None:
-        report["onnx"] = bench_onnx(
-            onnx, ref, release, timed, batch, reps, threads, latency, with_predictor
-        )
+        report["onnx"] = bench_onnx(onnx, ref, release, work, threads, stages, with_predictor)
     return report
 
 
