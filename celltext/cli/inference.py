@@ -176,6 +176,35 @@ def answer(
 
 
 # -- decode ------------------------------------------------------------------------------------
+MAX_DECODE_VALUES = 1 << 28  # 1 GiB as float32: ~700k rows of 384-D, far beyond a decode run
+
+
+def read_embeddings(path: Path) -> np.ndarray:
+    """Raw embeddings (N, D) or (D,) as float32 from an untrusted ``.npy`` file.
+
+    The file is memory-mapped first, so a header whose shape does not fit the file (one
+    claiming 143 GiB) is refused before anything is allocated; an ``.npz`` archive, an empty
+    file and anything but real numbers (complex, text, bool, objects) raise ``ValueError``.
+    """
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except EOFError as exc:
+        raise ValueError("empty file, not a .npy array") from exc
+    except (ValueError, OSError, OverflowError) as exc:
+        raise ValueError(f"not a readable .npy array ({exc})") from exc
+    if not isinstance(arr, np.ndarray):  # np.load opened an archive
+        arr.close()
+        raise ValueError("an .npz archive, not a .npy array (write one with numpy.save)")
+    if arr.dtype.kind not in "fiu":  # complex would silently lose its imaginary part
+        raise ValueError(f"expected an array of real numbers, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.size > MAX_DECODE_VALUES:
+        raise ValueError(
+            f"expected shape (N, D) or (D,) of at most {MAX_DECODE_VALUES} values, got shape "
+            f"{arr.shape}"
+        )
+    return np.array(arr, dtype=np.float32)  # (N, D) or (D,): read out of the map
+
+
 def decode(
     input: Path = typer.Option(
         ..., "--input", "-i", exists=True, dir_okay=False, help="(N, D) or (D,) .npy"
@@ -203,15 +232,14 @@ def decode(
         raise fail(f"--mode must be generative, edit or search, not {mode!r}", code=2)
 
     try:
-        embs = np.load(input, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise fail(f"{input}: not a readable .npy array ({exc})", code=2) from exc
-    if not np.issubdtype(embs.dtype, np.number):
-        raise fail(f"{input}: expected a numeric array, got dtype {embs.dtype}", code=2)
+        embs = read_embeddings(input)
+    except ValueError as exc:
+        raise fail(f"{input}: {exc}", code=2) from exc
     predictor = _predictor(model, no_fallback=False, threshold=None, backend=backend)
     predictor.config = predictor.config.replace(search_prototypes=search_prototypes, rerank=rerank)
+    none = embs.shape == (0, predictor.dim)  # no rows: no model call (onnxruntime refuses 0)
     try:
-        decoded = predictor.decode(embs, mode)
+        decoded = [] if none else predictor.decode(embs, mode)
     except DimensionError as exc:
         raise fail(f"{input}: {exc}", code=2) from exc
     result = {
