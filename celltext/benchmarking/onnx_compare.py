@@ -83,6 +83,56 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else round(a / b, 3)
 
 
+def _exported_from(folder: Path, ref: str | None) -> tuple[dict[str, Any], Path, bool | None]:
+    """The export's manifest, the checkpoint ``ref`` names, and whether the export was made
+    from it (None: the manifest does not say)."""
+    from celltext.registry import resolve_model_ref
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    ckpt = Path(resolve_model_ref(ref)).resolve()
+    exported_from = manifest.get("model", {}).get("path")
+    same = None if not exported_from else Path(exported_from).resolve() == ckpt
+    if same is False:
+        log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
+    return manifest, ckpt, same
+
+
+def _fresh_processes(
+    folder: Path, ckpt: Path, cfg: Any, index: Any, work: Workload, threads: int
+) -> dict[str, Any]:
+    """Memory and cold start of both backends, one fresh process each, on ``work.timed``
+    with the config ``cfg`` and the phrase bank ``index`` (saved for the children)."""
+    bank_file = index.save(Path(tempfile.mkdtemp(prefix="celltext-bench-")) / "bank.npz")
+    common = {"threads": threads, "ort_threads": ORT_THREADS, "questions": list(work.timed),
+              "config": cfg.to_dict(), "bank": str(bank_file)}  # fmt: skip
+    procs = {
+        "onnx": _spawn({**common, "path": "onnx", "dir": str(folder.resolve())}),
+        "pytorch": _spawn({**common, "path": "pytorch", "ref": str(ckpt)}),
+    }
+    mem = {path: _collect(proc, path) for path, proc in procs.items()}
+    shutil.rmtree(bank_file.parent, ignore_errors=True)
+    if mem["onnx"].get("torch_imported"):
+        log.warning("the onnxruntime path imported torch")
+    return mem
+
+
+def _settings(cfg: Any, work: Workload, threads: int, with_predictor: bool) -> dict[str, Any]:
+    """What the onnxruntime stages ran with (the report's ``onnx.settings``)."""
+    return {
+        "batch": 1,
+        "iters": len(work.timed),
+        "warmup": 2,
+        "num_beams": cfg.num_beams,
+        "do_sample": cfg.do_sample,
+        "fallback": with_predictor,
+        "max_new_tokens": cfg.max_new_tokens,
+        "threads": ORT_THREADS,
+        "torch_threads_of_the_pytorch_child": threads,
+        "device": "cpu",
+        "questions": "those of the top-level latency_ms",
+    }
+
+
 def bench_onnx(
     folder: str | Path,
     ref: str | None,
@@ -98,61 +148,31 @@ def bench_onnx(
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.inference.predictor import Predictor
-    from celltext.registry import resolve_model_ref
 
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    ckpt = Path(resolve_model_ref(ref)).resolve()
-    exported_from = manifest.get("model", {}).get("path")
-    same = None if not exported_from else Path(exported_from).resolve() == ckpt
-    if same is False:
-        log.warning("%s was exported from %s, not from %s", folder, exported_from, ckpt)
+    manifest, ckpt, same = _exported_from(folder, ref)
     served = load_predictor(str(folder), fallback=False, threads=ORT_THREADS)
     cfg = served.config.replace(fallback=True)  # the export's settings, production path
     index = RetrievalIndex.for_release(served.teacher, release, "train")
-    bank_file = index.save(Path(tempfile.mkdtemp(prefix="celltext-bench-")) / "bank.npz")
     # Memory children first, while this process only waits (they time nothing).
-    common = {"threads": threads, "ort_threads": ORT_THREADS, "questions": list(work.timed),
-              "config": cfg.to_dict(),
-              "bank": str(bank_file)}  # fmt: skip
-    procs = {
-        "onnx": _spawn({**common, "path": "onnx", "dir": str(folder.resolve())}),
-        "pytorch": _spawn({**common, "path": "pytorch", "ref": str(ckpt)}),
-    }
-    mem = {path: _collect(proc, path) for path, proc in procs.items()}
-    shutil.rmtree(bank_file.parent, ignore_errors=True)
-    if mem["onnx"].get("torch_imported"):
-        log.warning("the onnxruntime path imported torch")
-    retrieval = RetrievalSystem(index, served.teacher)
+    mem = _fresh_processes(folder, ckpt, cfg, index, work, threads)
     gen = GenerativeSystem(served, name=str(folder))
     predictor = None
     if with_predictor:  # the same sessions, the production settings and bank
         on = Predictor(served.teacher, served.backend, index, cfg, served.info, served.selector)
         predictor = PredictorSystem(on, gen)
     work = Workload(work.timed, work.batch, work.reps, "cpu")
-    stages = bench_retrieval(served.teacher, retrieval, work) | bench_model(gen, predictor, work)
-    latency = stages.latency_ms
-    e2e = "end_to_end" if "end_to_end" in latency else "generative"
+    stages = bench_retrieval(served.teacher, RetrievalSystem(index, served.teacher), work)
+    stages = stages | bench_model(gen, predictor, work)
+    e2e = "end_to_end" if "end_to_end" in stages.latency_ms else "generative"
     return {
         "dir": str(folder),
         "model": manifest.get("model", {}).get("label"),
         "same_checkpoint": same,
         "decoder_mode": manifest.get("decoder", {}).get("mode"),
         "providers": list(getattr(served.backend, "providers", [])),
-        "settings": {
-            "batch": 1,
-            "iters": len(work.timed),
-            "warmup": 2,
-            "num_beams": cfg.num_beams,
-            "do_sample": cfg.do_sample,
-            "fallback": with_predictor,
-            "max_new_tokens": cfg.max_new_tokens,
-            "threads": ORT_THREADS,
-            "torch_threads_of_the_pytorch_child": threads,
-            "device": "cpu",
-            "questions": "those of the top-level latency_ms",
-        },  # fmt: skip
-        "latency_ms": latency,
+        "settings": _settings(cfg, work, threads, with_predictor),
+        "latency_ms": stages.latency_ms,
         "throughput_per_s": {"batch_size": len(work.batch), **stages.throughput_per_s},
         **ratio_and_targets(stages),
         "memory": {
@@ -161,7 +181,7 @@ def bench_onnx(
             "that backend and answers the timed questions at batch 1",
         },  # fmt: skip
         "ratio_p50_onnx_to_pytorch": _ratio(
-            latency[e2e]["p50"], torch_stages.latency_ms[e2e]["p50"]
+            stages.latency_ms[e2e]["p50"], torch_stages.latency_ms[e2e]["p50"]
         ),
         "ratio_peak_rss_onnx_to_pytorch": _ratio(
             mem["onnx"].get("peak_rss_mb"), mem["pytorch"].get("peak_rss_mb")

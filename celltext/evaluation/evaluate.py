@@ -28,7 +28,7 @@ import numpy as np
 from celltext import metrics as M
 from celltext.evaluation.scoring import (
     aggregate,
-    answer_top1,
+    core_scores,
     per_domain,
     rounded,
     score_items,
@@ -137,17 +137,11 @@ def evaluate_system(
     overall = aggregate(everything, hyps, refs, items)
     fallback = np.array([p.fallback for p in preds], dtype=np.float64)
     items_fb = {**items, "fallback_rate": fallback}
-    if all(p.core_emb is not None for p in preds) and preds:
-        core = np.stack([p.core_emb for p in preds])  # (N, D)
-        target = np.asarray(system.teacher.encode(refs), dtype=np.float32)  # (N, D)
-        items_fb["core_cosine"] = M.cosine_rows(core, target)
-        if answer_bank:
-            items_fb["answer_top1"] = answer_top1(core, refs, answer_bank, system.teacher)
-    tokenizer = getattr(system, "tokenizer", None)
+    items_fb.update(core_scores(preds, refs, system.teacher, answer_bank))
     metrics = {
         **{k: v for k, v in overall.items() if k != "n"},
         "fallback_rate": rounded(fallback.mean()) if len(fallback) else 0.0,
-        "unknown_token_rate": rounded(M.unknown_token_rate(hyps, tokenizer)),
+        "unknown_token_rate": rounded(M.unknown_token_rate(hyps, system.tokenizer)),
         "invalid_char_rate": rounded(M.invalid_char_rate(hyps)),
     }
     for key in ("core_cosine", "answer_top1"):

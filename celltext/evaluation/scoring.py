@@ -105,3 +105,19 @@ def answer_top1(
     return np.array(
         [float(bank[j] == r) for j, r in zip(nearest, refs, strict=True)], dtype=np.float64
     )
+
+
+def core_scores(
+    preds: Sequence[Any], refs: Sequence[str], teacher: Any, answer_bank: Sequence[str] | None
+) -> dict[str, np.ndarray]:
+    """Per item (N,): ``core_cosine``, the cosine between the predicted answer embedding and
+    the teacher embedding of the reference, and with ``answer_bank`` ``answer_top1``
+    (:func:`answer_top1`); nothing where a prediction has no core embedding."""
+    if not preds or any(p.core_emb is None for p in preds):
+        return {}
+    core = np.stack([p.core_emb for p in preds])  # (N, D)
+    target = np.asarray(teacher.encode(list(refs)), dtype=np.float32)  # (N, D)
+    out = {"core_cosine": M.cosine_rows(core, target)}
+    if answer_bank:
+        out["answer_top1"] = answer_top1(core, refs, answer_bank, teacher)
+    return out
