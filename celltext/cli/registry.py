@@ -30,7 +30,7 @@ def _errors() -> tuple[type[Exception], ...]:
     none is imported here (checkpoint and soup import torch, which takes seconds)."""
     errors: list[type[Exception]] = [FileNotFoundError]
     for module, name in (
-        ("celltext.registry.models", "RegistryError"),
+        ("celltext.registry.errors", "RegistryError"),  # RegistryUnavailable included
         ("celltext.registry.soup", "SoupError"),
         ("celltext.registry.checkpoint", "CheckpointIntegrityError"),
     ):

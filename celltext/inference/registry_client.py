@@ -3,17 +3,19 @@
 Three operations: list the versions of a registered model, point an alias at a version
 (promote), and move ``champion`` back to the previous champion (rollback). Failures are
 mapped to two exceptions the API turns into status codes: :class:`RegistryUnavailable`
-(503: no registry, store unreachable) and :class:`RegistryRefused` (404 unknown model or
-version, 409 nothing to roll back to).
+(503: the store cannot be reached, timed out, or is corrupt or missing) and
+:class:`RegistryRefused` (404 unknown model, version or alias; 409 nothing to roll back
+to). "Does not exist" is only ever MLflow's own answer, never a guess from a failure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from celltext.registry.errors import RegistryError, RegistryNotFound, RegistryUnavailable
 
-class RegistryUnavailable(RuntimeError):
-    """The model registry cannot be reached or is not set up."""
+__all__ = ["RegistryRefused", "RegistryUnavailable", "list_versions", "promote", "resolve",
+           "rollback"]  # fmt: skip
 
 
 class RegistryRefused(RuntimeError):
@@ -25,29 +27,20 @@ class RegistryRefused(RuntimeError):
 
 
 def _registry():
-    try:
-        from celltext.registry.models import ModelRegistry
+    from celltext.registry.models import ModelRegistry
 
-        return ModelRegistry()
-    except Exception as exc:  # noqa: BLE001 -- any set-up failure means "unavailable"
-        raise RegistryUnavailable(f"model registry unavailable: {exc}") from exc
+    return ModelRegistry()  # a store that cannot be opened raises RegistryUnavailable
 
 
 def _call(fn, *args, **kwargs):
-    from celltext.registry.models import RegistryError
-
     try:
         return fn(*args, **kwargs)
-    except RegistryError as exc:
-        text = str(exc)
-        status = 404 if text.startswith(("no model version", "no alias")) else 409
-        raise RegistryRefused(text, status) from exc
-    except RegistryRefused:
+    except (RegistryUnavailable, RegistryRefused):
         raise
-    except Exception as exc:  # noqa: BLE001 -- MLflow raises many types for a missing model
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
-            raise RegistryRefused(str(exc)[:300], 404) from exc
-        raise RegistryUnavailable(f"model registry error: {exc}"[:300]) from exc
+    except RegistryNotFound as exc:
+        raise RegistryRefused(str(exc), 404) from exc
+    except RegistryError as exc:
+        raise RegistryRefused(str(exc), 409) from exc
 
 
 def list_versions(name: str) -> list[dict[str, Any]]:

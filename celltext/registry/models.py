@@ -11,30 +11,40 @@ which :meth:`ModelRegistry.rollback` walks back.
 
 Versions are downloaded to ``<celltext home>/registry_cache/<name>/<version>`` on first
 use (a local artifact store is used in place, without copying).
+
+Every store call goes through :meth:`ModelRegistry._store`: "does not exist" is
+:class:`RegistryNotFound`, a store that cannot answer is :class:`RegistryUnavailable`
+(:mod:`celltext.registry.errors`), and a server gets a few seconds, not MLflow's ~4 minutes
+of retries (:func:`~celltext.registry.tracking.limit_http_waits`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from celltext.paths import home_dir
-from celltext.registry.tracking import mlflow_client, quiet_mlflow
+from celltext.registry.errors import (
+    RegistryError,
+    RegistryNotFound,
+    RegistryUnavailable,
+    store_errors,
+)
+from celltext.registry.tracking import limit_http_waits, mlflow_client, quiet_mlflow, tracking_uri
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 HISTORY_TAG = "champion_history"
 ALIASES = ("champion", "challenger")
-
-
-class RegistryError(RuntimeError):
-    """A registry reference or operation that cannot be satisfied."""
+__all__ = ["ModelRegistry", "RegistryError", "RegistryNotFound", "RegistryUnavailable"]
 
 
 def _metric_tags(metrics: dict[str, float]) -> dict[str, str]:
@@ -45,7 +55,16 @@ class ModelRegistry:
     """Registered models, versions and aliases in the MLflow store of :func:`tracking_uri`."""
 
     def __init__(self, client: Any = None):
+        limit_http_waits()
+        self.uri = tracking_uri()
         self.client = client or mlflow_client()
+
+    @contextlib.contextmanager
+    def _store(self, missing: str | None = None) -> Iterator[None]:
+        """Quiet MLflow; its errors as RegistryNotFound (message ``missing``) or
+        RegistryUnavailable (see :func:`~celltext.registry.errors.store_errors`)."""
+        with quiet_mlflow(), store_errors(self.uri, missing):
+            yield
 
     # -- registering ----------------------------------------------------------------------
     def register(
@@ -61,8 +80,6 @@ class ModelRegistry:
         ``alias``: ``champion``, ``challenger``, ``none``, or ``auto`` (champion if the
         model has none yet, else challenger).
         """
-        from mlflow.exceptions import MlflowException
-
         from celltext.registry.checkpoint import read_metadata
 
         meta = read_metadata(checkpoint_dir)
@@ -80,11 +97,12 @@ class ModelRegistry:
         }
         tags = {k: str(v) for k, v in tags.items() if v is not None}
         source = self._log_mlflow_model(run_id, checkpoint_dir, meta)
-        with quiet_mlflow():
+        with self._store():
             try:
                 self.client.create_registered_model(name, description="celltext model")
-            except MlflowException:
-                pass  # already exists
+            except Exception as exc:
+                if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+                    raise
             mv = self.client.create_model_version(
                 name,
                 source=source,
@@ -147,30 +165,22 @@ class ModelRegistry:
     # -- aliases --------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``name@alias`` at ``version``."""
-        with quiet_mlflow():
+        with self._store(f"no model version {name}/{version}"):
             self.client.set_registered_model_alias(name, alias, str(version))
 
     def alias_version(self, name: str, alias: str) -> int | None:
-        """The version an alias points at (None if unset)."""
-        from mlflow.exceptions import MlflowException
-
-        with quiet_mlflow():
-            try:
+        """The version an alias points at (None if unset; RegistryUnavailable if the store
+        cannot say)."""
+        try:
+            with self._store():
                 return int(self.client.get_model_version_by_alias(name, alias).version)
-            except MlflowException:
-                return None
+        except RegistryNotFound:
+            return None
 
     def history(self, name: str) -> list[int]:
         """Champion versions in the order they were promoted."""
-        from mlflow.exceptions import MlflowException
-
-        with quiet_mlflow():
-            try:
-                tags = self.client.get_registered_model(name).tags
-            except MlflowException as exc:
-                raise RegistryError(
-                    f"no model version of {name!r}: no such registered model"
-                ) from exc
+        with self._store(f"no model version of {name!r}: no such registered model"):
+            tags = self.client.get_registered_model(name).tags
         return [int(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
 
     def promote(self, name: str, version: int, alias: str = "champion") -> dict[str, Any]:
@@ -181,7 +191,7 @@ class ModelRegistry:
             history = self.history(name)
             if not history or history[-1] != version:
                 history.append(version)
-            with quiet_mlflow():
+            with self._store():
                 self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
                 if self.alias_version(name, "challenger") == version:
                     self.client.delete_registered_model_alias(name, "challenger")
@@ -193,7 +203,7 @@ class ModelRegistry:
         if len(history) < 2:
             raise RegistryError(f"{name}: no previous champion to roll back to")
         current, previous = history[-1], history[-2]
-        with quiet_mlflow():
+        with self._store():
             self.client.set_registered_model_alias(name, "champion", str(previous))
             self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[:-1]))
             self.client.set_model_version_tag(name, str(current), "rolled_back", "true")
@@ -201,14 +211,9 @@ class ModelRegistry:
 
     # -- reading --------------------------------------------------------------------------
     def get_version(self, name: str, version: int | str):
-        """The MLflow ModelVersion (raises :class:`RegistryError` if unknown)."""
-        from mlflow.exceptions import MlflowException
-
-        with quiet_mlflow():
-            try:
-                return self.client.get_model_version(name, str(version))
-            except MlflowException as exc:
-                raise RegistryError(f"no model version {name}/{version}") from exc
+        """The MLflow ModelVersion (raises :class:`RegistryNotFound` if unknown)."""
+        with self._store(f"no model version {name}/{version}"):
+            return self.client.get_model_version(name, str(version))
 
     def resolve(self, ref: str) -> tuple[str, int]:
         """``name@alias`` or ``name/version`` -> ``(name, version)``."""
@@ -216,7 +221,7 @@ class ModelRegistry:
             name, alias = ref.split("@", 1)
             version = self.alias_version(name, alias)
             if version is None:
-                raise RegistryError(f"no alias {alias!r} on registered model {name!r}")
+                raise RegistryNotFound(f"no alias {alias!r} on registered model {name!r}")
             return name, version
         if "/" in ref:
             name, version = ref.rsplit("/", 1)
@@ -246,7 +251,7 @@ class ModelRegistry:
 
     def model_names(self) -> list[str]:
         """Every registered model name."""
-        with quiet_mlflow():
+        with self._store():
             return sorted(m.name for m in self.client.search_registered_models())
 
     def list_versions(self, name: str | None = None) -> list[dict[str, Any]]:
@@ -254,7 +259,7 @@ class ModelRegistry:
         names = [name] if name else self.model_names()
         out = []
         for n in names:
-            with quiet_mlflow():
+            with self._store():
                 versions = self.client.search_model_versions(f"name='{n}'")
             for mv in sorted(versions, key=lambda m: -int(m.version)):
                 out.append(self.describe(n, int(mv.version)))
@@ -268,7 +273,7 @@ class ModelRegistry:
             rows = [r for r in rows if r["version"] in wanted]
             missing = wanted - {r["version"] for r in rows}
             if missing:
-                raise RegistryError(f"{name}: unknown versions {sorted(missing)}")
+                raise RegistryNotFound(f"{name}: unknown versions {sorted(missing)}")
         keys = sorted({k for r in rows for k in r["metrics"]})
         return {
             "name": name,
@@ -306,7 +311,7 @@ class ModelRegistry:
         from celltext.registry.checkpoint import is_checkpoint
 
         mv = self.get_version(name, version)
-        with quiet_mlflow():
+        with self._store():
             uri = self.client.get_run(mv.run_id).info.artifact_uri
         parsed = urlparse(uri)
         if parsed.scheme in ("", "file"):
@@ -320,7 +325,7 @@ class ModelRegistry:
         tmp = cache.parent / f".{version}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            with quiet_mlflow():
+            with self._store():
                 self.client.download_artifacts(mv.run_id, CHECKPOINT_ARTIFACT, str(tmp))
             shutil.rmtree(cache, ignore_errors=True)
             (tmp / CHECKPOINT_ARTIFACT).rename(cache)

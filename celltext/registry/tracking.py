@@ -7,6 +7,11 @@ embedded SQLite database ``<celltext home>/mlflow/mlflow.db`` with artifacts und
 MLflow is imported lazily (it takes seconds) and kept quiet: its loggers are raised to
 WARNING and anything it prints on stdout is redirected to stderr, so a command's
 ``--json`` output stays a single document. Only the main process tracks.
+
+A SQLite store is checked before MLflow opens it: a folder that does not exist (a typo in
+``$MLFLOW_TRACKING_URI``) or a file that is not an SQLite database is a
+:class:`~celltext.registry.errors.RegistryUnavailable` naming the file, instead of a new
+empty database or a SQLAlchemy traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from celltext.paths import home_dir
+from celltext.registry.errors import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +60,79 @@ def default_artifact_location() -> str | None:
 
 @contextlib.contextmanager
 def quiet_mlflow() -> Iterator[None]:
-    """Keep MLflow's banners and progress off stdout (and its INFO logs off stderr)."""
+    """Keep MLflow's banners and progress off stdout (and its INFO logs off stderr; urllib3's
+    "Retrying ..." warnings too: a request that finally fails is reported once, by us)."""
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     with contextlib.redirect_stdout(sys.stderr):
         yield
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URI (None: not SQLite, or in memory)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def check_store(uri: str) -> None:
+    """Refuse a SQLite store MLflow would silently create in a folder that does not exist,
+    and a file that is not an SQLite database (raises ``RegistryUnavailable``)."""
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise unavailable(uri, f"folder {path.parent} does not exist (check MLFLOW_TRACKING_URI)")
+    if path.is_dir():
+        raise unavailable(uri, "a folder, not an SQLite database file")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise unavailable(uri, "not an SQLite database (corrupt, or another file)")
+
+
+# How long one registry request may take against an MLflow server: MLflow's defaults (120 s
+# per try, 7 retries with exponential backoff) make an unreachable server cost ~4 minutes.
+# Set the variables yourself to override.
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+
+
+def limit_http_waits() -> None:
+    """Apply :data:`HTTP_LIMITS` where the environment does not set them (MLflow reads them
+    at every request). Registry reads use it; training runs keep MLflow's patient retries."""
+    for name, value in HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
 _CLIENTS: dict[str, Any] = {}
 
 
 def mlflow_client():
-    """An ``MlflowClient`` for :func:`tracking_uri` (cached per URI, quietly created)."""
+    """An ``MlflowClient`` for :func:`tracking_uri` (cached per URI, quietly created; a store
+    that cannot be opened raises ``RegistryUnavailable``)."""
     uri = tracking_uri()
     if uri not in _CLIENTS:
+        check_store(uri)
         with quiet_mlflow():
             from mlflow import MlflowClient
 
-            _CLIENTS[uri] = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            try:  # a SQL store opens (and checks its schema) here
+                _CLIENTS[uri] = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            except Exception as exc:  # noqa: BLE001 -- SQLAlchemy, MLflow, OSError, ...
+                raise unavailable(uri, exc) from exc
     return _CLIENTS[uri]
 
 
