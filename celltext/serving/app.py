@@ -1,9 +1,13 @@
 """The FastAPI application factory.
 
-``create_app(settings)`` builds an app whose model is loaded once, in the ``lifespan``
-hook, into ``app.state.service`` (:class:`~celltext.serving.service.Service`). Tests pass a
-ready ``predictor`` (or a ``predictor_factory``) instead of a model reference. Run it with
-``celltext serve`` or any ASGI server: ``uvicorn --factory celltext.serving.app:app_from_env``.
+``create_app(settings)`` builds an app whose model is loaded once into
+``app.state.service`` (:class:`~celltext.serving.service.Service`) by a task the
+``lifespan`` hook starts: the port opens at once, ``/health`` answers 503 ``loading`` (and
+the model routes 503) until the model is loaded and warm, then 200 ``ok``; a failed load
+stays 503 ``error`` with the reason in ``detail``. Tests pass a ready ``predictor`` (started
+before the first request) or a ``predictor_factory`` instead of a model reference. Run it
+with ``celltext serve`` or any ASGI server:
+``uvicorn --factory celltext.serving.app:app_from_env``.
 
 Middleware (outermost first): request metrics (count, latency per route template,
 in-flight gauge), then the body limits: size (413) and read time (408).
@@ -41,17 +45,29 @@ def create_app(
     settings = settings or ServingSettings.from_env()
     service = Service(settings, predictor=predictor, factory=predictor_factory)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        try:
-            await service.startup()
-        except Exception as exc:
-            service.status, service.error = "error", f"model failed to load: {exc}"
-            log.exception("model failed to load")
-            raise
+    def watch() -> None:
         if settings.registry_name and settings.update_interval_s > 0:
             watcher = ChampionWatcher(service, settings.registry_name, settings.update_interval_s)
             service.watcher_task = asyncio.create_task(watcher.run(), name="celltext-watcher")
+
+    async def load() -> None:
+        try:
+            await service.startup()
+        except Exception as exc:  # noqa: BLE001 -- reported by /health, the port stays open
+            # anonymous callers get the kind of failure, the log the paths and the traceback
+            service.status = "error"
+            service.error = f"model failed to load: {type(exc).__name__} (see the server log)"
+            log.exception("model failed to load")
+            return
+        watch()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if service.loaded is not None:  # a ready predictor: started before any request
+            await service.startup()
+            watch()
+        else:
+            service.loader_task = asyncio.create_task(load(), name="celltext-load")
         yield
         await service.shutdown()
 

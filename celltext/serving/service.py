@@ -9,6 +9,13 @@ answer reports the time the request waited for it (``latency_ms``).
 The predictor is swapped by assigning one attribute (:meth:`Service.swap`): a request
 reads ``service.predictor`` once at its start and keeps that object to the end, so a swap
 never disturbs requests in flight, and the old model is freed when the last one finishes.
+
+The model loads in a daemon thread while the port is already open (``/health`` and every
+model route answer 503 until it is ready), so SIGTERM during a long load (a phrase-bank
+build) ends the process at once. Registry calls (:meth:`Service.registry`) run on a pool
+of their own, two threads, at most :data:`REGISTRY_QUEUE` calls at a time, each under
+``$CELLTEXT_REGISTRY_TIMEOUT_S`` (default 10 s): a registry that hangs costs a 503 or a
+``registry_error``, never a predictor thread or a feedback write.
 """
 
 from __future__ import annotations
@@ -17,15 +24,22 @@ import asyncio
 import dataclasses
 import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
+from prometheus_client import Counter, Gauge
 
+from celltext.inference import registry_client
 from celltext.inference.factory import load_predictor
-from celltext.inference.predictor import Answer, Predictor, PredictorConfig, StageError
+from celltext.inference.options import BankConfig, PredictorConfig
+from celltext.inference.predictor import Answer, Predictor, StageError
+from celltext.registry.errors import RegistryUnavailable
 from celltext.serving.batching import MicroBatcher, Overloaded
 from celltext.serving.feedback import FeedbackStore
 from celltext.serving.metrics import ServiceMetrics
@@ -35,17 +49,78 @@ from celltext.textcheck import first_text_problem
 log = logging.getLogger(__name__)
 
 PredictorFactory = Callable[[ServingSettings], Predictor]
+REGISTRY_THREADS = 2
+REGISTRY_QUEUE = 8
+"""Most registry calls running or waiting at once; more are refused at once (503)."""
+
+
+def registry_timeout_s() -> float:
+    """Deadline of one registry call from a route or the watcher, in seconds
+    (``$CELLTEXT_REGISTRY_TIMEOUT_S``, default 10)."""
+    return float(os.environ.get("CELLTEXT_REGISTRY_TIMEOUT_S") or 10.0)
 
 
 def default_predictor_factory(settings: ServingSettings) -> Predictor:
-    """Load the configured model (``settings.model``) with torch threads set."""
+    """Load the configured model (``settings.model``) with torch threads set. A registry
+    reference is resolved first and that version loaded, labelled ``name/version``."""
     import torch
 
     torch.set_num_threads(settings.torch_threads)
-    config = PredictorConfig(
-        threshold=settings.threshold, fallback=settings.fallback, release=settings.release
+    config = PredictorConfig(bank=BankConfig(release=settings.release))
+    ref = settings.model
+    pinned = None if ref is None or Path(ref).exists() else registry_client.resolve(ref)
+    load_ref = f"{pinned[0]}/{pinned[1]}" if pinned else ref
+    predictor = load_predictor(
+        load_ref, fallback=settings.fallback, threshold=settings.threshold, config=config
     )
-    return load_predictor(settings.model, fallback=settings.fallback, config=config)
+    if pinned:
+        label_registered(predictor, *pinned)
+    return predictor
+
+
+def backend_name(predictor: Any) -> str:
+    """The runtime serving ``predictor``: ``torch``, ``onnxruntime`` or ``none`` (retrieval)."""
+    return getattr(getattr(predictor, "backend", None), "name", None) or "none"
+
+
+def label_registered(predictor: Predictor, name: str, version: int | str) -> None:
+    """Name a predictor after the registry version it was loaded from (an export's manifest
+    keeps whatever name the export was built under); ``+onnx`` marks onnxruntime."""
+    suffix = "+onnx" if backend_name(predictor) == "onnxruntime" else ""
+    predictor.info.name, predictor.info.version = name, f"{version}{suffix}"
+
+
+def model_identity(info: Any) -> tuple[str, str]:
+    """``(name, version)`` of a served model, whatever runtime serves it."""
+    return info.name, str(info.version).removesuffix("+onnx")
+
+
+async def run_in_daemon_thread(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` in a daemon thread of its own: awaiting it can be cancelled, and a
+    process asked to stop does not wait for it (a model load, a phrase-bank build)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # the awaiting task was cancelled (shutdown)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # noqa: BLE001 -- handed to the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=target, name=f"celltext-{fn.__name__}", daemon=True).start()
+    return await future
 
 
 class Service:
@@ -72,28 +147,53 @@ class Service:
         self.error: str | None = None
         self.started = time.time()
         self.watcher_task: asyncio.Task | None = None
+        self.loader_task: asyncio.Task | None = None
+        self.registry_pool = ThreadPoolExecutor(
+            REGISTRY_THREADS, thread_name_prefix="celltext-registry"
+        )
+        self.registry_timeout_s = registry_timeout_s()
+        self._registry_calls = 0
+        r = self.metrics.registry
+        self.backend_gauge = Gauge(
+            "celltext_model_backend", "The runtime serving the model (value 1).", ["backend"],
+            registry=r,
+        )  # fmt: skip
+        self.swaps_refused = Counter(
+            "celltext_model_swaps_refused", "Champion versions not swapped in, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
 
     # -- lifecycle ------------------------------------------------------------------------
     async def startup(self) -> None:
-        """Load the model (once, in a worker thread), warm it up, start the batcher."""
-        loop = asyncio.get_running_loop()
-        if self._predictor is None:
-            self._predictor = await loop.run_in_executor(self.executor, self.factory, self.settings)
-        self.metrics.set_model(self._predictor.info)
-        if self.settings.warmup:
-            await loop.run_in_executor(self.executor, self._warmup, self._predictor)
+        """Load the model (in a daemon thread), warm it up, start the batcher; requests reach
+        the model only then. The app runs this as a background task, with the port open."""
+        ready = self._predictor
+        self._predictor, self.status = None, "loading"  # every model route 503 until warm
+        predictor = await run_in_daemon_thread(self._prepare, ready)
         if self.batcher is not None:
             await self.batcher.start()
+        self._predictor = predictor
+        self._show(predictor)
         self.status = "ok"
-        log.info("serving %s", self._predictor.info.label)
+        log.info("serving %s on %s", predictor.info.label, backend_name(predictor))
+
+    def _prepare(self, predictor: Predictor | None) -> Predictor:
+        """The model (loaded with the factory unless given), warmed up."""
+        if predictor is None:
+            predictor = self.factory(self.settings)
+        if self.settings.warmup:
+            self._warmup(predictor)
+        return predictor
 
     async def shutdown(self) -> None:
-        """Stop background work and the worker threads."""
-        if self.watcher_task is not None:
-            self.watcher_task.cancel()
+        """Stop background work (a load in progress included) and the worker threads."""
+        for task in (self.watcher_task, self.loader_task):
+            if task is not None:
+                task.cancel()
         if self.batcher is not None:
             await self.batcher.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.registry_pool.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _warmup(predictor: Predictor) -> None:
@@ -113,18 +213,49 @@ class Service:
 
     @property
     def predictor(self) -> Predictor:
-        """The model serving new requests."""
+        """The model serving new requests (503 while it loads, or after it failed to)."""
         if self._predictor is None:
-            raise HTTPException(503, "the model is still loading")
+            if self.status == "error":
+                raise HTTPException(503, f"no model: {self.error}")
+            raise HTTPException(503, "the model is still loading", headers={"Retry-After": "5"})
         return self._predictor
 
     def swap(self, new: Predictor) -> None:
         """Serve ``new`` from now on (requests in flight keep the old one)."""
         old = self._predictor
         self._predictor = new
-        self.metrics.set_model(new.info)
+        self._show(new)
         self.metrics.swaps.inc()
-        log.info("model swapped: %s -> %s", old.info.label if old else None, new.info.label)
+        log.info(
+            "model swapped: %s -> %s (on %s)",
+            old.info.label if old else None, new.info.label, backend_name(new),
+        )  # fmt: skip
+
+    def _show(self, predictor: Predictor) -> None:
+        """The served model and its runtime in ``/metrics``."""
+        self.metrics.set_model(predictor.info)
+        self.backend_gauge.clear()
+        self.backend_gauge.labels(backend=backend_name(predictor)).set(1)
+
+    # -- the registry ---------------------------------------------------------------------
+    async def registry(self, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)``, a registry call, on the registry's own pool under its deadline;
+        past it, or with :data:`REGISTRY_QUEUE` calls already pending, RegistryUnavailable."""
+        if self._registry_calls >= REGISTRY_QUEUE:
+            raise RegistryUnavailable(
+                f"model registry unavailable: {REGISTRY_QUEUE} registry calls already waiting"
+            )
+        self._registry_calls += 1
+        loop = asyncio.get_running_loop()
+        try:
+            call = loop.run_in_executor(self.registry_pool, fn, *args)
+            return await asyncio.wait_for(call, self.registry_timeout_s)
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"model registry unavailable: no answer within {self.registry_timeout_s:g} s"
+            ) from None
+        finally:
+            self._registry_calls -= 1
 
     # -- calls ----------------------------------------------------------------------------
     async def call(self, fn: Callable, *args: Any) -> Any:
