@@ -24,6 +24,8 @@ def serve(
 
     Every setting can also come from ``CELLTEXT_*`` environment variables (see
     ``celltext/serving/settings.py``); the admin token only from ``CELLTEXT_ADMIN_TOKEN``.
+    ``X-Forwarded-For`` is believed only from the proxies in ``CELLTEXT_FORWARDED_ALLOW_IPS``
+    (unset: from nobody).
     """
     import uvicorn
 
@@ -43,7 +45,11 @@ def serve(
         err_console.print("[dim]admin endpoints disabled (CELLTEXT_ADMIN_TOKEN is not set)[/]")
     err_console.print(f"serving on http://{host}:{port}/ (API docs at /docs)")
     app = serve_docs_locally(create_app(settings))  # Swagger UI without a CDN
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    trusted = ",".join(settings.trusted_proxies)  # "" also overrides uvicorn's 127.0.0.1 default
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=False,
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
+    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

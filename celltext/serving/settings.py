@@ -3,12 +3,15 @@
 Every field has an environment variable named ``CELLTEXT_`` + the field name in upper case
 (``CELLTEXT_MODEL``, ``CELLTEXT_THRESHOLD``, ``CELLTEXT_MAX_BATCH``, ...). The admin token
 (``CELLTEXT_ADMIN_TOKEN``) guards the version-management endpoints: when it is unset or
-empty every admin call is refused.
+empty every admin call is refused. ``CELLTEXT_FORWARDED_ALLOW_IPS`` names the proxies whose
+``X-Forwarded-For`` is believed; unset, nobody's is (``celltext serve`` passes it to uvicorn's
+``forwarded_allow_ips``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -65,6 +68,10 @@ class ServingSettings(Config):
     """Most rows the feedback database holds; past it new feedback is a 507."""
     feedback_max_chars: int = 4_000
     """Longest accepted answer or comment in a feedback post (characters); longer is a 422."""
+    forwarded_allow_ips: str | None = None
+    """Proxies trusted to set ``X-Forwarded-For`` and ``X-Forwarded-Proto``: comma-separated
+    addresses or networks (``10.0.0.0/8``), ``*`` for any. Unset trusts none: the client is
+    the connection's address, so a forged header cannot dodge the feedback rate limit."""
     warmup: bool = True
     """Answer one question at start-up so the first user request is not the slow one."""
 
@@ -84,6 +91,14 @@ class ServingSettings(Config):
         require(self.feedback_per_minute > 0, "feedback_per_minute", "must be > 0")
         require(self.feedback_max_rows > 0, "feedback_max_rows", "must be > 0")
         require(self.feedback_max_chars > 0, "feedback_max_chars", "must be > 0")
+        for item in self.trusted_proxies:
+            require(_is_network(item), "forwarded_allow_ips", f"{item!r} is not an IP "
+                    "address, a network or '*' (CELLTEXT_FORWARDED_ALLOW_IPS)")  # fmt: skip
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """The entries of :attr:`forwarded_allow_ips` (empty: trust no proxy)."""
+        return [p.strip() for p in (self.forwarded_allow_ips or "").split(",") if p.strip()]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> ServingSettings:
@@ -108,6 +123,13 @@ class ServingSettings(Config):
         data = self.to_dict()
         data["admin_token"] = "set" if self.admin_enabled else None
         return data
+
+
+def _is_network(item: str) -> bool:
+    try:
+        return item == "*" or bool(ipaddress.ip_network(item, strict=False))
+    except ValueError:
+        return False
 
 
 def _parse(name: str, raw: str, default_type: type, default) -> object:

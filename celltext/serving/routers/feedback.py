@@ -4,13 +4,19 @@ Feedback is anonymous input written to disk, so it is bounded three ways: each f
 (``feedback_max_chars``, the question by ``max_question_chars``), a per-client rate
 (``feedback_per_minute``, 429 past it) and the table's total size (``feedback_max_rows``,
 507 past it).
+
+The client is ``request.client.host``: the connection's address, or the one in
+``X-Forwarded-For`` only when uvicorn was told to trust the sending proxy
+(``CELLTEXT_FORWARDED_ALLOW_IPS``, passed on by ``celltext serve``), so a client cannot name
+itself. The rate limiter remembers at most ``_MAX_CLIENTS`` addresses (least recently seen
+forgotten first).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
@@ -25,18 +31,28 @@ _MAX_CLIENTS = 10_000  # addresses remembered by the rate limiter
 
 
 class RateLimiter:
-    """Sliding-window count of events per key (one deque of timestamps per client)."""
+    """Sliding-window count of events per key (one deque of timestamps per client).
 
-    def __init__(self, per_window: int, window_s: float = _WINDOW_S):
-        self.per_window, self.window_s = per_window, window_s
-        self._seen: dict[str, deque[float]] = {}
+    At most ``max_clients`` keys are remembered; past that the least recently seen is
+    forgotten (LRU), so a flood of new addresses costs bounded memory and never resets the
+    windows of the clients still active."""
+
+    def __init__(
+        self, per_window: int, window_s: float = _WINDOW_S, max_clients: int = _MAX_CLIENTS
+    ):
+        self.per_window, self.window_s, self.max_clients = per_window, window_s, max_clients
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def allow(self, key: str, now: float | None = None) -> bool:
         """Record an event for ``key``; False when it is over the limit."""
         now = time.monotonic() if now is None else now
-        if len(self._seen) > _MAX_CLIENTS:
-            self._seen.clear()  # bounded memory; a flood resets everyone's window
         times = self._seen.setdefault(key, deque())
+        self._seen.move_to_end(key)  # now the most recently seen
+        while len(self._seen) > self.max_clients:
+            self._seen.popitem(last=False)
         while times and now - times[0] > self.window_s:
             times.popleft()
         if len(times) >= self.per_window:
