@@ -3,7 +3,8 @@
 One table, ``feedback``; the database lives at ``home_dir()/feedback.sqlite3`` unless the
 service is told otherwise. Each call opens its own connection (the service writes from
 several threads and, behind a load balancer, several processes; WAL journaling lets them
-share the file).
+share the file). :meth:`FeedbackStore.add` counts and inserts in one ``BEGIN IMMEDIATE``
+transaction, so the row limit holds however many workers write at once.
 
 :meth:`FeedbackStore.export_review` writes the thumbs-down answers as a review file in the
 columns of :mod:`celltext.data.review` (``id, split, domain, qtype, subject, question, answer,
@@ -14,6 +15,7 @@ came from the phrase bank map back to their release pair.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from contextlib import closing
@@ -40,6 +42,21 @@ CREATE TABLE IF NOT EXISTS feedback (
 RATINGS = {"up": 1, "down": -1}
 
 
+class FeedbackFull(Exception):
+    """The store already holds ``max_rows`` ratings."""
+
+    def __init__(self, max_rows: int):
+        super().__init__(f"the feedback store is full ({max_rows} rows)")
+        self.max_rows = max_rows
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a storage error means the disk (or SQLite's size limit) is full."""
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL":
+        return True
+    return "disk is full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC
+
+
 def default_feedback_path() -> Path:
     """``home_dir()/feedback.sqlite3``."""
     return home_dir() / "feedback.sqlite3"
@@ -51,12 +68,12 @@ class FeedbackStore:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_feedback_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
+        with closing(self._connect()) as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30.0)
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)  # explicit BEGINs
         con.row_factory = sqlite3.Row
         return con
 
@@ -69,20 +86,34 @@ class FeedbackStore:
         fallback: bool | None = None,
         confidence: float | None = None,
         comment: str | None = None,
+        max_rows: int | None = None,
     ) -> int:
-        """Store one rating (``"up"`` or ``"down"``); returns its id."""
+        """Store one rating (``"up"`` or ``"down"``); returns its id. With ``max_rows``,
+        :class:`FeedbackFull` when the store already holds that many: the count and the insert
+        are one write transaction, so concurrent writers (threads or processes) cannot
+        overshoot the limit. SQLite errors (a full disk, a lock held too long) propagate."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
         row = (
             time.time(), question, answer, RATINGS[rating], model,
             None if fallback is None else int(fallback), confidence, comment,
         )  # fmt: skip
-        with closing(self._connect()) as con, con:
-            cur = con.execute(
-                "INSERT INTO feedback (created, question, answer, rating, model, fallback,"
-                " confidence, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+        with closing(self._connect()) as con:
+            con.execute("BEGIN IMMEDIATE")  # take the write lock before counting
+            try:
+                if max_rows is not None:
+                    (n,) = con.execute("SELECT COUNT(*) FROM feedback").fetchone()
+                    if n >= max_rows:
+                        raise FeedbackFull(max_rows)
+                cur = con.execute(
+                    "INSERT INTO feedback (created, question, answer, rating, model, fallback,"
+                    " confidence, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                con.execute("COMMIT")
+            finally:
+                if con.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL)
+                    con.execute("ROLLBACK")
             return int(cur.lastrowid)
 
     def rows(self, limit: int | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,3 +82,53 @@ def test_feedback_csv_export_has_no_formulas(make_client, tmp_path):
         (row,) = list(csv.DictReader(fh))
     assert row["question"] == "'" + formula and row["answer"] == "'@SUM(1)"
     assert all(not cell.startswith(("=", "+", "-", "@")) for cell in row.values())
+
+
+def _failing_writes(message: str) -> type[sqlite3.Connection]:
+    """A connection class whose inserts fail as SQLite's do (``database or disk is full``)."""
+
+    class Failing(sqlite3.Connection):
+        def execute(self, sql, *args):
+            if sql.lstrip().upper().startswith("INSERT"):
+                raise sqlite3.OperationalError(message)
+            return super().execute(sql, *args)
+
+    return Failing
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "needle"),
+    [("database or disk is full", 507, "out of disk space"),
+     ("database is locked", 503, "try again")],
+)  # fmt: skip
+def test_storage_errors_are_clear_answers_not_500(make_client, monkeypatch, error, status, needle):
+    client = make_client()
+    real_connect = sqlite3.connect
+    failing = _failing_writes(error)
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **k, factory=failing))
+    body = {"question": "What is X?", "answer": "Y.", "rating": "down"}
+    r = client.post("/v1/feedback", json=body)
+    assert r.status_code == status and needle in r.json()["detail"]
+    assert status != 503 or r.headers["retry-after"]
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    assert client.post("/v1/feedback", json=body).status_code == 200  # same connection, recovered
+    assert 'status="500"' not in client.get("/metrics").text
+
+
+def test_row_limit_holds_with_two_workers(make_client, monkeypatch):
+    """Two apps (two workers) on one database file, 20 clients at once, a limit of 5."""
+    real_connect = sqlite3.connect
+
+    def slow_connect(*args, **kwargs):  # widens any gap between counting and inserting
+        time.sleep(0.02)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", slow_connect)
+    workers = [make_client(feedback_max_rows=5), make_client(feedback_max_rows=5)]
+    body = {"question": "What is X?", "answer": "Y.", "rating": "up"}
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda i: workers[i % 2].post("/v1/feedback", json=body).status_code,
+                              range(20)))  # fmt: skip
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    assert sorted(codes) == [200] * 5 + [507] * 15
+    assert sum(FeedbackStore(workers[0].app.state.service.feedback.path).counts().values()) == 5

@@ -3,7 +3,9 @@
 Feedback is anonymous input written to disk, so it is bounded three ways: each field's size
 (``feedback_max_chars``, the question by ``max_question_chars``), a per-client rate
 (``feedback_per_minute``, 429 past it) and the table's total size (``feedback_max_rows``,
-507 past it).
+507 past it, counted in the insert's own transaction). A full disk is a 507 as well, any
+other storage error (a lock held too long, a read-only file) a 503 with ``Retry-After``:
+never a 500 that pages someone.
 
 The client is ``request.client.host``: the connection's address, or the one in
 ``X-Forwarded-For`` only when uvicorn was told to trust the sending proxy
@@ -15,16 +17,20 @@ forgotten first).
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections import OrderedDict, deque
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from celltext.serving.feedback import FeedbackFull, is_disk_full
 from celltext.serving.limits import check_question, check_text_size
 from celltext.serving.routers.deps import get_service
 from celltext.serving.schemas import FeedbackRequest, FeedbackResponse
 from celltext.serving.service import Service
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["feedback"])
 _WINDOW_S = 60.0
 _MAX_CLIENTS = 10_000  # addresses remembered by the rate limiter
@@ -84,10 +90,24 @@ async def feedback(
             429, f"too much feedback: at most {settings.feedback_per_minute} a minute"
         )
     store = service.feedback
-    counts = await asyncio.to_thread(store.counts)
-    if sum(counts.values()) >= settings.feedback_max_rows:
-        raise HTTPException(507, "the feedback store is full; try again later")
-    fid = await asyncio.to_thread(store.add, **req.model_dump())
-    service.metrics.feedback.labels(rating=req.rating).inc()
-    counts = await asyncio.to_thread(store.counts)
+    try:
+        fid = await asyncio.to_thread(
+            store.add, **req.model_dump(), max_rows=settings.feedback_max_rows
+        )
+        service.metrics.feedback.labels(rating=req.rating).inc()
+        counts = await asyncio.to_thread(store.counts)
+    except FeedbackFull:
+        raise HTTPException(507, "the feedback store is full; try again later") from None
+    except (sqlite3.Error, OSError) as exc:
+        raise _storage_error(exc) from None
     return FeedbackResponse(id=fid, counts=counts)
+
+
+def _storage_error(exc: BaseException) -> HTTPException:
+    """A clear 507 (disk full) or 503 (locked, read-only, I/O error) instead of a 500."""
+    log.warning("feedback not stored: %s: %s", type(exc).__name__, exc)
+    if is_disk_full(exc):
+        return HTTPException(507, "the feedback store is out of disk space; try again later")
+    return HTTPException(
+        503, "the feedback store is unavailable; try again later", headers={"Retry-After": "30"}
+    )
