@@ -34,9 +34,11 @@ def onnx(
     limit: int = typer.Option(0, "--limit", min=0, help="At most this many questions (0: all)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Export teacher, core and decoder to ONNX (+ manifest); report ORT vs PyTorch parity."""
+    """Export teacher, core and decoder to ONNX (+ manifest); report ORT vs PyTorch parity.
+    The files are written to a temporary folder beside ``--out`` that replaces it when the
+    export is complete, so an interrupted export leaves the previous one as it was."""
     from celltext.cli.inference import set_torch_threads
-    from celltext.export.onnx import export_model
+    from celltext.export.onnx import check_replaceable, export_model, staged_dir
     from celltext.inference.factory import load_predictor
 
     try:
@@ -51,6 +53,10 @@ def onnx(
         from celltext.inference.loading import export_dir_for, resolve_ref
 
         out = export_dir_for(resolve_ref(model))
+    try:
+        check_replaceable(out)  # an export replaces the whole folder
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from exc
     err_console.print(f"exporting {predictor.info.label} to {out}")
     manifest = export_model(predictor, out)
     result = {"out": str(out), "decoder_mode": manifest["decoder"]["mode"],
@@ -59,7 +65,9 @@ def onnx(
     if int8:
         from celltext.export.parity import quantize_int8
 
-        int8_dir = quantize_int8(out, out.parent / f"{out.name}-int8")
+        int8_dir = out.parent / f"{out.name}-int8"
+        with staged_dir(int8_dir) as tmp:
+            quantize_int8(out, tmp)
         result["int8_out"] = str(int8_dir)
     if parity:
         result["parity"] = _parity(predictor, out, int8_dir, release, split, limit)

@@ -24,14 +24,24 @@ The export reuses the model's own modules and caches unchanged: every sequence l
 ``step(x, cache) -> (y, cache)`` is functional and its cache a NamedTuple of tensors, so the
 exported step is the same code as ``decoder.decode``. Tracing uses the TorchScript-based
 exporter (``dynamo=False``; the dynamo exporter needs ``onnxscript``).
+
+An export is written into a fresh temporary folder beside the output folder, which it
+replaces only when complete (:func:`staged_dir`): a killed export leaves the previous one
+intact, and no file is ever appended to. :func:`build_export` verifies a cached export
+against its manifest before reusing it and rebuilds it when it is broken.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import shutil
 import time
+import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +51,7 @@ import torch.nn as nn
 from celltext.inference.export_files import MANIFEST, SELF_HASH, manifest_hash
 from celltext.inference.selector import SELECTOR_FILE
 
+log = logging.getLogger(__name__)
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -203,6 +214,7 @@ def _weights_outside(path: Path, data_name: str) -> None:
     import onnx
 
     model = onnx.load(str(path))
+    (path.parent / data_name).unlink(missing_ok=True)  # onnx appends to an existing file
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data_name, size_threshold=1024)  # fmt: skip
 
@@ -272,11 +284,16 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
 
 
 def export_model(predictor, out: str | Path) -> dict[str, Any]:
-    """Export a loaded :class:`~celltext.inference.predictor.Predictor` to ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Export a loaded :class:`~celltext.inference.predictor.Predictor` to ``out``, atomically
+    (see :func:`staged_dir`): a killed export leaves ``out`` as it was, and a re-export
+    writes fresh files instead of appending to the old ``teacher.onnx.data``."""
     if predictor.retrieval_only:
         raise ValueError("the retrieval baseline has no network to export")
+    with staged_dir(out) as tmp:
+        return _export_into(predictor, tmp)
+
+
+def _export_into(predictor, out: Path) -> dict[str, Any]:
     start = time.perf_counter()
     system, tok = predictor.backend.system, predictor.backend.tokenizer
     teacher_info = export_teacher(predictor.teacher, out)
@@ -301,6 +318,68 @@ def export_model(predictor, out: str | Path) -> dict[str, Any]:
     return write_manifest(out, manifest)
 
 
+# -- atomic publishing ------------------------------------------------------------------------
+EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md")  # every file an export (+ parity) holds
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | Path) -> Iterator[Path]:
+    """A fresh sibling folder of ``out`` to write into (same filesystem); when the block
+    succeeds it replaces ``out`` by renames, on any failure it is removed and ``out`` stays
+    as it was. Runs under a lock beside ``out``, which also clears temporary folders left by
+    killed runs. An existing ``out`` must look like an export: a folder holding anything
+    else is refused with ``ValueError`` rather than deleted."""
+    from filelock import FileLock
+
+    out = Path(out)
+    check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{out.name}.lock")):
+        for stale in out.parent.glob(f".tmp-{'?' * 8}-{out.name}"):  # killed runs' (locked)
+            log.warning("removing %s, left by an interrupted export", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = _temp_name(out)
+        tmp.mkdir()
+        try:
+            yield tmp
+            _replace_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise ``ValueError`` unless ``out`` is absent, empty or holds only export files."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder for an ONNX export")
+    if out.is_dir():
+        foreign = [p.name for p in out.iterdir() if not _export_file(p)]
+        if foreign:
+            raise ValueError(
+                f"refusing to replace {out}: it is not an ONNX export (it holds {foreign[0]}); "
+                "choose a new or empty folder"
+            )
+
+
+def _temp_name(out: Path) -> Path:
+    return out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
+
+
+def _export_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink() and path.name.endswith(EXPORT_SUFFIXES)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Put folder ``src`` at ``dst``: a rename, the old ``dst`` moved aside first (a folder
+    cannot be renamed over a non-empty one) and deleted after."""
+    if not dst.exists():
+        src.rename(dst)
+        return
+    old = _temp_name(dst)
+    dst.rename(old)
+    src.rename(dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest.json`` with the sha256 of every file in ``out`` and of itself
     (checked on load by :func:`celltext.inference.export_files.verify_export`); return it."""
@@ -317,23 +396,18 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def build_export(ref: str | None = None) -> Path:
     """The export of ``ref`` (default: the shipped model) at
-    :func:`~celltext.inference.loading.export_dir_for`, built now if it is missing (written
-    to a temporary folder and renamed, so a killed build leaves nothing half-written)."""
-    import shutil
-    import uuid
-
+    :func:`~celltext.inference.loading.export_dir_for`, verified against its manifest before
+    it is reused; built now (atomically, :func:`export_model`) if it is missing or broken."""
+    from celltext.inference.export_files import ExportIntegrityError, verify_export
     from celltext.inference.factory import load_predictor
-    from celltext.inference.loading import export_dir_for, is_onnx_export, resolve_ref
+    from celltext.inference.loading import export_dir_for, resolve_ref
 
     out = export_dir_for(resolve_ref(ref))
-    if is_onnx_export(out):
-        return out
-    predictor = load_predictor(ref, fallback=False, backend="torch")
-    tmp = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
-    try:
-        export_model(predictor, tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if out.exists():
+        try:
+            verify_export(out)
+            return out
+        except ExportIntegrityError as exc:
+            log.warning("cached ONNX export is broken, rebuilding it: %s", exc)
+    export_model(load_predictor(ref, fallback=False, backend="torch"), out)
     return out
