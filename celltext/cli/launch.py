@@ -15,15 +15,21 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 
-from celltext.cli.common import fail
+from rich.markup import escape
+
+from celltext.cli.common import err_console, fail
 
 # ``python -m celltext`` runs this module as ``__main__``.
 _PACKAGE_MAIN = "celltext.__main__"
 # Set by a distributed launcher in each process it starts.
 LAUNCHER_VARIABLES = ("WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+# How long a process other than the main one waits, after an error, for the main one to
+# report it (see ``leave_the_report_to_the_main_process``).
+MAIN_REPORT_WAIT_S = 30.0
 
 
 def under_a_launcher(env: Mapping[str, str] = os.environ) -> bool:
@@ -41,6 +47,29 @@ def child_program() -> list[str]:
     if spec is not None and spec.name == _PACKAGE_MAIN or script is None:
         return [sys.executable, "-m", "celltext"]
     return [sys.executable, script]
+
+
+def leave_the_report_to_the_main_process(rank: int, message: str) -> None:
+    """In process ``rank`` (not the main one), after an error that every process hits:
+    wait until the launcher stops this process, so that the main one reports the error.
+
+    A launcher (the elastic agent of ``accelerate launch``, ``torchrun`` and
+    ``--num-processes``; mpirun) stops every process as soon as one has failed. Were this
+    one to exit at once, the launcher could stop the main process before it printed the
+    error, and the run would end without a word: on a busy machine the main process can
+    be a second behind (about the time this one takes to exit). So this one waits; once
+    the main process has reported and failed, the launcher stops this one (SIGTERM). If
+    after ``MAIN_REPORT_WAIT_S`` the main process has not failed, the error was this
+    process's own (the main one waits for it): it reports it and returns. Without a
+    launcher it returns at once.
+    """
+    if not under_a_launcher():
+        return
+    try:
+        time.sleep(MAIN_REPORT_WAIT_S)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process: the main one reports that
+        return
+    err_console.print(f"[bold red]error (process {rank}):[/] {escape(message)}", soft_wrap=True)
 
 
 @contextlib.contextmanager

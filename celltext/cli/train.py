@@ -122,6 +122,9 @@ def train_cmd(
         ValueError,
     ) as exc:
         if _rank() != 0:  # every process hits the same error: the main one reports it
+            from celltext.cli.launch import leave_the_report_to_the_main_process
+
+            leave_the_report_to_the_main_process(_rank(), str(exc))
             raise typer.Exit(1) from exc
         raise fail(str(exc)) from exc
     if not result.is_main_process:

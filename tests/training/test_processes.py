@@ -1,5 +1,5 @@
-"""Real processes: ``celltext train`` killed with SIGKILL resumes to the same weights, and a
-2-process CPU run (``accelerate launch``, gloo) completes."""
+"""Real processes: ``celltext train`` killed with SIGKILL resumes to the same weights, a
+2-process CPU run (``accelerate launch``, gloo) completes, and a refused one reports once."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from typer.testing import CliRunner
 from celltext.registry.checkpoint import read_metadata, verify_checkpoint
 
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
+SLOW_MAIN_CLI = Path(__file__).with_name("slow_main_cli.py")
 VENV_BIN = Path(sys.executable).parent
 
 
-def _train_args(out: Path) -> list[str]:
+def _train_args(out: Path, cli: Path = FAKE_CLI) -> list[str]:
     """The fake CLI training ``tiny`` into ``out``, quietly, with JSON output."""
-    return [str(FAKE_CLI), "train", "--preset", "tiny", "--out", str(out), "--no-register",
+    return [str(cli), "train", "--preset", "tiny", "--out", str(out), "--no-register",
             "--no-progress", "--json"]  # fmt: skip
 
 
@@ -103,3 +104,27 @@ def test_two_process_cpu_run(tmp_path, launcher):
     if launcher == "celltext":  # no launcher traceback either: the one line, nothing else
         assert again.stderr.strip().startswith("error:") and "Traceback" not in again.stderr
     assert verify_checkpoint(summary["checkpoint"])["weights_sha256"] == meta["weights_sha256"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["accelerate", "torchrun"])
+def test_a_late_main_process_still_reports_the_refusal(tmp_path, launcher):
+    """Every process refuses an existing run, the main one last (as on a busy machine):
+    the launcher must not stop it before it has printed its one-line error. (``celltext
+    --num-processes`` refuses before it starts any process.)"""
+    from celltext.training.rundir import RUN_FILE
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / RUN_FILE).write_text("{}")
+    before, after = _launcher(launcher, port)
+    cmd = [*before, *_train_args(out, cli=SLOW_MAIN_CLI), *after]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    assert proc.stdout.strip(), f"the main process printed nothing: {proc.stderr[-3000:]}"
+    error = json.loads(proc.stdout)  # exactly one document: only rank 0 reports
+    assert "already holds a run; pass --resume" in error["error"]
+    assert "[rank1]" not in proc.stderr and "process 1" not in proc.stderr
