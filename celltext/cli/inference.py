@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import sys
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from celltext.cli.batch_io import count_lines, done_ids, read_jsonl
+from celltext.cli.batch_io import AnswerOutput, OutputError, count_lines, read_jsonl
 from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail, quiet_unless_verbose
 from celltext.textcheck import text_problem
 
@@ -95,7 +95,12 @@ def ask(
 # -- batch ------------------------------------------------------------------------------------
 def answer(
     input: Path = typer.Option(
-        ..., "--input", "-i", exists=True, dir_okay=False, help="JSONL of {id, question}."
+        ...,
+        "--input",
+        "-i",
+        exists=True,
+        dir_okay=False,
+        help="JSONL of {id, question}; an id is a string or an integer, kept as it is.",
     ),
     output: Path = typer.Option(
         ..., "--output", "-o", dir_okay=False, help="JSONL to write (appended; resumable)."
@@ -107,7 +112,8 @@ def answer(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Questions per model batch."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Answer every question of a JSONL file; re-running skips ids already in the output."""
+    """Answer every question of a JSONL file; re-running skips ids already in the output.
+    Bad lines (an id seen before with another question too) are skipped and reported."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -116,39 +122,47 @@ def answer(
         TimeRemainingColumn,
     )
 
-    predictor = _predictor(model, no_fallback, threshold, backend)
-    done, unreadable = done_ids(output)
+    try:  # before the model loads: a bad output fails at once
+        sink = AnswerOutput(output, input)
+    except OutputError as exc:
+        raise fail(str(exc), code=2) from exc
+    done, unreadable = sink.done, sink.unreadable
+    try:
+        predictor = _predictor(model, no_fallback, threshold, backend)
+    except BaseException:
+        sink.discard()
+        raise
     bad: list[dict] = []
     replaced: list[dict] = []
     stats = {"written": 0, "skipped_existing": 0, "fallback": 0}
     start = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with output.open("a", encoding="utf-8") as out, Progress(*columns, console=err_console) as bar:
+    with contextlib.closing(sink), Progress(*columns, console=err_console) as bar:
         task = bar.add_task("answer", total=count_lines(input))
-        batch: list[tuple[str, str]] = []
+        batch: list[tuple[int | str, str]] = []
 
         def flush() -> None:
             rows = predictor.answer([q for _, q in batch])
-            for (rid, q), r in zip(batch, rows, strict=True):
-                record = {"id": rid, "question": q, "answer": r.answer, "confidence": r.confidence,
-                          "fallback": r.fallback, "fallback_reason": r.fallback_reason,
-                          "provenance": r.provenance, "abstained": r.abstained,
-                          "latency_ms": r.latency_ms, "model": r.model}  # fmt: skip
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                stats["fallback"] += int(r.fallback)
-            out.flush()
-            os.fsync(out.fileno())  # a killed run loses at most the batch in flight
+            records = [{"id": rid, "question": q, "answer": r.answer, "confidence": r.confidence,
+                        "fallback": r.fallback, "fallback_reason": r.fallback_reason,
+                        "provenance": r.provenance, "abstained": r.abstained,
+                        "latency_ms": r.latency_ms, "model": r.model}
+                       for (rid, q), r in zip(batch, rows, strict=True)]  # fmt: skip
+            stats["fallback"] += sum(int(r.fallback) for r in rows)
+            try:
+                sink.write(records)  # synced: a killed run loses at most this batch
+            except OutputError as exc:
+                raise fail(str(exc)) from exc
             stats["written"] += len(batch)
             bar.advance(task, len(batch))
             batch.clear()
 
-        for _, rid, q in read_jsonl(input, bad, replaced):
-            if rid in done:
+        for lineno, rid, q in read_jsonl(input, bad, replaced, seen=done):
+            if rid in done:  # with the same question (another one is a bad line)
                 stats["skipped_existing"] += 1
                 bar.advance(task)
                 continue
-            done.add(rid)  # a repeated id inside the input is answered once
+            done[rid] = (f"input line {lineno}", q)  # a repeated id inside the input: once
             batch.append((rid, q))
             if len(batch) >= batch_size:
                 flush()
@@ -166,7 +180,7 @@ def answer(
     else:
         err_console.print(
             f"wrote {stats['written']} answers to {output} ({stats['skipped_existing']} already "
-            f"there, {len(bad)} malformed lines skipped) in {summary['seconds']} s"
+            f"there, {len(bad)} bad lines skipped) in {summary['seconds']} s"
         )
         if replaced or unreadable:
             err_console.print(
