@@ -18,6 +18,7 @@ the canonical JSON form, used in checkpoints and data manifests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -109,6 +110,13 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """Resolved field annotations of a config class (once per class: configs are built
+    per call on the answer path)."""
+    return typing.get_type_hints(cls)
+
+
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``overrides`` applied; nested mappings are merged key by key."""
     out = dict(base)
@@ -140,10 +148,11 @@ class Config:
     """Base class of every celltext configuration dataclass."""
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _type_hints(type(self))
         for f in dataclasses.fields(self):
             value = _with_field_defaults(f, getattr(self, f.name))
-            setattr(self, f.name, _coerce(value, hints[f.name], f.name))
+            # object.__setattr__: frozen configs (``GenerationOptions``) are coerced too
+            object.__setattr__(self, f.name, _coerce(value, hints[f.name], f.name))
         self.validate()
 
     def validate(self) -> None:
@@ -163,7 +172,7 @@ class Config:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(_prefix + unknown[0], f"unknown field for {cls.__name__}")
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, value in data.items():

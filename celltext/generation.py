@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from celltext.config import Config, require
 from celltext.ngrams import banned_next_tokens
 
 
@@ -48,8 +49,8 @@ class SpecialTokens:
     eos_id: int
 
 
-@dataclass(frozen=True)
-class GenerationOptions:
+@dataclass
+class GenerationOptions(Config):
     """Decoding options (Hugging Face ``GenerationConfig`` names and defaults)."""
 
     max_new_tokens: int = 48
@@ -63,13 +64,20 @@ class GenerationOptions:
     min_new_tokens: int = 0
     length_penalty: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.num_beams < 1:
-            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-        if self.do_sample and self.num_beams > 1:
-            raise ValueError("beam sampling is not supported: do_sample=True needs num_beams=1")
+    def validate(self) -> None:
+        require(self.max_new_tokens >= 1, "max_new_tokens", "must be >= 1")
+        require(self.num_beams >= 1, "num_beams", "must be >= 1")
+        require(
+            not (self.do_sample and self.num_beams > 1),
+            "do_sample",
+            "beam sampling is not supported: do_sample=True needs num_beams=1",
+        )
+        require(self.top_k >= 0, "top_k", "must be >= 0")
+        require(0.0 < self.top_p <= 1.0, "top_p", "must be in (0, 1]")
+        require(self.temperature > 0, "temperature", "must be > 0")
+        require(self.repetition_penalty > 0, "repetition_penalty", "must be > 0")
+        require(self.no_repeat_ngram_size >= 0, "no_repeat_ngram_size", "must be >= 0")
+        require(self.min_new_tokens >= 0, "min_new_tokens", "must be >= 0")
 
 
 def generate(

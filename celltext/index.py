@@ -150,12 +150,15 @@ class RetrievalIndex:
     ) -> RetrievalIndex | None:
         """The index of ``release``'s ``split`` (a version or a loaded release); built once,
         then loaded from the cache, whichever backend's teacher asks (their embeddings agree
-        to ~1e-7). ``build=False``: None unless it is cached (``teacher`` then only needs an
-        ``id``)."""
+        to ~1e-7). ``build=False``: None unless it is cached (``teacher`` may then be just
+        the teacher's id, a string: a cached bank loads before any teacher does)."""
         from celltext.data.release import load_release
 
         rel = load_release(release, root=root) if isinstance(release, str) else release
-        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher.id)}-s"
+        teacher_id = teacher if isinstance(teacher, str) else teacher.id
+        if isinstance(teacher, str) and build:
+            raise ValueError("building a retrieval index needs the teacher, not only its id")
+        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher_id)}-s"
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:

@@ -34,7 +34,8 @@ from celltext.evaluation.systems import (
     PredictorSystem,
     RetrievalSystem,
 )
-from celltext.inference.records import RETRIEVAL, PredictorConfig
+from celltext.inference.options import PredictorConfig
+from celltext.inference.records import RETRIEVAL
 
 THROUGHPUT_BATCH = 64
 _MB = 1024 * 1024

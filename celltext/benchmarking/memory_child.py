@@ -30,7 +30,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
     docstring); the times count from :data:`T0`."""
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
-    from celltext.inference.records import PredictorConfig
+    from celltext.inference.options import PredictorConfig
 
     cfg = PredictorConfig.from_dict(args["config"])
     bank = RetrievalIndex.load(args["bank"])

@@ -122,10 +122,10 @@ def _settings(cfg: Any, work: Workload, threads: int, with_predictor: bool) -> d
         "batch": 1,
         "iters": len(work.timed),
         "warmup": 2,
-        "num_beams": cfg.num_beams,
-        "do_sample": cfg.do_sample,
+        "num_beams": cfg.decoding.generation.num_beams,
+        "do_sample": cfg.decoding.generation.do_sample,
         "fallback": with_predictor,
-        "max_new_tokens": cfg.max_new_tokens,
+        "max_new_tokens": cfg.decoding.generation.max_new_tokens,
         "threads": ORT_THREADS,
         "torch_threads_of_the_pytorch_child": threads,
         "device": "cpu",
@@ -152,7 +152,9 @@ def bench_onnx(
     folder = Path(folder)
     manifest, ckpt, same = _exported_from(folder, ref)
     served = load_predictor(str(folder), fallback=False, threads=ORT_THREADS)
-    cfg = served.config.replace(fallback=True)  # the export's settings, production path
+    cfg = served.config.replace(
+        fallback={"enabled": True}
+    )  # the export's settings, production path
     index = RetrievalIndex.for_release(served.teacher, release, "train")
     # Memory children first, while this process only waits (they time nothing).
     mem = _fresh_processes(folder, ckpt, cfg, index, work, threads)

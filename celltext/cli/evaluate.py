@@ -84,23 +84,28 @@ def eval_command(
     """
     import torch
 
+    from celltext.config import ConfigError
     from celltext.data.schema import SPLITS
     from celltext.evaluation.evaluate import EvalRequest, run_eval
     from celltext.evaluation.heldout import HELDOUT_SPLITS, WithHeldout
-    from celltext.inference.records import PredictorConfig
+    from celltext.inference.options import DECODE_MODES, PredictorConfig
 
     if split not in (*SPLITS, *HELDOUT_SPLITS):
         raise fail(f"unknown split {split!r}; choose from {', '.join((*SPLITS, *HELDOUT_SPLITS))}")
-    if decode_mode not in ("generative", "edit", "search"):
-        raise fail(f"--decode-mode must be generative, edit or search, not {decode_mode!r}")
-    if num_beams < 1 or (do_sample and num_beams > 1):
-        raise fail("--num-beams must be >= 1, and 1 with --do-sample")
+    if decode_mode not in DECODE_MODES:
+        raise fail(f"--decode-mode must be one of {', '.join(DECODE_MODES)}, not {decode_mode!r}")
+    decoding = {
+        "seed": seed,
+        "generation": {"num_beams": num_beams, "do_sample": do_sample,
+                       "max_new_tokens": max_new_tokens},
+        "search": {"prototypes": search_prototypes, "correction_steps": correction_steps},
+    }  # fmt: skip
+    try:
+        options = PredictorConfig().replace(decoding=decoding)
+    except ConfigError as exc:  # names the field: decoding.generation.do_sample: ...
+        raise fail(f"invalid decoding option {exc}") from exc
     torch.set_num_threads(threads)
     release_obj = WithHeldout(_load_release(release))
-    options = PredictorConfig(
-        num_beams=num_beams, do_sample=do_sample, max_new_tokens=max_new_tokens, seed=seed,
-        search_prototypes=search_prototypes, correction_steps=correction_steps,
-    )  # fmt: skip
     try:
         with working(f"eval {model or 'default model'} on {release}/{split}") as update:
             request = EvalRequest(

@@ -240,9 +240,10 @@ def decode(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Decode raw teacher embeddings (.npy) to text; checks the dimension against the model."""
+    from celltext.inference.options import DECODE_MODES
     from celltext.inference.predictor import DimensionError
 
-    if mode not in ("generative", "edit", "search"):
+    if mode not in DECODE_MODES:
         raise fail(f"--mode must be generative, edit or search, not {mode!r}", code=2)
 
     try:
@@ -250,10 +251,11 @@ def decode(
     except ValueError as exc:
         raise fail(f"{input}: {exc}", code=2) from exc
     predictor = _predictor(model, no_fallback=False, threshold=None, backend=backend)
-    predictor.config = predictor.config.replace(search_prototypes=search_prototypes, rerank=rerank)
+    decoding = {"search": {"prototypes": search_prototypes}, "rerank": {"candidates": rerank}}
+    config = predictor.config.replace(decoding=decoding)
     none = embs.shape == (0, predictor.dim)  # no rows: no model call (onnxruntime refuses 0)
     try:
-        decoded = [] if none else predictor.decode(embs, mode)
+        decoded = [] if none else predictor.decode(embs, mode, config)
     except DimensionError as exc:
         raise fail(f"{input}: {exc}", code=2) from exc
     result = {

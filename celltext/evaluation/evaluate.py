@@ -43,7 +43,8 @@ from celltext.evaluation.systems import (
     RetrievalSystem,
     System,
 )
-from celltext.inference.records import RETRIEVAL, PredictorConfig
+from celltext.inference.options import PredictorConfig
+from celltext.inference.records import RETRIEVAL
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ class EvalRequest:
     latency_samples: int = LATENCY_SAMPLES
     """Questions timed one at a time (batch 1, warm)."""
     options: PredictorConfig = field(default_factory=PredictorConfig)
-    """Decoding options; ``options.seed`` also seeds the ``limit`` sample."""
+    """Decoding options; ``options.decoding.seed`` also seeds the ``limit`` sample."""
     rank_answers: bool = True
     """Rank the core's prediction among every training answer (``answer_top1``; embeds
     them all: minutes on a CPU with a cold embedding cache)."""
@@ -336,7 +337,9 @@ def run_eval(
     timed."""
     from celltext.teacher import load_teacher
 
-    pairs = select_pairs(release.pairs(request.split), request.limit, seed=request.options.seed)
+    pairs = select_pairs(
+        release.pairs(request.split), request.limit, seed=request.options.decoding.seed
+    )
     if not pairs:
         raise ValueError(f"split {request.split!r} of release {release.version} is empty")
     system = system or load_system(request, release)

@@ -18,7 +18,7 @@ Every system offers the members of :class:`System` (``name``, ``teacher``, ``tok
   check, selector and phrase-bank fallback); core embeddings are the ones it answered from.
 
 Only the generative path can be reranked; ``reranked`` of the others raises ``ValueError``.
-Every decoding option is a :class:`~celltext.inference.records.PredictorConfig` field.
+Every decoding option is a field of :class:`~celltext.inference.options.PredictorConfig`.
 Shapes: ``B`` questions, ``D`` teacher dim.
 """
 
@@ -32,7 +32,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from celltext.index import RetrievalIndex
-from celltext.inference.records import RETRIEVAL, PredictorConfig
+from celltext.inference.options import PredictorConfig
+from celltext.inference.records import RETRIEVAL
 
 NOT_RERANKABLE = "--rerank needs the generative path: add --no-fallback or --decoder-only"
 
@@ -166,8 +167,8 @@ class GenerativeSystem:
         batch_size: int = 64,
         meta: dict[str, Any] | None = None,
     ):
-        if predictor.config.fallback:
-            predictor = predictor.with_config(fallback=False)
+        if predictor.config.fallback.enabled:
+            predictor = predictor.with_config(fallback={"enabled": False})
         self.predictor = predictor
         self.teacher = predictor.teacher
         self.tokenizer = predictor.backend.tokenizer
@@ -192,7 +193,7 @@ class GenerativeSystem:
         from celltext.inference.torch_backend import TorchBackend
 
         backend = TorchBackend(model, tokenizer, device)
-        cfg = (config or PredictorConfig()).replace(fallback=False)
+        cfg = (config or PredictorConfig()).replace(fallback={"enabled": False})
         info = kwargs.pop("info", None) or ModelInfo(name, "local")
         return cls(Predictor(teacher, backend, config=cfg, info=info), name, **kwargs)
 
@@ -231,7 +232,7 @@ class GenerativeSystem:
     def batch_invariant(self) -> bool:
         """Whether answering in chunks of ``batch_size`` gives the answers of one call (the
         decoder runs in those batches anyway; reranking draws its samples per call)."""
-        return self.options.rerank <= 1
+        return self.options.decoding.rerank.candidates <= 1
 
     def with_options(self, **changes: Any) -> GenerativeSystem:
         """A shallow copy with some decoding options replaced (shares the model)."""
@@ -241,7 +242,7 @@ class GenerativeSystem:
 
     def reranked(self, candidates: int) -> GenerativeSystem:
         """The best of the greedy answer and ``candidates - 1`` seeded samples."""
-        return self.with_options(rerank=candidates)
+        return self.with_options(decoding={"rerank": {"candidates": candidates}})
 
     def decode_settings(self) -> dict[str, Any]:
         """The Predictor's decoding options."""
@@ -303,9 +304,9 @@ def _served(ref: str | None, generative: GenerativeSystem, release: Any, **chang
     from celltext.inference.factory import load_predictor
 
     bank = RetrievalIndex.for_release(generative.teacher, release, "train")
-    config = generative.options.replace(release=release.version, **changes)
+    config = generative.options.replace(bank={"release": release.version}, **changes)
     return load_predictor(
-        ref, fallback=config.fallback, config=config, teacher=generative.teacher, bank=bank,
+        ref, fallback=config.fallback.enabled, config=config, teacher=generative.teacher, bank=bank,
         backend="torch",
     )  # fmt: skip
 
@@ -329,7 +330,8 @@ class EditingDecoder:
     @classmethod
     def from_ref(cls, ref: str | None, generative: GenerativeSystem, release: Any, mode: str):
         """The Predictor of ``ref`` with the phrase bank of ``release``'s train split."""
-        return cls(_served(ref, generative, release, decode_mode=mode), generative, mode)
+        served = _served(ref, generative, release, decoding={"mode": mode})
+        return cls(served, generative, mode)
 
     @property
     def options(self) -> PredictorConfig:
@@ -338,13 +340,13 @@ class EditingDecoder:
 
     def with_options(self, **changes: Any) -> EditingDecoder:
         """A shallow copy with some decoding options replaced (``--rerank``: the edits then
-        include ``rerank - 1`` seeded samples; shares the model)."""
+        include ``rerank.candidates - 1`` seeded samples; shares the model)."""
         predictor = self.predictor.with_config(**changes)
         return EditingDecoder(predictor, self.generative.with_options(**changes), self.mode)
 
     def reranked(self, candidates: int) -> EditingDecoder:
         """The edits include ``candidates - 1`` seeded samples."""
-        return self.with_options(rerank=candidates)
+        return self.with_options(decoding={"rerank": {"candidates": candidates}})
 
     def info(self) -> dict[str, Any]:
         """The generative model's info, marked with the decoding mode."""
@@ -383,7 +385,7 @@ class PredictorSystem:
     ) -> PredictorSystem:
         """The Predictor of ``ref`` with the fallback on and the phrase bank of ``release``'s
         train split."""
-        return cls(_served(ref, generative, release, fallback=True), generative)
+        return cls(_served(ref, generative, release, fallback={"enabled": True}), generative)
 
     def info(self) -> dict[str, Any]:
         """The generative model's info, marked as going through the Predictor."""

@@ -48,13 +48,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from celltext.inference.export_files import MANIFEST, SELF_HASH, manifest_hash
+from celltext.inference.export_files import FORMAT_VERSION, MANIFEST, SELF_HASH, manifest_hash
 from celltext.inference.selector import SELECTOR_FILE
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-FORMAT_VERSION = 1
 
 
 # -- explicit decoder state ---------------------------------------------------------------
@@ -265,7 +264,7 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
     first = prefill(emb)
     out_axes = {"emb": {0: "batch"}, "logits": {0: "batch"}, **dyn}
     _export(prefill, (emb,), out / "decoder_prefill.onnx", ["emb"], ["logits", *names], out_axes)
-    edits = hasattr(decoder, "prefix_length")
+    edits = bool(decoder.edits)
     info: dict[str, Any] = {"mode": "step", "state": spec, "n_prefix": int(decoder.cfg.n_prefix)}
     info |= {"edits": edits}
     if edits:

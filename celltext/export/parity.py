@@ -99,13 +99,16 @@ def parity_report(
     production = {
         name: [a.answer for a in _batched(p, questions, batch_size)]
         for name, p in {"pytorch": torch_predictor, **ort_predictors}.items()
-        if p.bank is not None and p.config.fallback
+        if p.bank is not None and p.config.fallback.enabled
     }
-    for p in (torch_predictor, *ort_predictors.values()):
-        p.config = p.config.replace(fallback=False, num_beams=1, do_sample=False)
+    # the generated answers: fallback off, greedy (copies; the callers' predictors stay)
+    greedy = {"fallback": {"enabled": False}, "decoding": {"generation": {
+        "num_beams": 1, "do_sample": False}}}  # fmt: skip
+    torch_predictor = torch_predictor.with_config(**greedy)
+    ort_predictors = {name: p.with_config(**greedy) for name, p in ort_predictors.items()}
     ref_answers, ref_ms = _timed_answers(torch_predictor, questions, batch_size, latency_samples)
     q_torch = torch_predictor.embed(questions[:64])  # (n, D)
-    core_torch = torch_predictor._core(q_torch)  # (n, D)
+    core_torch = torch_predictor.core(q_torch)  # (n, D)
     report: dict[str, Any] = {
         "split": split,
         "questions": len(questions),
@@ -124,11 +127,11 @@ def parity_report(
             "different": len(diffs),
             "identical_rate": (len(questions) - len(diffs)) / max(1, len(questions)),
             "teacher_max_abs_diff": float(np.abs(q_ort - q_torch).max()) if len(q_ort) else 0.0,
-            "core_max_abs_diff": float(np.abs(pred._core(q_torch) - core_torch).max())
+            "core_max_abs_diff": float(np.abs(pred.core(q_torch) - core_torch).max())
             if len(q_torch)
             else 0.0,
             "latency": _latency(ms),
-            "providers": getattr(pred.backend, "providers", ["CPUExecutionProvider"]),
+            "providers": pred.backend.providers,
             "examples": [
                 {"question": questions[i], "pytorch": ref_answers[i], name: answers[i]}
                 for i in diffs[:examples]
@@ -166,7 +169,7 @@ def tensorrt_check(folder: str | Path, questions: Sequence[str]) -> dict[str, An
         parts = load_export(folder, providers=[
             "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
         ])  # fmt: skip
-        pred = Predictor(config=parts.pop("config").replace(fallback=False), **parts)
+        pred = Predictor.from_parts(parts, parts.config.replace(fallback={"enabled": False}))
         answers, ms = _timed_answers(pred, list(questions), 32)
     except Exception as exc:  # noqa: BLE001 -- report, do not fail the export
         return {"available": True, "error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from celltext.index import unit_rows
-from celltext.inference.candidates import candidate_matrices, retrieve
 from celltext.inference.selector import (
     CORRECT_AT,
     SELECTOR_FILE,
@@ -112,14 +111,12 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
         chunk = rows[start : start + batch_size]
         questions = [r[0] for r in chunk]
         q = predictor.embed(questions)  # (b, D)
-        preds = predictor._core(q)  # (b, D)
+        preds = predictor.core(q)  # (b, D)
         exclude = np.stack([subjects == (r[2] or "\0") for r in chunk])  # (b, N)
-        found = retrieve(bank, questions, q, preds, exclude=exclude)
-        protos = [bank.answers[r] for r in found.retrieved]
-        texts = predictor._generate(preds, protos)
-        embs = predictor.embed(texts)
-        kind = "edited" if predictor.edits else "generated"
-        cands, m = candidate_matrices(bank, found, q, preds, kind, texts, embs)
+        c = predictor.candidates(questions, q, preds, exclude=exclude)
+        if c.failure is not None:
+            raise RuntimeError(f"calibration needs the model's answers: {c.failure}")
+        found, m, kind, embs = c.found, c.matrices, c.model_kind, c.model_embs
         refs = [r[1] or "" for r in chunk]
         ref_embs = unit_rows(predictor.embed(refs))  # (b, D)
         known = np.array([r[1] is not None for r in chunk])
@@ -128,7 +125,7 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
             "nearest": bank.answer_embs[found.nearest],
             kind: embs,
         }
-        for k in cands:
+        for k in c.texts:
             sim = np.sum(unit_rows(emb_of[k]) * ref_embs, axis=1)
             mats.setdefault(k, []).append(m[k])
             hits.setdefault(k, []).append(((sim >= CORRECT_AT) & known).astype(float))
@@ -145,13 +142,9 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
     a report. ``sizes``: ``n_seen``, ``n_val`` of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
-    saved = predictor.config
-    predictor.config = saved.replace(rerank=0)
-    try:
-        rows = calibration_set(train, val, seed=seed, **sizes)
-        table = candidate_table(predictor, rows)
-    finally:
-        predictor.config = saved
+    rows = calibration_set(train, val, seed=seed, **sizes)
+    # the selector scores the served candidates: no reranking, whatever the caller's config
+    table = candidate_table(predictor.with_config(decoding={"rerank": {"candidates": 0}}), rows)
     sel = fit_selector(
         table["matrices"], table["correct"], table["seen"], max_in_scope_abstention, seed
     )
@@ -183,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from celltext.data.release import load_release
     from celltext.inference.loading import load_components, resolve_ref
-    from celltext.inference.predictor import Predictor, PredictorConfig
+    from celltext.inference.options import BankConfig, PredictorConfig
+    from celltext.inference.predictor import Predictor
 
     release = load_release(args.release)
-    config = PredictorConfig(release=args.release)
+    config = PredictorConfig(bank=BankConfig(release=args.release))
     # the selector being refitted is not loaded: it may be stale (another feature set)
-    predictor = Predictor(config=config, **load_components(args.model, config, with_selector=False))
+    parts = load_components(args.model, config, with_selector=False)
+    predictor = Predictor.from_parts(parts, config)
     selector, report = calibrate(
         predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
     )

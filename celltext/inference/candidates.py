@@ -18,6 +18,24 @@ from celltext.inference.selector import Features, candidate_matrix, subject_in_q
 
 
 @dataclass
+class Candidates:
+    """The production path's candidates for B questions (:meth:`Predictor.candidates`)."""
+
+    found: Retrieved
+    texts: dict[str, list[str]]
+    """Kind -> B texts: ``retrieved``, ``nearest`` and the model's own (``model_kind``)."""
+    matrices: dict[str, np.ndarray]
+    """Kind -> (B, F) selector features."""
+    model_kind: str | None = None
+    """``edited`` or ``generated``; None when the model's stage failed."""
+    model_texts: list[str] | None = None
+    model_embs: np.ndarray | None = None
+    """(B, D) teacher embeddings of ``model_texts``."""
+    failure: str | None = None
+    """Why the model has no candidate (a stage error's reason), else None."""
+
+
+@dataclass
 class Retrieved:
     """What the phrase bank offers for B questions."""
 

@@ -20,6 +20,9 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 SELF_HASH = "manifest_sha256"
+FORMAT_VERSION = 2
+"""Layout of an export's manifest; 2: the ``predictor`` block is the nested
+:class:`~celltext.inference.options.PredictorConfig` (1 had flat fields)."""
 
 
 class ExportIntegrityError(RuntimeError):

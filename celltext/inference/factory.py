@@ -6,18 +6,22 @@ A checkpoint directory, ``name@alias``, ``name/version``, ``None`` (the shipped 
 the same predictor with onnxruntime stages
 (:class:`~celltext.inference.onnx_backend.OrtBackend`, no torch imported). A checkpoint
 whose export has been built (``celltext export onnx``, ``make demo``) is answered through
-that export too, unless ``backend="torch"``.
+that export too, unless ``backend="torch"``; if that export no longer loads (a damaged
+file fails its manifest hash), PyTorch answers and a warning says how to rebuild it.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import logging
+import os
 from typing import Any
 
 from celltext.index import RetrievalIndex
-from celltext.inference.loading import choose_backend, load_bank, load_components
+from celltext.inference.loading import choose_backend, is_onnx_export, load_bank, load_components
+from celltext.inference.options import PredictorConfig
 from celltext.inference.predictor import Predictor
-from celltext.inference.records import PredictorConfig
+
+log = logging.getLogger(__name__)
 
 
 def load_predictor(
@@ -32,30 +36,47 @@ def load_predictor(
 ) -> Predictor:
     """Load the model ``ref`` with its teacher and phrase bank (see the module docstring).
 
-    ``fallback`` and ``threshold`` override ``config``; ``teacher`` and ``bank`` reuse
-    already loaded ones (the service's hot reload, evaluation); ``threads``: onnxruntime's
-    intra-op threads for an export (torch uses its own setting); ``backend``: ``auto``
-    (default, or ``$CELLTEXT_BACKEND``), ``torch`` or ``onnx`` (see
+    ``fallback`` and ``threshold`` override ``config`` (default: an export's own options,
+    else :class:`PredictorConfig`'s); ``teacher`` and ``bank`` reuse already loaded ones
+    (the service's hot reload, evaluation); ``threads``: onnxruntime's intra-op threads for
+    an export (torch uses its own setting); ``backend``: ``auto`` (default, or
+    ``$CELLTEXT_BACKEND``), ``torch`` or ``onnx`` (see
     :func:`~celltext.inference.loading.choose_backend`).
     """
-    cfg = config or PredictorConfig()
-    overrides: dict[str, Any] = {"fallback": fallback}
+    overrides: dict[str, Any] = {"fallback": {"enabled": fallback}}
     if threshold is not None:
-        overrides["threshold"] = threshold
-    cfg = cfg.replace(**overrides)
+        overrides["quality"] = {"threshold": threshold}
+    cfg = (config or PredictorConfig()).replace(**overrides)
     kind, folder = choose_backend(ref, backend)
-    if kind == "onnx":
-        from celltext.inference.export_files import read_manifest
-        from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
+    if kind == "torch":
+        return Predictor.from_parts(load_components(ref, cfg, teacher=teacher, bank=bank), cfg)
 
-        if bank is None and cfg.fallback:  # a cached bank before the sessions: a lower peak
+    from celltext.inference.export_files import ExportIntegrityError, read_manifest
+    from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
+
+    try:
+        if bank is None and cfg.fallback.enabled:  # a cached bank before the sessions
             teacher_id = read_manifest(folder)["teacher"]["id"]
-            bank = load_bank(SimpleNamespace(id=teacher_id), cfg, required=False, build=False)
+            bank = load_bank(teacher_id, cfg, required=False, build=False)
         parts = load_export(folder, threads=threads)
-        exported = parts.pop("config")
-        if config is None:  # the export's own options, with this call's overrides
-            cfg = exported.replace(**overrides)
-        if bank is None and cfg.fallback:
-            bank = load_bank(parts["teacher"], cfg, required=False)
-        return Predictor(config=cfg, bank=bank, **parts)
-    return Predictor(config=cfg, **load_components(ref, cfg, teacher=teacher, bank=bank))
+    except (ExportIntegrityError, OSError, KeyError, ValueError) as exc:
+        if not _export_chosen_for_the_caller(ref, backend):
+            raise
+        log.warning(
+            "the built ONNX export %s does not load (%s); answering with PyTorch until it is "
+            "rebuilt (`celltext export onnx`)", folder, exc,
+        )  # fmt: skip
+        return Predictor.from_parts(load_components(ref, cfg, teacher=teacher, bank=bank), cfg)
+    if config is None:  # the export's own options, with this call's overrides
+        cfg = parts.config.replace(**overrides)
+    if bank is None and cfg.fallback.enabled:
+        bank = load_bank(parts.teacher, cfg, required=False)
+    parts.bank = bank
+    return Predictor.from_parts(parts, cfg)
+
+
+def _export_chosen_for_the_caller(ref: str | None, backend: str | None) -> bool:
+    """Whether the export was picked by ``auto`` for a checkpoint (so PyTorch may stand in
+    for a damaged one), not named by the caller (an export folder, ``--backend onnx``)."""
+    backend = backend or os.environ.get("CELLTEXT_BACKEND") or "auto"
+    return backend == "auto" and not (ref is not None and is_onnx_export(ref))

@@ -12,15 +12,11 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from celltext.index import RetrievalIndex
-from celltext.inference.records import (
-    RETRIEVAL,
-    ModelInfo,
-    PredictorConfig,
-    model_info_from_checkpoint,
-)
+from celltext.inference.backend import PredictorParts, Teacher
+from celltext.inference.options import PredictorConfig
+from celltext.inference.records import RETRIEVAL, ModelInfo, model_info_from_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +33,14 @@ BACKENDS = ("auto", "torch", "onnx")
 def export_dir_for(checkpoint: str | Path) -> Path:
     """Where the ONNX export of ``checkpoint`` lives once built (``celltext export onnx``
     without ``--out``, or ``make demo``): ``cache_dir()/onnx/<name>-<key>``, the key a hash
-    of the checkpoint's file hashes and of its ``selector.json``, so retraining or refitting
-    the selector never reuses a stale export."""
+    of the checkpoint's file hashes, of its ``selector.json`` and of the export format, so
+    retraining, refitting the selector or a new export layout never reuses a stale export."""
+    from celltext.inference.export_files import FORMAT_VERSION
     from celltext.paths import cache_dir
 
     checkpoint = Path(checkpoint)
     h = hashlib.sha256((checkpoint / "metadata.json").read_bytes())
+    h.update(f"export format {FORMAT_VERSION}".encode())  # a new layout, a new folder
     selector = checkpoint / "selector.json"
     if selector.is_file():
         h.update(selector.read_bytes())
@@ -96,16 +94,19 @@ def load_components(
     teacher=None,
     bank: RetrievalIndex | None = None,
     with_selector: bool = True,
-) -> dict[str, Any]:
-    """``teacher``, ``backend``, ``bank``, ``info`` and ``selector`` for a
-    Predictor (``with_selector=False``: an unfitted selector, for refitting it)."""
+) -> PredictorParts:
+    """The teacher, torch backend, bank, info and selector of ``ref`` for a Predictor
+    (``with_selector=False``: an unfitted selector, for refitting it)."""
+    from celltext.inference.selector import AnswerSelector
     from celltext.teacher import load_teacher
 
     if ref == RETRIEVAL:
         teacher = teacher or load_teacher()
         bank = bank or load_bank(teacher, config, required=True)
-        info = ModelInfo(RETRIEVAL, config.release, ref=ref, teacher_id=teacher.id, dim=teacher.dim)
-        return {"teacher": teacher, "backend": None, "bank": bank, "info": info}
+        info = ModelInfo(
+            RETRIEVAL, config.bank.release, ref=ref, teacher_id=teacher.id, dim=teacher.dim
+        )
+        return PredictorParts(teacher, None, info, AnswerSelector(), bank)
 
     from celltext.registry.checkpoint import load_checkpoint
 
@@ -122,19 +123,18 @@ def load_components(
         log.info("model %s needs teacher %s, not %s", info.label, info.teacher_id, teacher.id)
         teacher, bank = None, None
     teacher = teacher or load_teacher(info.teacher_id or "minilm")
-    if bank is None and config.fallback:
+    if bank is None and config.fallback.enabled:
         bank = load_bank(teacher, config, required=False)
-    from celltext.inference.selector import AnswerSelector
     from celltext.inference.torch_backend import TorchBackend
 
     log.info("loaded model %s from %s", info.label, path)
-    return {
-        "teacher": teacher,
-        "backend": TorchBackend(system, ckpt.tokenizer),
-        "bank": bank,
-        "info": info,
-        "selector": AnswerSelector.for_model(path) if with_selector else AnswerSelector(),
-    }
+    return PredictorParts(
+        teacher=teacher,
+        backend=TorchBackend(system, ckpt.tokenizer),
+        info=info,
+        selector=AnswerSelector.for_model(path) if with_selector else AnswerSelector(),
+        bank=bank,
+    )
 
 
 def _registered(ref: str | None) -> tuple[str, int] | None:
@@ -150,16 +150,16 @@ def _registered(ref: str | None) -> tuple[str, int] | None:
 
 
 def load_bank(
-    teacher, config: PredictorConfig, required: bool, build: bool = True
+    teacher: Teacher | str, config: PredictorConfig, required: bool, build: bool = True
 ) -> RetrievalIndex | None:
     """The release's phrase bank; without a release the fallback uses a fixed answer.
-    ``build=False``: only a cached bank (None otherwise)."""
+    ``build=False``: only a cached bank (None otherwise; ``teacher`` may then be the
+    teacher's id alone)."""
+    release = config.bank.release
     try:
-        return RetrievalIndex.for_release(teacher, config.release, config.bank_split, build=build)
+        return RetrievalIndex.for_release(teacher, release, config.bank.split, build=build)
     except Exception as exc:  # noqa: BLE001 -- a missing release must not stop serving
         if required:
             raise
-        log.warning(
-            "no phrase bank (release %s): %s; fallback answers are fixed", config.release, exc
-        )
+        log.warning("no phrase bank (release %s): %s; fallback answers are fixed", release, exc)
         return None

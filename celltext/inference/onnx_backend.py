@@ -33,8 +33,15 @@ import onnxruntime as ort
 
 from celltext import generation
 from celltext.generation import GenerationOptions, SpecialTokens
-from celltext.inference.export_files import ExportIntegrityError, verify_export
-from celltext.inference.records import ModelInfo, PredictorConfig
+from celltext.inference.backend import Capabilities, PredictorParts
+from celltext.inference.export_files import (
+    FORMAT_VERSION,
+    MANIFEST,
+    ExportIntegrityError,
+    verify_export,
+)
+from celltext.inference.options import PredictorConfig
+from celltext.inference.records import ModelInfo
 from celltext.inference.selector import AnswerSelector
 
 log = logging.getLogger(__name__)
@@ -167,18 +174,22 @@ class OrtBackend:
 
         info = manifest["decoder"]
         self.dim = int(manifest["teacher"]["dim"])
-        self.edits = bool(info.get("edits"))
-        self.max_proto_tokens = int(info.get("max_proto_tokens", 0))
+        self._core_info = dict(manifest.get("core", {}))
+        edits = bool(info.get("edits"))
+        self.capabilities = Capabilities(
+            edits=edits,
+            max_proto_tokens=int(info.get("max_proto_tokens", 0)) if edits else 0,
+            activity=bool(self._core_info.get("activity")),
+        )
         self.special = SpecialTokens(int(info["pad_id"]), int(info["bos_id"]), int(info["eos_id"]))
         self.state_names = [n for layer in info["state"] for n in layer["names"]]
         self.providers = list(providers or ["CPUExecutionProvider"])
         self._args = (folder, providers, threads)
-        self._core_info = dict(manifest.get("core", {}))
         self.core_session = self._open("core.onnx")
         self.step = self._open("decoder_step.onnx")
         # production edits, so an editing decoder opens the plain prefill only when asked
-        self.prefill_edit = self._open("decoder_prefill_edit.onnx") if self.edits else None
-        if not self.edits:
+        self.prefill_edit = self._open("decoder_prefill_edit.onnx") if edits else None
+        if not edits:
             _ = self.prefill
         try:
             self.tokenizer = CellTokenizer.load(folder / "tokenizer.json")
@@ -205,7 +216,7 @@ class OrtBackend:
         from celltext.inference.activity import activity_record
 
         info = self._core_info
-        if not info.get("activity"):
+        if not self.capabilities.activity:
             return None
         feed = {"question_emb": np.ascontiguousarray(q_embs, dtype=np.float32)}
         act = self._activity_session.run(None, feed)[1]
@@ -232,12 +243,17 @@ class OrtBackend:
 
 def load_export(
     folder: str | Path, providers: Sequence[str] | None = None, threads: int = 1
-) -> dict[str, Any]:
-    """``teacher``, ``backend``, ``info``, ``selector`` and the exported ``config`` of a
+) -> PredictorParts:
+    """The teacher, backend, info, selector and exported config of a
     :class:`~celltext.inference.predictor.Predictor`, after verifying every file against the
     manifest. The phrase bank is not part of an export (see ``factory.load_predictor``)."""
     folder = Path(folder)
     manifest = verify_export(folder)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ExportIntegrityError(
+            folder, MANIFEST, f"export format {manifest.get('format_version')} is not this "
+            f"celltext's ({FORMAT_VERSION}); rebuild it with `celltext export onnx`",
+        )  # fmt: skip
     teacher = OrtTeacher(folder, manifest["teacher"], providers, threads)
     backend = OrtBackend(folder, manifest, providers, threads)
     model = manifest.get("model", {})
@@ -247,10 +263,10 @@ def load_export(
         path=str(folder), core=model.get("core"), decoder=model.get("decoder"),
         teacher_id=teacher.id, dim=teacher.dim,
     )  # fmt: skip
-    return {
-        "teacher": teacher,
-        "backend": backend,
-        "info": info,
-        "selector": AnswerSelector.for_model(folder),
-        "config": PredictorConfig.from_dict(manifest.get("predictor", {})),
-    }
+    return PredictorParts(
+        teacher=teacher,
+        backend=backend,
+        info=info,
+        selector=AnswerSelector.for_model(folder),
+        config=PredictorConfig.from_dict(manifest.get("predictor", {})),
+    )

@@ -1,10 +1,10 @@
 """The PyTorch stages of the predictor: a checkpointed core and decoder.
 
-A backend gives :class:`~celltext.inference.predictor.Predictor` the three model stages
-(the teacher is separate): ``core(q) -> e`` on NumPy arrays, ``generate(...)`` (the one
-decoding loop, :func:`celltext.generation.generate`, over this backend's stepper), and the
-model's ``tokenizer``. The onnxruntime twin is
-:class:`celltext.inference.onnx_backend.OrtBackend`.
+:class:`TorchBackend` implements :class:`~celltext.inference.backend.Backend`: ``core(q) ->
+e`` on NumPy arrays, ``generate(...)`` (the one decoding loop,
+:func:`celltext.generation.generate`, over this backend's stepper), the model's
+``tokenizer`` and its declared :class:`~celltext.inference.backend.Capabilities`. The
+onnxruntime twin is :class:`celltext.inference.onnx_backend.OrtBackend`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from celltext.generation import GenerationOptions
+from celltext.inference.activity import lattice_activity, supports_activity
+from celltext.inference.backend import Capabilities
 from celltext.models.stepper import generate_with
 
 
@@ -31,8 +33,12 @@ class TorchBackend:
         self.device = device
         decoder = system.decoder
         self.dim = int(getattr(system, "dim", decoder.cfg.dim))
-        self.edits = hasattr(decoder, "prefix_length")
-        self.max_proto_tokens = int(getattr(decoder.cfg, "max_proto_tokens", 0))
+        edits = bool(decoder.edits)
+        self.capabilities = Capabilities(
+            edits=edits,
+            max_proto_tokens=int(decoder.cfg.max_proto_tokens) if edits else 0,
+            activity=supports_activity(system.core),
+        )
 
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
@@ -58,6 +64,4 @@ class TorchBackend:
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity of the core for one question embedding (1, D)."""
-        from celltext.inference.activity import lattice_activity
-
         return lattice_activity(self.system.core, q_embs)

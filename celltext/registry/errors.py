@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
@@ -37,11 +38,19 @@ class RegistryUnavailable(RegistryError):
     """The registry could not answer (unreachable, timed out, corrupt or missing store)."""
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URI (None: not SQLite, or in memory)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
+    return None if path in ("", ":memory:") else Path(path)
+
+
 def store_label(uri: str) -> str:
     """Where the store is, fit for an error message: a database file, or scheme://host:port
     (never credentials, paths or queries of a server URI)."""
-    from celltext.registry.tracking import sqlite_path
-
     path = sqlite_path(uri)
     if path is not None:
         return str(path)

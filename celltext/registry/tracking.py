@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from celltext.paths import home_dir
-from celltext.registry.errors import unavailable
+from celltext.registry.errors import sqlite_path, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,6 @@ def quiet_mlflow() -> Iterator[None]:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///path`` URI (None: not SQLite, or in memory)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme.split("+", 1)[0] != "sqlite":
-        return None
-    path = rest.split("?", 1)[0]
-    path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
-    return None if path in ("", ":memory:") else Path(path)
 
 
 def check_store(uri: str) -> None:

@@ -74,11 +74,11 @@ def total_steps(args: TrainArgs, n_train: int, world: int) -> int:
 
 def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups: decay on matrices, none on vectors (biases, norms, gains) nor on
-    parameters marked ``_no_weight_decay`` (Mamba's ``A_log`` and ``D``)."""
+    parameters marked ``no_weight_decay`` (Mamba's ``A_log`` and ``D``)."""
     decay, no_decay = [], []
     for _, p in module.named_parameters():
         if p.requires_grad:
-            keep = p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)
+            keep = p.dim() >= 2 and not getattr(p, "no_weight_decay", False)
             (decay if keep else no_decay).append(p)
     return [
         {"params": decay, "weight_decay": weight_decay},

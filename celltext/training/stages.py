@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from celltext.generation import GenerationOptions
+from celltext.inference.options import DecodingConfig
 from celltext.models.stepper import generate_with
 from celltext.registry.tensorio import write_json_atomic
 from celltext.training.args import Preset, TrainArgs
@@ -145,9 +145,10 @@ def _stage_hypotheses(cfg, decoder, tokenizer, train, val, run_dir) -> dict[str,
 
 @torch.no_grad()
 def decode_hypotheses(decoder, tokenizer, emb: torch.Tensor, batch: int = 256) -> list[str]:
-    """Plain greedy texts (no prototype, 4-gram blocking as served) for embeddings (N, D)."""
+    """Plain greedy texts for embeddings (N, D), with the served generation options
+    (:class:`~celltext.inference.options.DecodingConfig`'s defaults), no prototype."""
     decoder.eval()
-    opts = GenerationOptions(max_new_tokens=48, no_repeat_ngram_size=4)
+    opts = DecodingConfig().generation
     texts: list[str] = []
     for start in range(0, len(emb), batch):
         ids = generate_with(decoder, emb[start : start + batch], opts)

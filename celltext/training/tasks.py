@@ -374,7 +374,7 @@ def stage_prototypes(cfg, decoder, bank: TextTable, train: TextTable, val: TextT
     ``bank`` text, each ``val`` text's nearest ``bank`` text (None, None when off)."""
     if not cfg.prototypes:
         return None, None
-    if not hasattr(decoder, "prefix_length"):
+    if not decoder.edits:
         raise ValueError(f"{type(decoder).__name__} takes no prototypes; use a ret_edit decoder")
     row_of = {t: i for i, t in enumerate(bank.texts)}
     exclude = [row_of.get(t, -1) for t in train.texts]

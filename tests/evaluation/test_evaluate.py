@@ -176,7 +176,7 @@ def test_editing_decoder_rerank_copies_the_predictor():
     from types import SimpleNamespace
 
     from celltext.evaluation.systems import EditingDecoder
-    from celltext.inference.records import PredictorConfig
+    from celltext.inference.options import PredictorConfig
 
     class Generative:
         teacher = tokenizer = name = None
@@ -195,6 +195,7 @@ def test_editing_decoder_rerank_copies_the_predictor():
     base = EditingDecoder(Predictor(config=PredictorConfig()), Generative(PredictorConfig()),
                           "search")  # fmt: skip
     other = base.reranked(8)
-    assert other.predictor.config.rerank == 8 and other.options.rerank == 8
-    assert base.predictor.config.rerank == 0 and other.mode == "search"
+    assert other.predictor.config.decoding.rerank.candidates == 8
+    assert other.options.decoding.rerank.candidates == 8
+    assert base.predictor.config.decoding.rerank.candidates == 0 and other.mode == "search"
     assert base.decode_settings() is None and base.fallback is False

@@ -124,3 +124,26 @@ def test_cli_refuses_to_replace_a_folder_that_is_not_an_export(fitted_ckpt, tmp_
     assert result.exit_code == 2, result.output
     assert "not an ONNX export" in json.loads(result.stdout)["error"]
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_damaged_cached_export_is_not_served_and_pytorch_answers(
+    fitted_ckpt, export_dir, teacher, bank, caplog
+):
+    """``ask``/``serve`` pick a checkpoint's built export by themselves; a damaged one is
+    refused by its manifest, and PyTorch answers instead (the caller named no export)."""
+    from celltext.inference.factory import load_predictor
+    from celltext.inference.loading import export_dir_for
+
+    cached = export_dir_for(fitted_ckpt)
+    shutil.rmtree(cached, ignore_errors=True)
+    shutil.copytree(export_dir, cached)
+    core = cached / "core.onnx"
+    core.write_bytes(core.read_bytes()[:-16])  # truncated
+    with caplog.at_level(logging.WARNING, logger="celltext.inference.factory"):
+        pred = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
+    assert pred.backend.name == "torch" and "does not load" in caplog.text
+    assert pred.answer(["What is backpropagation?"])[0].answer
+    with pytest.raises(ExportIntegrityError, match="core.onnx"):
+        load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank, backend="onnx")
+    with pytest.raises(ExportIntegrityError, match="core.onnx"):
+        load_predictor(str(cached), bank=bank)  # an export named by the caller

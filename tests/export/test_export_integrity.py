@@ -17,8 +17,8 @@ from celltext.inference.onnx_backend import load_export
 
 @pytest.fixture(scope="module")
 def export_dir(fitted_ckpt, teacher, bank, tmp_path_factory):
-    from celltext.inference.factory import load_predictor
     from celltext.export.onnx import export_model
+    from celltext.inference.factory import load_predictor
 
     out = tmp_path_factory.mktemp("export") / "tiny"
     export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), out)

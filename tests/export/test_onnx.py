@@ -11,13 +11,13 @@ import textwrap
 import pytest
 from serving_tiny import PAIRS
 
-from celltext.inference.factory import load_predictor
 from celltext.export.parity import (
     parity_report,
     quantize_int8,
     report_markdown,
     tensorrt_check,
 )
+from celltext.inference.factory import load_predictor
 from celltext.inference.onnx_backend import available_providers
 
 QUESTIONS = [q for q, _ in PAIRS] + ["Who wrote Hamlet?", "Explain gradient clipping."]
@@ -59,7 +59,11 @@ def test_export_writes_stepped_decoder_and_manifest(exported):
     assert manifest["decoder"]["state"][0]["names"] == ["s0_k", "s0_v"]
     assert manifest["decoder"]["edits"] is False
     assert manifest["teacher"]["external_data"] == "teacher.onnx.data"  # weights beside it
-    assert (out / "teacher.onnx").stat().st_size < 1_000_000 < (out / "teacher.onnx.data").stat().st_size
+    assert (
+        (out / "teacher.onnx").stat().st_size
+        < 1_000_000
+        < (out / "teacher.onnx.data").stat().st_size
+    )
     for name in ("teacher.onnx", "teacher.onnx.data", "core.onnx", "decoder_prefill.onnx",
                  "decoder_step.onnx", "tokenizer.json", "teacher_tokenizer.json"):  # fmt: skip
         assert name in manifest["files"] and (out / name).is_file()
@@ -100,10 +104,9 @@ def test_edit_decoder_and_beam_search_match_pytorch(teacher, bank, tmp_path):
         assert [d.text for d in ort_pred.decode(embs, mode)] == [
             d.text for d in torch_pred.decode(embs, mode)
         ], mode
-    for p in (torch_pred, ort_pred):
-        p.config = p.config.replace(num_beams=3)
-    assert [d.text for d in ort_pred.decode(embs, "edit")] == [
-        d.text for d in torch_pred.decode(embs, "edit")
+    beams = torch_pred.config.replace(decoding={"generation": {"num_beams": 3}})
+    assert [d.text for d in ort_pred.decode(embs, "edit", beams)] == [
+        d.text for d in torch_pred.decode(embs, "edit", beams)
     ]
 
 

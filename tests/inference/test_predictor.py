@@ -8,7 +8,8 @@ from serving_tiny import PAIRS
 
 from celltext.index import RetrievalIndex
 from celltext.inference.factory import load_predictor
-from celltext.inference.predictor import LAST_RESORT_ANSWER, DimensionError, StageError
+from celltext.inference.predictor import LAST_RESORT_ANSWER, Predictor
+from celltext.inference.records import DimensionError, StageError
 
 QUESTIONS = [q for q, _ in PAIRS]
 ANSWERS = [a for _, a in PAIRS]
@@ -33,8 +34,8 @@ def test_answers_carry_provenance(predictor):
 
 
 def test_low_confidence_falls_back_with_reason(predictor):
-    predictor.config = predictor.config.replace(threshold=1.0)
-    (row,) = predictor.answer(["What does SGD stand for?"])
+    strict = predictor.config.replace(quality={"threshold": 1.0})
+    (row,) = predictor.answer(["What does SGD stand for?"], strict)
     assert row.fallback is True
     assert row.fallback_reason.startswith("low_confidence")
     assert row.answer == "SGD stands for stochastic gradient descent."  # nearest train question
@@ -43,18 +44,20 @@ def test_low_confidence_falls_back_with_reason(predictor):
 
 
 def test_empty_generation_falls_back(predictor, monkeypatch):
-    monkeypatch.setattr(predictor, "_generate", lambda embs: ["  "] * len(embs))
+    monkeypatch.setattr(predictor.decoding, "generate", lambda embs, options: ["  "] * len(embs))
     (row,) = predictor.answer([QUESTIONS[0]])
     assert row.fallback and row.fallback_reason == "empty_answer"
 
 
 @pytest.mark.parametrize("stage", ["teacher", "core", "decoder", "quality"])
 def test_any_failing_stage_falls_back(predictor, monkeypatch, stage):
+    from celltext.inference.quality import QualityAssessor
+
     targets = {
         "teacher": (predictor.teacher, "encode"),
         "core": (predictor.backend, "core"),
         "decoder": (predictor.backend, "generate"),
-        "quality": (predictor.assessor, "assess"),
+        "quality": (QualityAssessor, "assess"),
     }
     obj, name = targets[stage]
     monkeypatch.setattr(obj, name, _boom)
@@ -69,15 +72,15 @@ def test_any_failing_stage_falls_back(predictor, monkeypatch, stage):
 
 
 def test_without_fallback_a_failing_stage_raises(predictor, monkeypatch):
-    predictor.config = predictor.config.replace(fallback=False)
     monkeypatch.setattr(predictor.backend, "generate", _boom)
     with pytest.raises(StageError, match="decoder failed"):
-        predictor.answer([QUESTIONS[0]])
+        predictor.with_config(fallback={"enabled": False}).answer([QUESTIONS[0]])
+    assert predictor.answer([QUESTIONS[0]])[0].fallback  # the shared predictor is unchanged
 
 
 def test_without_fallback_low_quality_is_returned(predictor):
-    predictor.config = predictor.config.replace(fallback=False, threshold=1.0)
-    (row,) = predictor.answer([QUESTIONS[1]])
+    config = predictor.config.replace(fallback={"enabled": False}, quality={"threshold": 1.0})
+    (row,) = predictor.answer([QUESTIONS[1]], config)
     assert row.fallback is False and row.fallback_reason is None
     assert row.answer == ANSWERS[1]
 
@@ -94,8 +97,8 @@ def test_timeout_answers_use_no_model(predictor, monkeypatch):
     rows = predictor.timeout_answers([QUESTIONS[2]], 1.5)
     assert rows[0].fallback and rows[0].fallback_reason == "timeout: no answer within 1.5 s"
     assert rows[0].answer == ANSWERS[2]
-    predictor.config = predictor.config.replace(fallback=False)
-    assert predictor.timeout_answers([QUESTIONS[2]], 1.5) is None
+    no_fallback = predictor.with_config(fallback={"enabled": False})
+    assert no_fallback.timeout_answers([QUESTIONS[2]], 1.5) is None
 
 
 def test_retrieval_mode(retrieval):
@@ -151,7 +154,7 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
     subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
                 "France", "reinforcement learning", "convolution"]  # fmt: skip
     bank = RetrievalIndex.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
-    predictor.bank = bank
+    predictor = Predictor(predictor.teacher, predictor.backend, bank, info=predictor.info)
     pairs = [
         SimpleNamespace(question=q, answer=a, subject=s, template_id="definition_noun_q1")
         for q, a, s in zip(QUESTIONS, ANSWERS, subjects, strict=True)
@@ -159,7 +162,7 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
     selector, report = calibrate(predictor, pairs, pairs[:8], n_seen=32, n_val=8)
     assert selector.fitted and 0.0 <= report["ece"] <= 1.0
     assert report["questions"]["seen"] > 0 and report["questions"]["val"] == 8
-    assert predictor.config.rerank == 0  # restored
+    assert predictor.config.decoding.rerank.candidates == 0  # unchanged
     predictor.selector = selector
     rows = predictor.answer(QUESTIONS[:3] + ["What is the meaning of blorfquux?"])
     for row, expected in zip(rows[:3], ANSWERS[:3], strict=True):
@@ -173,17 +176,16 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
 
 
 def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypatch):
-    decode = predictor._decode
+    decode = predictor.decoding.tokens_to_texts
 
-    def worse_greedy(embs, sample=False, *args, protos=None):
-        if not sample:
+    def worse_greedy(embs, generation, protos=None, seed=0):
+        if not generation.do_sample:
             return ["Bananas are yellow fruit."] * len(embs)
-        return decode(embs)  # the "samples": the true answers
+        return decode(embs, generation.replace(do_sample=False))  # the "samples": true answers
 
-    monkeypatch.setattr(predictor, "_decode", worse_greedy)
-    predictor.config = predictor.config.replace(rerank=3)
-    assert [r.answer for r in predictor.answer(QUESTIONS[:3])] == ANSWERS[:3]
-    predictor.config = predictor.config.replace(rerank=0)
+    monkeypatch.setattr(predictor.decoding, "tokens_to_texts", worse_greedy)
+    reranked = predictor.config.replace(decoding={"rerank": {"candidates": 3}})
+    assert [r.answer for r in predictor.answer(QUESTIONS[:3], reranked)] == ANSWERS[:3]
     assert predictor.answer(QUESTIONS[:1])[0].generated == "Bananas are yellow fruit."
 
 
@@ -194,7 +196,7 @@ def test_degenerate_text_loses_its_confidence_and_falls_back(predictor, monkeypa
     assert degeneration_factor("Screen is the memory of memory memory memory memory") == 0.0
     assert 0.0 < degeneration_factor("the cat and the cat and the dog") < 1.0
     monkeypatch.setattr(
-        predictor, "_generate", lambda embs, protos=None: ["Screen is memory memory memory memory"]
+        predictor.decoding, "generate", lambda *a, **k: ["Screen is memory memory memory memory"]
     )
     (row,) = predictor.answer(["What is RAM?"])
     assert row.fallback and row.fallback_reason.startswith("low_confidence")
@@ -213,8 +215,7 @@ def test_search_keeps_the_candidate_closest_to_the_embedding(teacher, bank, tmp_
     pred = load_predictor(str(ckpt), teacher=teacher, bank=bank)
     embs = bank.answer_embs[:4] * 0.8 + bank.answer_embs[4:8] * 0.2  # between two answers
     one = pred.decode(embs, "search")
-    pred.config = pred.config.replace(search_prototypes=3)
-    three = pred.decode(embs, "search")
+    three = pred.decode(embs, "search", pred.config.replace(decoding={"search": {"prototypes": 3}}))
     hits = bank.search(embs, k=3)
     for i, row in enumerate(three):
         assert row.similarity >= one[i].similarity - 1e-6
@@ -235,15 +236,16 @@ def test_correction_steps_edit_the_best_text_and_never_lower_it(teacher, bank, t
     embs = bank.answer_embs[:4] * 0.8 + bank.answer_embs[4:8] * 0.2
     before = pred.decode(embs, "search")
     seen = []
-    generate = pred._generate
+    generate = pred.decoding.generate
 
-    def spy(e, protos=None):
+    def spy(e, options, protos=None):
         seen.append(None if protos is None else list(protos))
-        return generate(e, protos)
+        return generate(e, options, protos)
 
-    pred._generate = spy
-    pred.config = pred.config.replace(correction_steps=2)
-    after = pred.decode(embs, "search")
+    pred.decoding.generate = spy
+    after = pred.decode(
+        embs, "search", pred.config.replace(decoding={"search": {"correction_steps": 2}})
+    )
     assert len(seen) == 3  # the first edit, then one per correction step
     assert seen[1] == [b.text for b in before]  # round 1 edits the previous best
     for b, a in zip(before, after, strict=True):

@@ -131,7 +131,7 @@ def test_a_stale_selector_is_refused_with_a_hint_and_not_needed_to_refit(
 
     from celltext.inference.factory import load_predictor
     from celltext.inference.loading import load_components
-    from celltext.inference.records import PredictorConfig
+    from celltext.inference.options import PredictorConfig
 
     model = tmp_path / "model"
     shutil.copytree(fitted_ckpt, model)
@@ -144,4 +144,4 @@ def test_a_stale_selector_is_refused_with_a_hint_and_not_needed_to_refit(
     with pytest.raises(ValueError, match="refit"):
         load_predictor(str(model), teacher=teacher, bank=bank)
     parts = load_components(str(model), PredictorConfig(), teacher, bank, with_selector=False)
-    assert not parts["selector"].fitted
+    assert not parts.selector.fitted

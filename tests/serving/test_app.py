@@ -179,9 +179,9 @@ def test_timeout_answers_from_the_bank(predictor, tmp_path, monkeypatch):
 
 
 def test_timeout_without_fallback_is_504(predictor, tmp_path, monkeypatch):
+    predictor = predictor.with_config(fallback={"enabled": False})
     monkeypatch.setattr(predictor, "answer", lambda qs: time.sleep(1.0))
     settings = _settings(tmp_path, request_timeout_s=0.2, fallback=False)
-    predictor.config = predictor.config.replace(fallback=False)
     with TestClient(create_app(settings, predictor=predictor)) as c:
         r = c.post("/v1/answer", json={"question": QUESTION})
         assert r.status_code == 504 and "timeout of 0.2 s" in r.json()["detail"]

@@ -40,8 +40,9 @@ def server(lattice_ckpt, teacher, bank, tmp_path, live_server):
     """The lattice model (untrained, so it falls back) on a real server."""
     from celltext.inference.factory import load_predictor
 
-    predictor = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank)
-    predictor.config = predictor.config.replace(max_new_tokens=8)
+    predictor = load_predictor(str(lattice_ckpt), teacher=teacher, bank=bank).with_config(
+        decoding={"generation": {"max_new_tokens": 8}}
+    )
     db = tmp_path / "fb.sqlite3"
     app = create_app(ServingSettings(feedback_db=str(db), warmup=False), predictor=predictor)
     return live_server(app), db

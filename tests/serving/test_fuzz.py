@@ -33,8 +33,9 @@ JSON = st.recursive(
 def client(fitted_ckpt, teacher, bank, tmp_path_factory):
     from celltext.inference.factory import load_predictor
 
-    predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
-    predictor.config = predictor.config.replace(max_new_tokens=8)  # keep each request fast
+    predictor = load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank).with_config(
+        decoding={"generation": {"max_new_tokens": 8}}  # keep each request fast
+    )
     home = tmp_path_factory.mktemp("fuzz")
     s = ServingSettings(feedback_db=str(home / "fb.sqlite3"), warmup=False, max_batch=4,
                         max_question_chars=300, max_body_bytes=50_000)  # fmt: skip

@@ -286,8 +286,8 @@ class MambaBlock(nn.Module):
         self.A_log = nn.Parameter(torch.log(a))
         self.D = nn.Parameter(torch.ones(e))
         # No weight decay on the SSM's A and D (as mamba-ssm and mambapy mark them).
-        self.A_log._no_weight_decay = True  # type: ignore[attr-defined]
-        self.D._no_weight_decay = True  # type: ignore[attr-defined]
+        self.A_log.no_weight_decay = True  # type: ignore[attr-defined]
+        self.D.no_weight_decay = True  # type: ignore[attr-defined]
         self._init_dt()
 
     def _init_dt(self) -> None:

@@ -115,6 +115,8 @@ class PrefixDecoder(nn.Module):
 
     cfg: DecoderConfig
     self_initialised: tuple[type[nn.Module], ...] = ()
+    edits: bool = False
+    """Whether the decoder edits a prototype (retrieve and edit: ``proto_ids`` inputs)."""
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()

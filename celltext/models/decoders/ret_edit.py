@@ -55,6 +55,8 @@ class RETEditConfig(RETConfig):
 class RETEditDecoder(RETDecoder):
     """Decoder-only transformer conditioned by MLP soft tokens and, optionally, a prototype."""
 
+    edits = True
+
     def __init__(self, cfg: RETEditConfig):
         super().__init__(cfg)
         d, dim = cfg.d_model, cfg.dim
