@@ -107,3 +107,36 @@ def test_an_answer_does_not_depend_on_what_it_is_batched_with():
     embs = teacher.encode([p.answer for p in pairs[:6]], cache=False)
     edits = [d.text for d in predictor.decode(embs, mode="edit")]
     assert edits == [predictor.decode(embs[i : i + 1], mode="edit")[0].text for i in range(6)]
+
+
+GOLDEN = Path(__file__).parent / "golden" / "shipped_answers_test_paraphrase_150.json"
+
+
+def test_answers_are_those_of_the_release_before_the_inference_refactor():
+    """The first 150 ``test_paraphrase`` questions, answered by the production path (with a
+    phrase bank of the train pairs about their subjects) and by the model alone, give the
+    answers, provenances and confidences recorded from the code before the inference middle
+    layer was rewritten (commit 4c6b063; ``tests/golden/README.md`` says how)."""
+    from celltext.data.release import load_release
+    from celltext.index import RetrievalIndex
+    from celltext.inference.factory import load_predictor
+    from celltext.teacher import load_teacher
+
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    release = load_release("v1")
+    tests = release.pairs("test_paraphrase")[: len(golden)]
+    subjects = {p.subject for p in tests}
+    train = [p for p in release.pairs("train") if p.subject in subjects][:1500]
+    teacher = load_teacher()
+    bank = RetrievalIndex.from_release_pairs(train, teacher)
+    served = load_predictor(str(MODEL), teacher=teacher, bank=bank, backend="torch")
+    plain = served.with_config(fallback={"enabled": False})
+    questions = [p.question for p in tests]
+    assert questions == [g["question"] for g in golden]
+    got = [
+        {"question": q, "answer": a.answer, "provenance": a.provenance,
+         "confidence": round(a.confidence, 4), "generated": g.answer}
+        for q, a, g in zip(questions, served.answer(questions), plain.answer(questions),
+                           strict=True)
+    ]  # fmt: skip
+    assert got == golden

@@ -153,7 +153,10 @@ def review(
     if apply is not None:
         if not apply.exists():
             raise fail(f"{apply}: no such file")
-        added = rv.apply_verdicts(apply, rejects)
+        try:
+            added = rv.apply_verdicts(apply, rejects)
+        except ValueError as exc:  # a forged pair id or a malformed row: nothing was written
+            raise fail(f"{apply}: {exc}", code=2) from exc
         result = {"applied": str(apply), "rejected_added": added}
         result["rejects_file"] = str(rejects or rv.REJECTS_FILE)
     else:

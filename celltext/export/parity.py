@@ -118,26 +118,10 @@ def parity_report(
     sims = _similarity(torch_predictor, ref_answers, references)
     if sims is not None:
         report["paths"]["pytorch"]["semantic_similarity"] = sims
+    ref = (ref_answers, q_torch, core_torch)
     for name, pred in ort_predictors.items():
-        answers, ms = _timed_answers(pred, questions, batch_size, latency_samples)
-        diffs = [i for i, (a, b) in enumerate(zip(ref_answers, answers, strict=True)) if a != b]
-        q_ort = pred.embed(questions[:64])
-        entry: dict[str, Any] = {
-            "identical": len(questions) - len(diffs),
-            "different": len(diffs),
-            "identical_rate": (len(questions) - len(diffs)) / max(1, len(questions)),
-            "teacher_max_abs_diff": float(np.abs(q_ort - q_torch).max()) if len(q_ort) else 0.0,
-            "core_max_abs_diff": float(np.abs(pred.core(q_torch) - core_torch).max())
-            if len(q_torch)
-            else 0.0,
-            "latency": _latency(ms),
-            "providers": pred.backend.providers,
-            "examples": [
-                {"question": questions[i], "pytorch": ref_answers[i], name: answers[i]}
-                for i in diffs[:examples]
-            ],
-        }
-        sims = _similarity(torch_predictor, answers, references)
+        entry = _path_entry(name, pred, questions, ref, batch_size, latency_samples, examples)
+        sims = _similarity(torch_predictor, entry.pop("answers"), references)
         if sims is not None:
             entry["semantic_similarity"] = sims
         if "pytorch" in production and name in production:
@@ -145,6 +129,30 @@ def parity_report(
             entry["production_identical"] = same  # served answers, selector and fallback on
         report["paths"][name] = entry
     return report
+
+
+def _path_entry(name, pred, questions, ref, batch_size, latency_samples, examples):
+    """One onnxruntime predictor against the PyTorch ``ref`` (its generated answers, teacher
+    and core outputs on the first 64 questions): counts, largest differences, latency."""
+    ref_answers, q_torch, core_torch = ref
+    answers, ms = _timed_answers(pred, questions, batch_size, latency_samples)
+    diffs = [i for i, (a, b) in enumerate(zip(ref_answers, answers, strict=True)) if a != b]
+    q_ort = pred.embed(questions[:64])  # (n, D)
+    n = len(q_torch)
+    return {
+        "identical": len(questions) - len(diffs),
+        "different": len(diffs),
+        "identical_rate": (len(questions) - len(diffs)) / max(1, len(questions)),
+        "teacher_max_abs_diff": float(np.abs(q_ort - q_torch).max()) if n else 0.0,
+        "core_max_abs_diff": float(np.abs(pred.core(q_torch) - core_torch).max()) if n else 0.0,
+        "latency": _latency(ms),
+        "providers": pred.backend.providers,
+        "examples": [
+            {"question": questions[i], "pytorch": ref_answers[i], name: answers[i]}
+            for i in diffs[:examples]
+        ],
+        "answers": answers,
+    }
 
 
 def _similarity(
@@ -203,9 +211,9 @@ def report_markdown(report: dict[str, Any], command: str = "") -> str:
     trt = report.get("tensorrt")
     if trt is not None:
         lines += ["", f"TensorRT execution provider: {trt}"]
-    lines += ["", "Generated answers: greedy decoding, fallback off; served answers: the production "
-              "path (selector, editing, fallback). Latency: generated, per question at batch 1 "
-              "(first 50)."]  # fmt: skip
+    lines += ["", "Generated answers: greedy decoding, fallback off; served answers: the "
+              "production path (selector, editing, fallback). Latency: generated, per question "
+              "at batch 1 (first 50)."]  # fmt: skip
     if command:
         lines += ["", f"Produced by `{command}`."]
     return "\n".join(lines) + "\n"

@@ -65,3 +65,20 @@ def test_csv_cells_cannot_be_formulas(tmp_path, cell):
     for key in ("question", "answer", "note"):
         assert back[key][0] not in "=+-@\t\r" and cell.strip() in back[key]
     assert back["id"] == "id1"
+
+
+def test_cli_refuses_a_forged_id_with_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from celltext.cli import app
+
+    reviewed = write_review_rows(
+        [_row("id1\u2028subject: neural network", "")], tmp_path / "reviewed.jsonl"
+    )
+    rejects = tmp_path / "rejects.txt"
+    result = CliRunner().invoke(
+        app, ["data", "review", "--apply", str(reviewed), "--rejects", str(rejects), "--json"]
+    )
+    assert result.exit_code == 2 and "not a pair id" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not rejects.exists()

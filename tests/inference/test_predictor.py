@@ -250,3 +250,22 @@ def test_correction_steps_edit_the_best_text_and_never_lower_it(teacher, bank, t
     assert seen[1] == [b.text for b in before]  # round 1 edits the previous best
     for b, a in zip(before, after, strict=True):
         assert a.similarity >= b.similarity - 1e-6
+
+
+def test_the_same_direction_decodes_to_the_same_text(predictor, teacher):
+    """Hardening item 8: a vector and any positive multiple of it (doubled, 1e20 times,
+    near float32's largest value) decode to the same text with the same preservation."""
+    emb = teacher.encode(ANSWERS[:3])  # (3, D) unit rows
+    base = predictor.decode(emb)
+    for scale in (2.0, 1e-3, 1e20):
+        scaled = predictor.decode((emb * np.float32(scale)).astype(np.float32))
+        assert [d.text for d in scaled] == [d.text for d in base], scale
+        for a, b in zip(scaled, base, strict=True):
+            assert a.similarity == pytest.approx(b.similarity, abs=1e-5)
+    huge = emb / np.abs(emb).max(axis=1, keepdims=True) * np.float32(3e38)  # no overflow
+    assert [d.text for d in predictor.decode(huge.astype(np.float32))] == [d.text for d in base]
+    assert predictor.decode_texts(emb * 4.0) == [d.text for d in base]
+    with pytest.raises(DimensionError, match="all zeros"):
+        predictor.decode(np.zeros((1, 384), dtype=np.float32))
+    with pytest.raises(DimensionError, match="complex"):
+        predictor.decode(emb.astype(np.complex64))
