@@ -1,7 +1,7 @@
 """The one decoding loop: greedy, beam search and top-k/top-p sampling over a step function.
 
 Every answer celltext writes goes through :func:`generate`, whatever runs the network: the
-PyTorch decoders (:class:`celltext.models.generation.TorchStepper`) and the onnxruntime
+PyTorch decoders (:class:`celltext.models.stepper.TorchStepper`) and the onnxruntime
 sessions (:class:`celltext.inference.onnx_backend.OrtStepper`) only provide a
 :class:`Stepper`, so logit processing, stopping and beam bookkeeping exist once. The loop
 is NumPy only (no torch import), which is what lets the onnxruntime path run without torch.
