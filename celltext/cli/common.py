@@ -66,6 +66,16 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_fields(result: dict[str, Any], json_out: bool, width: int = 0) -> None:
+    """Print a flat result: JSON on stdout, or a ``key: value`` line per field on stderr
+    (keys right-aligned to ``width``)."""
+    if json_out:
+        emit_json(result)
+        return
+    for key, value in result.items():
+        err_console.print(f"{key:>{width}}: {value}")
+
+
 def _default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()

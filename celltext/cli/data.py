@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_fields, emit_json, err_console, fail
 
 data_app = typer.Typer(
     help="Build, verify, review and plot dataset releases.", no_args_is_help=True
@@ -170,11 +170,7 @@ def review(
             )
         path = rv.export_sample(rv.sample_for_review(rel, n), target)
         result = {"release": rel.version, "exported": str(path), "count": n}
-    if json_out:
-        emit_json(result)
-    else:
-        for key, value in result.items():
-            err_console.print(f"{key}: {value}")
+    emit_fields(result, json_out)
 
 
 @data_app.command("report")

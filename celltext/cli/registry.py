@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -37,6 +38,22 @@ def _errors() -> tuple[type[Exception], ...]:
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
+
+
+T = TypeVar("T")
+
+
+def _run(action: Callable[[], T], json_out: bool, human: Callable[[T], Any]) -> None:
+    """Every registry command's frame: run ``action`` (its known errors become one line and
+    exit 1), then emit its result as JSON or print ``human(result)`` on stderr."""
+    try:
+        result = action()
+    except _errors() as exc:  # evaluated after the action, so its own modules' errors count
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(result)
+        return
+    err_console.print(human(result))
 
 
 # Metrics without a stage prefix are the final model's; stage metrics (``core/val/...``) and
@@ -93,14 +110,11 @@ def list_cmd(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List registered versions (newest first) with aliases and headline metrics."""
-    try:
-        rows = _registry().list_versions(name)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(rows)
-        return
-    err_console.print(_table(rows, ["val/cosine", "val/token_acc"]))
+    _run(
+        lambda: _registry().list_versions(name),
+        json_out,
+        lambda rows: _table(rows, ["val/cosine", "val/token_acc"]),
+    )
 
 
 @registry_app.command("show")
@@ -112,24 +126,24 @@ def show_cmd(
     from celltext.registry.checkpoint import read_metadata
     from celltext.registry.resolve import resolve_model_ref
 
-    try:
+    def describe() -> dict[str, Any]:
         info: dict[str, Any] = {}
         if not Path(ref).is_dir():
             reg = _registry()
-            name, version = reg.resolve(ref)
-            info = reg.describe(name, version)
+            info = reg.describe(*reg.resolve(ref))
         path = resolve_model_ref(ref)
         info["path"] = str(path)
         info["metadata"] = read_metadata(path)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(info)
-        return
-    meta = info["metadata"]
-    err_console.print(f"[bold]{ref}[/] -> {path}")
-    for key in ("architecture", "dataset", "parameters", "git", "metrics"):
-        err_console.print(f"  {key}: {meta.get(key)}")
+        return info
+
+    def lines(info: dict[str, Any]) -> str:
+        meta = info["metadata"]
+        keys = ("architecture", "dataset", "parameters", "git", "metrics")
+        return "\n".join(
+            [f"[bold]{ref}[/] -> {info['path']}"] + [f"  {k}: {meta.get(k)}" for k in keys]
+        )
+
+    _run(describe, json_out, lines)
 
 
 @registry_app.command("register")
@@ -142,14 +156,11 @@ def register_cmd(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Register an existing checkpoint (verified first) as a new version."""
-    try:
-        info = _registry().register_checkpoint(checkpoint, name=name, alias=alias)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(info)
-        return
-    err_console.print(f"{name}/{info['version']} <- {checkpoint} (aliases: {info['aliases']})")
+    _run(
+        lambda: _registry().register_checkpoint(checkpoint, name=name, alias=alias),
+        json_out,
+        lambda info: f"{name}/{info['version']} <- {checkpoint} (aliases: {info['aliases']})",
+    )
 
 
 @registry_app.command("promote")
@@ -162,33 +173,26 @@ def promote_cmd(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Point an alias (default champion) at a version; champions are kept in a history."""
-    try:
+
+    def promote() -> dict[str, Any]:
         reg = _registry()
-        if best is not None:
-            version = reg.best_version(name, best, mode)["version"]
-        if version is None:
+        chosen = reg.best_version(name, best, mode)["version"] if best is not None else version
+        if chosen is None:
             raise fail("give a VERSION or --best METRIC")
-        info = reg.promote(name, version, alias)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(info)
-        return
-    err_console.print(f"{name}@{alias} -> version {version}")
+        return reg.promote(name, chosen, alias)
+
+    _run(promote, json_out, lambda info: f"{name}@{alias} -> version {info['version']}")
 
 
 @registry_app.command("rollback")
 def rollback_cmd(name: str = NAME_ARG, json_out: bool = JSON_OPTION) -> None:
     """Move champion back to the previous champion version."""
-    try:
-        info = _registry().rollback(name)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(info)
-        return
-    err_console.print(
-        f"{name}@champion -> version {info['version']} (was {info['rolled_back_from']})"
+    _run(
+        lambda: _registry().rollback(name),
+        json_out,
+        lambda info: (
+            f"{name}@champion -> version {info['version']} (was {info['rolled_back_from']})"
+        ),
     )
 
 
@@ -202,15 +206,12 @@ def compare_cmd(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Metrics and lineage of versions side by side: a column per version, a row per metric."""
-    try:
-        result = _registry().compare(name, versions or None)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(result)
-        return
-    metrics = result["metrics"] if all_metrics else headline_metrics(result["metrics"])
-    err_console.print(compare_table(result, metrics))
+
+    def table(result: dict[str, Any]) -> Table:
+        metrics = result["metrics"] if all_metrics else headline_metrics(result["metrics"])
+        return compare_table(result, metrics)
+
+    _run(lambda: _registry().compare(name, versions or None), json_out, table)
 
 
 @registry_app.command("best")
@@ -221,14 +222,11 @@ def best_cmd(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """The best version by a validation metric."""
-    try:
-        info = _registry().best_version(name, metric, mode)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if json_out:
-        emit_json(info)
-        return
-    err_console.print(f"{name}/{info['version']}: {metric} = {info['metrics'][metric]:.4f}")
+    _run(
+        lambda: _registry().best_version(name, metric, mode),
+        json_out,
+        lambda info: f"{name}/{info['version']}: {metric} = {info['metrics'][metric]:.4f}",
+    )
 
 
 @registry_app.command("soup")
@@ -244,19 +242,19 @@ def soup_cmd(
     from celltext.registry.resolve import resolve_model_ref
     from celltext.registry.soup import make_soup
 
-    try:
+    def soup() -> dict[str, Any]:
+        chosen = refs
         if name:
-            reg = _registry()
-            refs = [f"{name}/{r['version']}" for r in reg.top_versions(name, metric, top_k)]
-        paths = [resolve_model_ref(r) for r in refs or []]
-        path = make_soup(paths, out)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    result = {"checkpoint": str(path), "ingredients": refs}
-    if json_out:
-        emit_json(result)
-        return
-    err_console.print(f"soup of {len(paths)} checkpoints -> {path}")
+            top = _registry().top_versions(name, metric, top_k)
+            chosen = [f"{name}/{r['version']}" for r in top]
+        paths = [resolve_model_ref(r) for r in chosen or []]
+        return {"checkpoint": str(make_soup(paths, out)), "ingredients": chosen}
+
+    _run(
+        soup,
+        json_out,
+        lambda r: f"soup of {len(r['ingredients'] or [])} checkpoints -> {r['checkpoint']}",
+    )
 
 
 def register(app: typer.Typer) -> None:

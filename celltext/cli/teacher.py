@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.cli.common import JSON_OPTION, emit_fields, emit_json, err_console, fail
 
 teacher_app = typer.Typer(help="The frozen teacher sentence encoder.", no_args_is_help=True)
 
@@ -33,11 +33,7 @@ def info(name: str = NAME_OPTION, json_out: bool = JSON_OPTION) -> None:
         "cache_dir": str(teacher.cache.dir),
         "cached_texts": len(teacher.cache),
     }
-    if json_out:
-        emit_json(out)
-    else:
-        for key, value in out.items():
-            err_console.print(f"{key:>13}: {value}")
+    emit_fields(out, json_out, width=13)
 
 
 @teacher_app.command("embed")

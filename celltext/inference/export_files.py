@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from celltext.hashing import verify_file_hashes
+
 MANIFEST = "manifest.json"
 SELF_HASH = "manifest_sha256"
 FORMAT_VERSION = 2
@@ -32,15 +34,6 @@ class ExportIntegrityError(RuntimeError):
         self.path = Path(path)
         self.file = file
         super().__init__(f"ONNX export {self.path}: {file}: {problem}")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
@@ -98,14 +91,8 @@ def verify_export(folder: str | Path) -> dict[str, Any]:
     for name in required_files(manifest):
         if name not in files:
             raise ExportIntegrityError(folder, name, "not listed in manifest.json")
-    for name, expected in sorted(files.items()):
+    for name in sorted(files):
         if not _inside(folder, name):
             raise ExportIntegrityError(folder, name, "refused: not a file inside the export")
-        path = folder / name
-        if not path.is_file():
-            raise ExportIntegrityError(folder, name, "missing")
-        if sha256_file(path) != expected:
-            raise ExportIntegrityError(
-                folder, name, "sha256 mismatch (file was modified or truncated)"
-            )
+    verify_file_hashes(folder, files, ExportIntegrityError)
     return manifest

@@ -37,9 +37,10 @@ from typing import Any
 
 import torch
 
+from celltext.hashing import sha256_file, verify_file_hashes
 from celltext.registry.bounds import MAX_JSON_BYTES, SizeError, check_system_bounds
 from celltext.registry.metadata import provenance, utc_now
-from celltext.registry.tensorio import load_tensors, save_tensors, sha256_file, write_json_atomic
+from celltext.registry.tensorio import load_tensors, save_tensors, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -289,16 +290,9 @@ def verify_checkpoint(path: str | Path, include_train_state: bool = True) -> dic
     for required in REQUIRED_FILES:
         if required != METADATA_FILE and required not in files:
             raise CheckpointIntegrityError(path, required, "not listed in metadata.json")
-    for rel, expected in sorted(files.items()):
-        if not include_train_state and rel.startswith(TRAIN_STATE_DIR + "/"):
-            continue
-        file = path / rel
-        if not file.is_file():
-            raise CheckpointIntegrityError(path, rel, "missing")
-        if sha256_file(file) != expected:
-            raise CheckpointIntegrityError(
-                path, rel, "sha256 mismatch (file was modified or truncated)"
-            )
+    if not include_train_state:
+        files = {rel: h for rel, h in files.items() if not rel.startswith(TRAIN_STATE_DIR + "/")}
+    verify_file_hashes(path, files, CheckpointIntegrityError)
     return meta
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from celltext.hashing import sha256_file
 from celltext.registry.checkpoint import (
     TOKENIZER_FILE,
     load_checkpoint,
@@ -19,7 +20,6 @@ from celltext.registry.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from celltext.registry.tensorio import sha256_file
 
 
 class SoupError(ValueError):

@@ -8,7 +8,6 @@ names as aliases in the file's header, and :func:`load_tensors` restores them, s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -20,15 +19,6 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 _HEADER_KEY = "celltext"  # one key: safetensors writes header metadata in hash-map order
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, fsync: bool = True) -> Path:

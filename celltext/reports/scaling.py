@@ -6,6 +6,7 @@ reading, all computed from the report dict of :mod:`celltext.experiments.scaling
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +82,18 @@ def _nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
+def _ends(rows: list[dict[str, Any]]) -> Iterator[tuple[str, dict, dict]]:
+    """Each core (in report order) with its first and last row: the smallest and the largest
+    setting it was measured at."""
+    for core in dict.fromkeys(r["core"] for r in rows):
+        mine = [r for r in rows if r["core"] == core]
+        yield core, mine[0], mine[-1]
+
+
 def _reading(report: dict[str, Any]) -> list[str]:
     """Plain statements from the rows: growth of time, memory and quality per core."""
     out = []
-    for core in dict.fromkeys(r["core"] for r in report["lattice"]):
-        rows = [r for r in report["lattice"] if r["core"] == core]
-        a, b = rows[0], rows[-1]
+    for core, a, b in _ends(report["lattice"]):
         out.append(
             f"{core}: from {a['cells']} to {b['cells']} cells ({fmt(b['cells'] / a['cells'], 1)}x)"
             f" the batch-{a['batch']} forward time grows "
@@ -95,9 +102,7 @@ def _reading(report: dict[str, Any]) -> list[str]:
             f", parameters {fmt(b['params'] / max(a['params'], 1), 2)}x, validation cosine "
             f"{fmt(a['val_cosine'])} -> {fmt(b['val_cosine'])}."
         )
-    for core in dict.fromkeys(r["core"] for r in report["data"]):
-        rows = [r for r in report["data"] if r["core"] == core]
-        a, b = rows[0], rows[-1]
+    for core, a, b in _ends(report["data"]):
         out.append(
             f"{core}: {a['train_pairs']} -> {b['train_pairs']} training pairs: training time "
             f"{fmt(a['train_time_s'], 1)} -> {fmt(b['train_time_s'], 1)} s, validation cosine "

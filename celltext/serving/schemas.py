@@ -3,14 +3,22 @@
 Static bounds here are hard caps that hold for every deployment; the configured limits
 (``max_question_chars``, ``max_batch``) are checked per request by
 :mod:`celltext.serving.limits` and give the same 422 error shape.
+
+The answer and model responses are built from the predictor's records
+(:class:`~celltext.inference.records.Answer`, :class:`~celltext.inference.records.ModelInfo`)
+by :func:`record_model`, so a field added to a record is served without being declared twice;
+what the API keeps to itself, adds or bounds is named here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
+from celltext.inference.records import Answer, ModelInfo
 from celltext.textcheck import check_text
 
 HARD_MAX_CHARS = 100_000
@@ -30,6 +38,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def record_model(
+    name: str,
+    record: type,
+    doc: str | None = None,
+    internal: tuple[str, ...] = (),
+    fields: dict[str, Any] | None = None,
+) -> type[BaseModel]:
+    """The response model ``name``: the fields of the dataclass ``record`` (names, types, defaults,
+    in order) less its ``internal`` ones. ``fields`` gives a record field a ``Field`` (bounds,
+    description, another default) or adds a field as ``(type, default)``; added fields
+    come after the record's. Extra keys are ignored, so ``Model(**record.to_dict())`` works."""
+    fields = dict(fields or {})
+    hints = typing.get_type_hints(record)
+    spec: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.name in internal:
+            continue
+        if f.name in fields:
+            spec[f.name] = (hints[f.name], fields.pop(f.name))
+        elif f.default_factory is not dataclasses.MISSING:
+            spec[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
+        else:
+            default = ... if f.default is dataclasses.MISSING else f.default
+            spec[f.name] = (hints[f.name], default)
+    for key, value in fields.items():
+        if not isinstance(value, tuple):
+            raise TypeError(f"{record.__name__} has no field {key!r} to give a Field")
+        spec[key] = value
+    return create_model(name, __doc__=doc, **spec)
+
+
 class AnswerRequest(_Strict):
     """One question."""
 
@@ -41,26 +80,24 @@ class AnswerRequest(_Strict):
     check_question = field_validator("question")(_non_blank)
 
 
-class AnswerOut(BaseModel):
-    """An answer and its provenance."""
-
-    question: str
-    answer: str
-    confidence: float = Field(..., ge=0.0, le=1.0)
-    fallback: bool
-    fallback_reason: str | None = None
-    latency_ms: float
-    model: str
-    similarity: float | None = None
-    coherence: float | None = None
-    generated: str | None = Field(None, description="The model's own answer, also when replaced.")
-    provenance: str = Field(
-        "generated", description="generated, edited (a retrieved answer edited by the decoder), "
-        "retrieved, or abstained"
-    )  # fmt: skip
-    abstained: bool = False
-    best_guess: str | None = Field(None, description="The best candidate, also when abstaining.")
-    activity: dict[str, Any] | None = None
+AnswerOut = record_model(
+    "AnswerOut",
+    Answer,
+    "An answer and its provenance.",
+    internal=("model_confidence",),  # the quality check's raw score: the metrics' business
+    fields={
+        "confidence": Field(..., ge=0.0, le=1.0),
+        "fallback_reason": Field(None),  # the record always sets it; clients may omit it
+        "generated": Field(None, description="The model's own answer, also when replaced."),
+        "provenance": Field(
+            "generated",
+            description="generated, edited (a retrieved answer edited by the decoder), "
+            "retrieved, or abstained",
+        ),
+        "best_guess": Field(None, description="The best candidate, also when abstaining."),
+        "activity": (dict[str, Any] | None, None),
+    },
+)
 
 
 class BatchAnswerRequest(_Strict):
@@ -129,17 +166,12 @@ class ActivityResponse(BaseModel):
     reason: str | None = None
 
 
-class ModelOut(BaseModel):
-    name: str
-    version: str
-    label: str
-    ref: str | None = None
-    path: str | None = None
-    core: str | None = None
-    decoder: str | None = None
-    teacher_id: str = ""
-    dim: int = 0
-    metrics: dict[str, Any] = Field(default_factory=dict)
+ModelOut = record_model(
+    "ModelOut",
+    ModelInfo,
+    internal=("metadata",),  # the full checkpoint metadata; ``metrics`` is its public part
+    fields={"label": (str, ...), "metrics": (dict[str, Any], Field(default_factory=dict))},
+)
 
 
 class ModelsResponse(BaseModel):

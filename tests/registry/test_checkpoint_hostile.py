@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from celltext.hashing import sha256_file
 from celltext.registry import checkpoint
 from celltext.registry.checkpoint import (
     CheckpointIntegrityError,
@@ -16,7 +17,6 @@ from celltext.registry.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
-from celltext.registry.tensorio import sha256_file
 
 
 @pytest.fixture
