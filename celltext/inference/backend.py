@@ -19,7 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from celltext.generation import GenerationOptions
+from celltext import generation
+from celltext.generation import GenerationOptions, SpecialTokens, Stepper
 from celltext.index import RetrievalIndex
 from celltext.inference.options import PredictorConfig
 from celltext.inference.records import ModelInfo
@@ -50,16 +51,26 @@ class Teacher(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """The model stages (core, decoder) of one runtime, on NumPy arrays."""
+    """The model stages (core, decoder) of one runtime, on NumPy arrays.
+
+    A backend provides the core and a decoder :class:`~celltext.generation.Stepper`;
+    :meth:`generate`, the one decoding loop over that stepper, is written here once, so
+    both runtimes subclass this protocol explicitly.
+    """
 
     name: str
     dim: int
     tokenizer: Any
     """The decoder's :class:`~celltext.tokenizer.CellTokenizer` (ids <-> text)."""
+    special: SpecialTokens
     capabilities: Capabilities
 
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
+        ...
+
+    def stepper(self, embs: np.ndarray, proto_ids: np.ndarray | None) -> Stepper:
+        """The decoder's incremental state for (B, D) embeddings (and (B, P) prototypes)."""
         ...
 
     def generate(
@@ -69,8 +80,10 @@ class Backend(Protocol):
         options: GenerationOptions,
         rng: np.random.Generator | None = None,
     ) -> list[list[int]]:
-        """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given)."""
-        ...
+        """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given):
+        :func:`celltext.generation.generate` over this backend's :meth:`stepper`."""
+        stepper = self.stepper(embs, proto_ids)
+        return generation.generate(stepper, len(embs), self.special, options, rng)
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity for one question embedding (1, D); None without a lattice."""

@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from celltext import generation
-from celltext.generation import GenerationOptions, SpecialTokens
-from celltext.inference.backend import Capabilities, PredictorParts
+from celltext.generation import SpecialTokens
+from celltext.inference.backend import Backend, Capabilities, PredictorParts
 from celltext.inference.export_files import (
     FORMAT_VERSION,
     MANIFEST,
@@ -163,7 +162,7 @@ class OrtStepper:
         self.state = [np.ascontiguousarray(s[index]) for s in self.state]
 
 
-class OrtBackend:
+class OrtBackend(Backend):
     """Core and decoder sessions of an export (the twin of
     :class:`~celltext.inference.torch_backend.TorchBackend`)."""
 
@@ -228,17 +227,10 @@ class OrtBackend:
         feed = {"question_emb": np.ascontiguousarray(q_embs, dtype=np.float32)}
         return self.core_session.run(None, feed)[0]
 
-    def generate(
-        self,
-        embs: np.ndarray,
-        proto_ids: np.ndarray | None,
-        options: GenerationOptions,
-        rng: np.random.Generator | None = None,
-    ) -> list[list[int]]:
-        """Token ids for (B, D) embeddings, through :func:`celltext.generation.generate`."""
+    def stepper(self, embs: np.ndarray, proto_ids: np.ndarray | None) -> OrtStepper:
+        """The exported decoder's state tensors for (B, D) embeddings (and (B, P) ids)."""
         emb = np.ascontiguousarray(embs, dtype=np.float32)
-        stepper = OrtStepper(self, emb, None if proto_ids is None else proto_ids.astype(np.int64))
-        return generation.generate(stepper, len(emb), self.special, options, rng)
+        return OrtStepper(self, emb, None if proto_ids is None else proto_ids.astype(np.int64))
 
 
 def load_export(

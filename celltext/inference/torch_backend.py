@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltext.generation import GenerationOptions
+from celltext.generation import SpecialTokens
 from celltext.inference.activity import lattice_activity, supports_activity
-from celltext.inference.backend import Capabilities
-from celltext.models.stepper import generate_with
+from celltext.inference.backend import Backend, Capabilities
+from celltext.models.stepper import TorchStepper
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``,
     ``.decoder``); ``tokenizer`` its :class:`celltext.tokenizer.CellTokenizer`; ``device``
     where the model runs (``cuda`` for GPU evaluation; arrays come and go as NumPy)."""
@@ -33,6 +33,7 @@ class TorchBackend:
         self.device = device
         decoder = system.decoder
         self.dim = int(getattr(system, "dim", decoder.cfg.dim))
+        self.special = SpecialTokens(decoder.cfg.pad_id, decoder.cfg.bos_id, decoder.cfg.eos_id)
         edits = bool(decoder.edits)
         self.capabilities = Capabilities(
             edits=edits,
@@ -49,18 +50,13 @@ class TorchBackend:
                 out = out[0]
             return out.float().cpu().numpy()
 
-    def generate(
-        self,
-        embs: np.ndarray,
-        proto_ids: np.ndarray | None,
-        options: GenerationOptions,
-        rng: np.random.Generator | None = None,
-    ) -> list[list[int]]:
-        """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given)."""
-        with torch.inference_mode():
-            proto = None if proto_ids is None else torch.from_numpy(proto_ids)  # (B, P)
-            emb = np.ascontiguousarray(embs, np.float32)
-            return generate_with(self.system.decoder, emb, options, rng, proto)
+    def stepper(self, embs: np.ndarray, proto_ids: np.ndarray | None) -> TorchStepper:
+        """The decoder's KV caches / recurrent states for (B, D) embeddings, in the weights'
+        dtype and device (the stepper runs without autograd)."""
+        param = next(self.system.decoder.parameters())
+        emb = torch.as_tensor(np.ascontiguousarray(embs), dtype=param.dtype, device=param.device)
+        proto = None if proto_ids is None else torch.as_tensor(proto_ids, device=param.device)
+        return TorchStepper(self.system.decoder, emb, True, proto)  # emb (B, D), proto (B, P)
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity of the core for one question embedding (1, D)."""

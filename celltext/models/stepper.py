@@ -71,7 +71,8 @@ def reorder_tree(obj: Any, index: torch.Tensor) -> Any:
 
 
 class TorchStepper:
-    """Feeds tokens to a torch decoder, with its incremental state or by recomputation."""
+    """Feeds tokens to a torch decoder, with its incremental state or by recomputation
+    (without autograd: generation never needs gradients)."""
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class TorchStepper:
         self.ids = torch.full((batch, 1), model.cfg.bos_id, dtype=torch.long, device=emb.device)
         self.state = model.new_state(batch) if cached else None
 
+    @torch.no_grad()
     def first(self) -> np.ndarray:
         """Logits (B, V) of the first answer token."""
         if self.cached:
@@ -94,6 +96,7 @@ class TorchStepper:
             out = self.model(self.emb, self.ids, **self.proto)[:, -1]
         return _numpy(out)
 
+    @torch.no_grad()
     def next(self, tokens: np.ndarray) -> np.ndarray:
         """Append ``tokens`` (B,) and return the logits (B, V) of the following position."""
         new = torch.as_tensor(tokens, dtype=torch.long, device=self.ids.device)[:, None]

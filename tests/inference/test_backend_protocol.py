@@ -11,7 +11,7 @@ from celltext.inference.backend import Backend, Capabilities, PredictorParts, Te
 from celltext.inference.onnx_backend import OrtBackend
 from celltext.inference.torch_backend import TorchBackend
 
-METHODS = ("core", "generate", "activity")
+METHODS = ("core", "stepper", "generate", "activity")
 
 
 @pytest.mark.parametrize("cls", [TorchBackend, OrtBackend])
@@ -20,6 +20,7 @@ def test_backend_methods_have_the_protocols_signatures(cls):
         want = inspect.signature(getattr(Backend, name))
         got = inspect.signature(getattr(cls, name))
         assert list(got.parameters) == list(want.parameters), (cls.__name__, name)
+    assert cls.generate is Backend.generate  # the one decoding loop, written once
 
 
 def test_the_torch_backend_is_a_backend(predictor, lattice_ckpt, teacher, bank):

@@ -223,7 +223,7 @@ class PrefixDecoder(nn.Module):
         state.pos += x.shape[1]
         return self.logits(h[:, -1])
 
-    # ``decoder.generate(emb, max_new_tokens=48, num_beams=1, do_sample=False, ...) -> list[list[int]]``
-    # is :func:`celltext.models.stepper.generate` with this decoder as ``model``: token
+    # ``decoder.generate(emb, max_new_tokens=48, num_beams=1, do_sample=False, ...)`` is
+    # :func:`celltext.models.stepper.generate` with this decoder as ``model``: token
     # ids without BOS/EOS per embedding (B, D); see there for the strategies and options.
     generate = stepper.generate
