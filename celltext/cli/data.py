@@ -1,4 +1,4 @@
-"""``celltext data build / stats / review / report``: the versioned Q-A dataset."""
+"""``celltext data build / stats / review / report / grammar``: the versioned Q-A dataset."""
 
 from __future__ import annotations
 
@@ -190,6 +190,32 @@ def report(
     else:
         for f in files:
             err_console.print(f"wrote {f}")
+
+
+@data_app.command("grammar")
+def grammar(
+    release: str = RELEASE_OPTION,
+    examples: int = typer.Option(3, "--examples", help="Examples to show per problem code."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Check the articles and subject-verb agreement of a release's answers (all splits):
+    counts per problem code, per code and source, and examples."""
+    from celltext.data.grammar import CODES, check_pairs
+
+    rel = _load(release)
+    result = {"release": rel.version, **check_pairs(rel.pairs(), examples=examples)}
+    if json_out:
+        emit_json(result)
+        return
+    err_console.print(
+        f"release {rel.version}: {result['flagged']} of {result['checked']} answers flagged, "
+        f"{result['problems']} problems"
+    )
+    for code, count in result["per_code"].items():
+        err_console.print(f"  {code:<30} {count:>6}  {result['per_code_source'][code]}")
+        err_console.print(f"    {CODES[code]}", markup=False)
+        for ex in result["examples"][code]:
+            err_console.print(f"    {ex['id']}: {ex['answer'][:100]}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
