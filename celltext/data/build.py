@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,10 @@ from celltext.paths import REPO_ROOT, releases_dir
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+RELEASE_CONFIGS = REPO_ROOT / "configs" / "releases"  # <version>.yaml: a release's BuildConfig
+# Fields added after release v1, left out of the config's dict (and so of its hash) while they
+# hold these defaults: the v1 config still hashes to the value in its manifest.
+_LATER_FIELDS = {"glossary_subdirs": [], "glossary_top_level_nouns": False, "template_set": "v1"}
 
 
 @dataclass
@@ -56,6 +60,12 @@ class BuildConfig(Config):
     )
     dictd_dir: str = "/usr/share/dictd"
     glossary_dir: str = ""  # empty: the glossary shipped in celltext/data/glossary
+    # sub-folders of the glossary read after its top-level files (release v2: ["v2"]), and
+    # whether the top-level files' `noun` keys are read (v1 guessed articles from definitions)
+    glossary_subdirs: tuple[str, ...] = ()
+    glossary_top_level_nouns: bool = False
+    # question templates (celltext.data.templates.TEMPLATE_SETS): "v2" adds casual phrasings
+    template_set: Literal["v1", "v2"] = "v1"
     require_all_sources: bool = True
     wordnet_max_general: int = 7000
     wordnet_max_examples: int = 2500
@@ -86,12 +96,27 @@ class BuildConfig(Config):
         require(not unknown, "max_per_domain", f"unknown domains {unknown}")
         known = set(SOURCE_FACTORIES)
         require(set(self.sources) <= known, "sources", f"choose from {sorted(known)}")
+        nouns = bool(self.glossary_subdirs) or self.glossary_top_level_nouns  # plurals, usages
+        require(not nouns or self.template_set != "v1", "template_set", "glossary nouns need v2")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Config.to_dict`, without the later fields that hold their defaults."""
+        d = super().to_dict()
+        return {k: v for k, v in d.items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+
+    @classmethod
+    def for_version(cls, version: str) -> BuildConfig:
+        """The config of a release: ``configs/releases/<version>.yaml``, else the defaults
+        (release v1's config) under that version name."""
+        path = RELEASE_CONFIGS / f"{version}.yaml"
+        return (cls.load(path) if path.is_file() else cls()).replace(version=version)
 
 
 def _glossary(cfg: BuildConfig) -> Source:
-    from celltext.data.sources.glossary import GlossarySource
+    from celltext.data.sources.glossary import GLOSSARY_DIR, GlossarySource
 
-    return GlossarySource(cfg.glossary_dir) if cfg.glossary_dir else GlossarySource()
+    top_nouns = cfg.glossary_top_level_nouns
+    return GlossarySource(cfg.glossary_dir or GLOSSARY_DIR, cfg.glossary_subdirs, top_nouns)
 
 
 def _docstrings(cfg: BuildConfig) -> Source:
@@ -147,7 +172,9 @@ def fact_key(fact: Fact) -> str:
 def question_for(fact: Fact, cfg: BuildConfig, reserved: bool = False) -> tuple[str, str]:
     """``(question, template_id)`` for a fact (deterministic)."""
     fid = fact_key(fact)
-    tpl = templates.choose(fact.qtype, fact.style, fid, reserved=reserved, salt=cfg.split_salt)
+    tpl = templates.choose(
+        fact.qtype, fact.style, fid, reserved, salt=cfg.split_salt, template_set=cfg.template_set
+    )
     return tpl.render(fact.slots), tpl.id
 
 
@@ -394,8 +421,8 @@ class Builder:
             "celltext_version": __version__,
             "config": self.cfg.to_dict(),
             "config_hash": self.cfg.config_hash(),
-            "templates": sorted(templates.TEMPLATES_BY_ID),
-            "reserved_templates": sorted(templates.RESERVED_IDS),
+            "templates": sorted(templates.by_id(self.cfg.template_set)),
+            "reserved_templates": sorted(templates.reserved_ids(self.cfg.template_set)),
         }
         sources = [s.info().to_dict() for s in self.sources]
         write_release(

@@ -105,14 +105,15 @@ def test_missing_source_is_a_clear_error(tmp_path, glossary_dir, fake_teacher):
         build_release(cfg, tmp_path / "x", teacher=fake_teacher)
 
 
-def test_every_template_family_has_reserved_and_normal_templates():
-    for (qtype, style), items in templates.TEMPLATES.items():
+@pytest.mark.parametrize("template_set", templates.TEMPLATE_SET_NAMES)
+def test_every_template_family_has_reserved_and_normal_templates(template_set):
+    for (qtype, style), items in templates.TEMPLATE_SETS[template_set].items():
         assert any(t.reserved for t in items), (qtype, style)
         assert any(not t.reserved for t in items), (qtype, style)
-    tpl = templates.choose("definition", "noun", "key")
-    assert tpl.render({"x": "algorithm", "xa": "an algorithm"}).endswith(("?", "."))
+    tpl = templates.choose("definition", "noun", "key", template_set=template_set)
+    assert "algorithm" in tpl.render({"x": "algorithm", "xa": "an algorithm"})
     with pytest.raises(KeyError):
-        templates.choose("definition", "no-such-style", "key")
+        templates.choose("definition", "no-such-style", "key", template_set=template_set)
 
 
 def test_fact_key_is_stable(built):
@@ -138,3 +139,73 @@ def test_float_noise_leaves_the_release_byte_identical(
     scores = [a["coherence"] for a in load_release(str(noisy.path)).annotations().values()]
     assert any(s is not None for s in scores)
     assert all(s is None or s == round(s, quality.SCORE_DECIMALS) for s in scores)
+
+
+V2_GLOSSARY = """\
+domain: computer_vision
+entries:
+  - term: feature maps
+    noun: plural
+    def: the outputs of a convolutional layer, one map per channel.
+    kind: tensor
+    use: to locate features in an image
+  - term: torchvision
+    noun: proper
+    def: a PyTorch package of vision datasets, models and image transformations.
+    kind: software library
+    example: Training an image classifier often starts from a torchvision model.
+  - term: curse of dimensionality
+    noun: definite
+    def: the collection of problems that arise when data have very many dimensions.
+    kind: phenomenon
+  - term: replay buffer
+    noun: count
+    def: a repeat of the top-level term, reported and skipped.
+"""
+
+
+@pytest.fixture(scope="module")
+def built_v2(shared_dictd_dir, glossary_dir, tmp_path_factory, fake_teacher):
+    """A tiny build with the release-v2 options: glossary sub-folder and template set v2."""
+    tmp = tmp_path_factory.mktemp("built_v2")
+    (tmp / "glossary" / "v2").mkdir(parents=True)
+    (tmp / "glossary" / "rl.yaml").write_text((glossary_dir / "rl.yaml").read_text())
+    (tmp / "glossary" / "v2" / "cv.yaml").write_text(V2_GLOSSARY)
+    cfg = _cfg(
+        shared_dictd_dir,
+        tmp / "glossary",
+        tmp,
+        version="v2test",
+        glossary_subdirs=("v2",),
+        template_set="v2",
+        paraphrase_fraction=0.45,
+    )
+    return build_release(cfg, tmp / "rel", teacher=fake_teacher)
+
+
+def test_v2_options_build_a_release(built_v2):
+    rel = load_release(str(built_v2.path))
+    generator = rel.manifest["generator"]
+    assert generator["config"]["template_set"] == "v2"
+    assert generator["config"]["glossary_subdirs"] == ["v2"]
+    assert generator["config_hash"] == _hash_of(rel.manifest)
+    assert generator["templates"] == sorted(templates.by_id("v2"))
+    assert set(generator["reserved_templates"]) >= templates.RESERVED_IDS
+    assert built_v2.report["skipped_source_entries"]["glossary:duplicate_term"]["count"] == 1
+    by_subject = {(p.qtype, p.subject): p for p in built_v2.pairs if p.split != "test_paraphrase"}
+    plural = by_subject[("definition", "feature maps")]
+    assert plural.answer.startswith("Feature maps are") and plural.template_id.startswith(
+        "definition_plural_"
+    )
+    assert "Torchvision" not in " ".join(p.question + p.answer for p in built_v2.pairs)
+    assert by_subject[("definition", "curse of dimensionality")].answer.startswith("The curse")
+    reserved = templates.reserved_ids("v2")
+    for p in built_v2.pairs:
+        assert (p.template_id in reserved) == (p.split == "test_paraphrase"), p
+        assert p.template_id in templates.by_id("v2")
+
+
+def test_v2_template_set_reaches_casual_templates(built_v2):
+    """Over many facts the v2 set asks some questions the way people type them."""
+    casual = [p for p in built_v2.pairs if templates.by_id("v2")[p.template_id].casual]
+    assert casual and any(not p.question.endswith("?") for p in casual)
