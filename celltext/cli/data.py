@@ -69,7 +69,8 @@ def build(
 
     torch.set_num_threads(threads)
     try:
-        cfg = BuildConfig.load(config) if config else BuildConfig()
+        # a release's own config (configs/releases/<version>.yaml) unless --config is given
+        cfg = BuildConfig.load(config) if config else BuildConfig.for_version(version)
         cfg = cfg.replace(version=version)
     except (ConfigError, OSError) as exc:
         raise fail(f"bad build config: {exc}") from exc

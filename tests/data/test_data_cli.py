@@ -130,3 +130,23 @@ def test_build_config_paths_are_relative_to_the_repository():
     assert manifest["generator"]["config"]["rejects_file"] == cfg.rejects_file
     assert BuildConfig.from_dict(manifest["generator"]["config"]) == cfg
     assert manifest["generator"]["config_hash"] == cfg.config_hash()
+
+
+def test_build_takes_the_releases_own_config(tmp_path, monkeypatch):
+    """``celltext data build --version v2`` builds with configs/releases/v2.yaml (the v2
+    glossary and templates), not v1's defaults under another name."""
+    import celltext.data.build as build
+
+    seen = {}
+
+    def fake_build(cfg, out, progress=None):
+        seen["cfg"] = cfg
+        raise build.SourceMissingError("stop here")
+
+    monkeypatch.setattr(build, "build_release", fake_build)
+    args = ["data", "build", "--version", "v2", "--out", str(tmp_path / "v2"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "stop here" in result.output, result.output
+    cfg = seen["cfg"]
+    assert cfg.version == "v2" and cfg.template_set == "v2" and cfg.glossary_subdirs == ("v2",)
+    assert build.BuildConfig.for_version("v1").config_hash() == build.BuildConfig().config_hash()
