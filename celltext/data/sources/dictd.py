@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from celltext.data.sources.base import SkipLog, Source
+from celltext.data.sources.senses import check_senses
 
 T = TypeVar("T")
 
@@ -111,11 +112,20 @@ class DictdSource(Source):
 
     Subclasses supply ``name``, ``info()`` and ``facts()``; sentences they append to
     ``self._extra`` while yielding facts are returned by :meth:`extra_texts`.
+    ``senses="qualified"`` names the sense of an entry whose word has another everyday
+    meaning (:meth:`sense_subject`); ``"single"`` (release v1) keeps the headword.
     """
 
-    def __init__(self, directory: str | Path = DEFAULT_DICTD_DIR):
+    def __init__(
+        self,
+        directory: str | Path = DEFAULT_DICTD_DIR,
+        senses: str = "single",
+        technical: Mapping[str, str] | None = None,
+    ):
         self.db = DictdDatabase(self.name, directory)
         self._extra: list[str] = []
+        self.senses = check_senses(senses)
+        self.technical = technical  # None: senses.technical_terms()
 
     def available(self) -> bool:
         return self.db.available()
@@ -128,6 +138,16 @@ class DictdSource(Source):
                 skips.skip(self.name, "malformed_entry", entry.headwords[0])
                 continue
             yield parsed
+
+    def sense_subject(self, word: str, gloss: str, qualifier: str, **kw) -> str:
+        """The subject for this entry's sense of ``word`` (see
+        :meth:`celltext.data.sources.senses.SensePlanner.subject_for`); ``word`` itself
+        with ``senses="single"``."""
+        if self.senses == "single":
+            return word
+        from celltext.data.sources.wordnet import shared_planner
+
+        return shared_planner(self.technical).subject_for(word, gloss, qualifier, **kw)
 
     def extra_texts(self) -> Iterator[str]:
         return iter(self._extra)

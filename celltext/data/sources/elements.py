@@ -2,6 +2,8 @@
 
 Entries: the element name, ``Symbol: X``, ``Atomic number: N``, ``Atomic weight: W`` and a
 short description. We ask for each property and for a definition from the description.
+With ``senses="qualified"`` an element whose name means something else first in WordNet
+is asked about as "lead (metallic element)" (see :mod:`celltext.data.sources.senses`).
 """
 
 from __future__ import annotations
@@ -52,9 +54,11 @@ class ElementsSource(DictdSource):
 
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
         for name, props, desc in self.parsed_entries(skips, parse_entry):
-            subject = name.lower()
+            word = name.lower()
+            gloss = first_sentences(strip_markup(desc))
+            subject = self.sense_subject(word, gloss, "element", ancestor="chemical_element.n.01")
             for prop, value in props.items():
-                answer = f"The {prop} of {subject} is {value}."
+                answer = f"The {prop} of {word} is {value}."
                 yield Fact(
                     subject,
                     "property",
@@ -66,9 +70,8 @@ class ElementsSource(DictdSource):
                     slots={"prop": prop},
                     core=f"{prop} {value}",
                 )
-            gloss = first_sentences(strip_markup(desc))
             if gloss and len(gloss.split()) >= 4:
-                answer = define(subject, gloss)
+                answer = define(word, gloss)
                 yield Fact(
                     subject, "definition", answer, "general_knowledge", self.name, core=gloss
                 )

@@ -4,7 +4,9 @@ An entry is a header (the term, then other names such as the acronym), a blank l
 and indented paragraphs. The first paragraph may start with ``<subject tags>`` and an
 ``(ACRONYM)``; numbered senses (``1. ... 2. ...``) keep the first. We make a definition
 from the first sentences of the first paragraph, an acronym expansion when the header
-holds one, and an other-name fact when it holds a synonym.
+holds one, and an other-name fact when it holds a synonym. With ``senses="qualified"`` an
+entry for a common word whose everyday sense comes first in WordNet is asked about as
+"Brazil (operating system)" (see :mod:`celltext.data.sources.senses`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from celltext.data.phrasing import define, join_names
 from celltext.data.schema import Fact
 from celltext.data.sources.base import SkipLog, SourceInfo
 from celltext.data.sources.dictd import DictdSource
+from celltext.data.sources.glosses import entry_qualifier
 
 _TAGS = re.compile(r"^\s*((?:<[^<>]{1,60}>\s*,?\s*)+)")
 _ACRO = re.compile(r"^\(([A-Z][A-Za-z0-9&/.\-]{1,12})\)\s*")
@@ -139,8 +142,9 @@ class FoldocSource(DictdSource):
         elif not usable_gloss(gloss):
             skips.skip(self.name, "gloss_not_a_definition", subject)
         else:
+            named = self._sense_subject(subject, gloss)
             answer = define(subject, gloss)
-            yield Fact(subject, "definition", answer, domain, self.name, core=gloss)
+            yield Fact(named, "definition", answer, domain, self.name, core=gloss)
         for para in e.other_paragraphs[:3]:
             text = first_sentences(strip_markup(para))
             if text and usable_extra(text):
@@ -157,5 +161,13 @@ class FoldocSource(DictdSource):
             )
         synonyms = [n for n in others if n != acronym and _good_synonym(n, subject)]
         if synonyms:
+            named = self._sense_subject(subject, gloss if not expansion else "")
             answer = sentence_case(f"{subject} is also called {join_names(synonyms[:3], 'or')}")
-            yield Fact(subject, "other_name", answer, domain, self.name, core=", ".join(synonyms))
+            yield Fact(named, "other_name", answer, domain, self.name, core=", ".join(synonyms))
+
+    def _sense_subject(self, subject: str, gloss: str) -> str:
+        """``senses="qualified"``: "Brazil (operating system)" where the word's primary
+        sense is another one; the qualifier is the gloss's head noun ("computing")."""
+        if self.senses == "single":
+            return subject
+        return self.sense_subject(subject, gloss, entry_qualifier(gloss, "computing", subject))

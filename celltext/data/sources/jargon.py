@@ -2,7 +2,9 @@
 
 An entry is the headword, an optional pronunciation and part-of-speech line
 (``/sto'p@j/, n.``), and indented paragraphs; the first paragraph may open with an
-``[etymology or usage note]`` and numbered senses, of which we keep the first.
+``[etymology or usage note]`` and numbered senses, of which we keep the first. With
+``senses="qualified"`` an entry for a common word whose everyday sense comes first in
+WordNet is asked about as "troll (jargon)" (see :mod:`celltext.data.sources.senses`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ _COMPUTING = re.compile(
     r"memory|disk|terminal|system|hacker|operating|keyboard|screen|data|internet|usenet)",
     re.I,
 )
+
+
+# Jargon File part of speech -> WordNet's, for telling its sense apart from WordNet's.
+_WORDNET_POS = {"v": "v", "vt": "v", "vi": "v", "adj": "a", "adv": "r"}
 
 
 def parse_entry(text: str) -> tuple[str, str, str] | None:
@@ -77,7 +83,8 @@ class JargonSource(DictdSource):
                 other = strip_markup(synonym.group(1)).strip()
                 if other and other.lower() != head.lower():
                     answer = f"{head[:1].upper()}{head[1:]} is another name for {other}."
-                    yield Fact(head, "other_name", answer, domain, self.name, core=other)
+                    named = self.sense_subject(head, "", "jargon", pos=_WORDNET_POS.get(pos, "n"))
+                    yield Fact(named, "other_name", answer, domain, self.name, core=other)
                 continue
             gloss = first_sentences(body)
             if not gloss or not usable_gloss(gloss, min_words=3):
@@ -85,8 +92,9 @@ class JargonSource(DictdSource):
                 continue
             style = "noun" if pos in ("n", "pl", "") else "word"
             verb = "is" if style == "noun" else "means"
+            named = self.sense_subject(head, gloss, "jargon", pos=_WORDNET_POS.get(pos, "n"))
             yield Fact(
-                head,
+                named,
                 "definition",
                 define(head, gloss, verb),
                 domain,

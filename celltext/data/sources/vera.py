@@ -2,7 +2,8 @@
 
 Each entry is an acronym and one expansion, optionally followed by context in
 parentheses (``(ethernet, LAN)``) and an alternative spelling in quotes. An acronym with
-several entries gets one answer naming up to three expansions.
+several entries gets one answer naming up to three expansions. Acronyms have no word
+senses to tell apart: ``senses`` (see :class:`DictdSource`) changes nothing here.
 """
 
 from __future__ import annotations
