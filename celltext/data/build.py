@@ -41,7 +41,10 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RELEASE_CONFIGS = REPO_ROOT / "configs" / "releases"  # <version>.yaml: a release's BuildConfig
 # Fields added after release v1, left out of the config's dict (and so of its hash) while they
 # hold these defaults: the v1 config still hashes to the value in its manifest.
-_LATER_FIELDS = {"glossary_subdirs": [], "glossary_top_level_nouns": False, "template_set": "v1"}
+_LATER_FIELDS = {
+    "glossary_subdirs": [], "glossary_top_level_nouns": False, "template_set": "v1",
+    "senses": "single",
+}  # fmt: skip
 
 
 @dataclass
@@ -66,6 +69,9 @@ class BuildConfig(Config):
     glossary_top_level_nouns: bool = False
     # question templates (celltext.data.templates.TEMPLATE_SETS): "v2" adds casual phrasings
     template_set: Literal["v1", "v2"] = "v1"
+    # word senses (celltext.data.sources.senses): "single" (v1: one sense per word, source
+    # precedence decides) or "qualified" (distinct senses become "Brazil (country)" etc.)
+    senses: Literal["single", "qualified"] = "single"
     require_all_sources: bool = True
     wordnet_max_general: int = 7000
     wordnet_max_examples: int = 2500
@@ -129,7 +135,7 @@ def _dictd(cls_path: str) -> Callable[[BuildConfig], Source]:
     def make(cfg: BuildConfig) -> Source:
         module, cls = cls_path.rsplit(".", 1)
         mod = __import__(f"celltext.data.sources.{module}", fromlist=[cls])
-        return getattr(mod, cls)(cfg.dictd_dir)
+        return getattr(mod, cls)(cfg.dictd_dir, senses=cfg.senses)
 
     return make
 
@@ -137,7 +143,7 @@ def _dictd(cls_path: str) -> Callable[[BuildConfig], Source]:
 def _wordnet(cfg: BuildConfig) -> Source:
     from celltext.data.sources.wordnet import WordNetSource
 
-    return WordNetSource(cfg.wordnet_max_general, cfg.wordnet_max_examples)
+    return WordNetSource(cfg.wordnet_max_general, cfg.wordnet_max_examples, senses=cfg.senses)
 
 
 SOURCE_FACTORIES: dict[str, Callable[[BuildConfig], Source]] = {

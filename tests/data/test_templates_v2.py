@@ -82,6 +82,8 @@ def test_release_configs_validate():
         "docstrings_max_per_module",
         "max_per_domain",
         "paraphrase_fraction",
+        "senses",
+        "wordnet_max_general",
     }
     assert BuildConfig.for_version("v9").config_hash() == BuildConfig(version="v9").config_hash()
 
