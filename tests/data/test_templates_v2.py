@@ -78,6 +78,7 @@ def test_release_configs_validate():
     assert changed == {
         "version",
         "glossary_subdirs",
+        "glossary_top_level_nouns",
         "template_set",
         "docstrings_max_per_module",
         "max_per_domain",
