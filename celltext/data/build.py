@@ -41,10 +41,8 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RELEASE_CONFIGS = REPO_ROOT / "configs" / "releases"  # <version>.yaml: a release's BuildConfig
 # Fields added after release v1, left out of the config's dict (and so of its hash) while they
 # hold these defaults: the v1 config still hashes to the value in its manifest.
-_LATER_FIELDS = {
-    "glossary_subdirs": [], "glossary_top_level_nouns": False, "template_set": "v1",
-    "senses": "single",
-}  # fmt: skip
+_LATER_FIELDS = {"glossary_subdirs": [], "glossary_top_level_nouns": False,
+                 "template_set": "v1", "senses": "single"}  # fmt: skip
 
 
 @dataclass
@@ -69,8 +67,7 @@ class BuildConfig(Config):
     glossary_top_level_nouns: bool = False
     # question templates (celltext.data.templates.TEMPLATE_SETS): "v2" adds casual phrasings
     template_set: Literal["v1", "v2"] = "v1"
-    # word senses (celltext.data.sources.senses): "single" (v1: one sense per word, source
-    # precedence decides) or "qualified" (distinct senses become "Brazil (country)" etc.)
+    # word senses (celltext.data.sources.senses): "single" (v1) or "qualified" (v2)
     senses: Literal["single", "qualified"] = "single"
     require_all_sources: bool = True
     wordnet_max_general: int = 7000
@@ -121,8 +118,8 @@ class BuildConfig(Config):
 def _glossary(cfg: BuildConfig) -> Source:
     from celltext.data.sources.glossary import GLOSSARY_DIR, GlossarySource
 
-    top_nouns = cfg.glossary_top_level_nouns
-    return GlossarySource(cfg.glossary_dir or GLOSSARY_DIR, cfg.glossary_subdirs, top_nouns)
+    folder, nouns = cfg.glossary_dir or GLOSSARY_DIR, cfg.glossary_top_level_nouns
+    return GlossarySource(folder, cfg.glossary_subdirs, nouns)
 
 
 def _docstrings(cfg: BuildConfig) -> Source:
@@ -432,15 +429,9 @@ class Builder:
         }
         sources = [s.info().to_dict() for s in self.sources]
         write_release(
-            pairs,
-            out,
-            self.cfg.version,
-            extra_texts=extra,
-            annotations=notes,
-            generator=generator,
-            sources=sources,
-            report=report,
-        )
+            pairs, out, self.cfg.version, extra_texts=extra, annotations=notes,
+            generator=generator, sources=sources, report=report,
+        )  # fmt: skip
         return BuildResult(out, pairs, report)
 
 

@@ -24,14 +24,23 @@ class SlowPredictor:
     info = ModelInfo("slow", "1")
     bank = None
 
-    def __init__(self, delay: float, fallback: bool = True):
+    def __init__(self, delay: float, fallback: bool = True, gated: bool = False):
         self.delay = delay
         self.fallback = fallback
         self.computed = 0
         self.lock = threading.Lock()
+        # gated: a batch waits for ``gate`` instead of sleeping, so a test decides when the
+        # running batch ends (a sleep can end early on a busy machine); ``started`` is set
+        # when the first batch begins
+        self.gate = threading.Event() if gated else None
+        self.started = threading.Event()
 
     def answer(self, questions):
-        time.sleep(self.delay)
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10.0)
+        else:
+            time.sleep(self.delay)
         with self.lock:
             self.computed += len(questions)
         return [Answer(q, "model", 0.9, False, None, 1.0, "slow/1") for q in questions]
@@ -102,25 +111,50 @@ def test_answers_report_their_time_in_the_queue(tmp_path):
     assert latencies[-1] >= 190.0  # the last batch waited for the first one (2 x 0.1 s)
 
 
+async def _fill_queue(app, slow: SlowPredictor, n: int, refused: int) -> list[httpx.Response]:
+    """Request 0 runs (held at ``slow``'s gate); requests 1..n-1 then arrive; once
+    ``refused`` of them have been answered at once, the gate opens and all finish. Nothing
+    depends on how fast the machine is."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            def post(i: int) -> asyncio.Task:
+                body = {"question": f"question {i}"}
+                return asyncio.create_task(client.post("/v1/answer", json=body))
+
+            first = post(0)
+            assert await asyncio.to_thread(slow.started.wait, 10.0)
+            rest = [post(i) for i in range(1, n)]
+            for _ in range(1000):  # up to 10 s
+                if sum(t.done() for t in rest) >= refused:
+                    break
+                await asyncio.sleep(0.01)
+            slow.gate.set()
+            return [await first, *[await t for t in rest]]
+
+
 def test_a_full_queue_answers_at_once(tmp_path):
-    slow = SlowPredictor(delay=0.3)
-    settings = _settings(tmp_path, request_timeout_s=2.0, micro_batch=2, max_queue=2)
+    slow = SlowPredictor(delay=0.0, gated=True)
+    settings = _settings(tmp_path, request_timeout_s=20.0, micro_batch=2, max_queue=2)
     app = create_app(settings, predictor=slow)
-    # request 0 runs, 1 and 2 wait in the queue (2 questions), 3..5 find it full
-    bodies = [r.json() for r in asyncio.run(_post_many(app, 6, stagger_s=0.02))]
+    # request 0 runs, two of the others wait in the queue (2 questions), three find it full
+    bodies = [r.json() for r in asyncio.run(_fill_queue(app, slow, 6, refused=3))]
     overloaded = [b for b in bodies if (b["fallback_reason"] or "").startswith("overloaded")]
     assert len(overloaded) == 3
-    assert all(b["latency_ms"] < 200.0 for b in overloaded)  # no waiting for the timeout
+    assert all(b["latency_ms"] < 5000.0 for b in overloaded)  # never the 20 s timeout
     assert sum(not b["fallback"] for b in bodies) == 3 and slow.computed == 3
 
 
 def test_a_full_queue_without_fallback_is_503_with_retry_after(tmp_path):
-    slow = SlowPredictor(delay=0.3, fallback=False)
-    settings = _settings(tmp_path, request_timeout_s=2.0, micro_batch=2, max_queue=1,
+    slow = SlowPredictor(delay=0.0, fallback=False, gated=True)
+    settings = _settings(tmp_path, request_timeout_s=20.0, micro_batch=2, max_queue=1,
                          fallback=False)  # fmt: skip
-    responses = asyncio.run(_post_many(create_app(settings, predictor=slow), 4, stagger_s=0.02))
+    app = create_app(settings, predictor=slow)
+    responses = asyncio.run(_fill_queue(app, slow, 4, refused=2))
     refused = [r for r in responses if r.status_code == 503]
-    assert len(refused) == 2 and all(r.headers["retry-after"] == "2" for r in refused)
+    # Retry-After: the queue drains within the request timeout (20 s)
+    assert len(refused) == 2 and all(r.headers["retry-after"] == "20" for r in refused)
     assert "overloaded" in refused[0].json()["detail"]
 
 
