@@ -33,6 +33,7 @@ from celltext.data.release import write_release
 from celltext.data.review import REJECTS_FILE, load_rejects
 from celltext.data.schema import DOMAINS, Fact, QAPair
 from celltext.data.sources.base import SkipLog, Source
+from celltext.data.sources.factories import SOURCE_FACTORIES
 from celltext.paths import REPO_ROOT, releases_dir
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class BuildConfig(Config):
     glossary_top_level_nouns: bool = False
     # question templates (celltext.data.templates.TEMPLATE_SETS): "v2" adds casual phrasings
     template_set: Literal["v1", "v2"] = "v1"
-    # word senses (celltext.data.sources.senses): "single" (v1) or "qualified" (v2)
+    # word senses (celltext.data.sources.senses): "single" (v1: one sense per word, source
+    # precedence decides) or "qualified" (distinct senses become "Brazil (country)" etc.)
     senses: Literal["single", "qualified"] = "single"
     require_all_sources: bool = True
     wordnet_max_general: int = 7000
@@ -113,45 +115,6 @@ class BuildConfig(Config):
         (release v1's config) under that version name."""
         path = RELEASE_CONFIGS / f"{version}.yaml"
         return (cls.load(path) if path.is_file() else cls()).replace(version=version)
-
-
-def _glossary(cfg: BuildConfig) -> Source:
-    from celltext.data.sources.glossary import GLOSSARY_DIR, GlossarySource
-
-    folder, nouns = cfg.glossary_dir or GLOSSARY_DIR, cfg.glossary_top_level_nouns
-    return GlossarySource(folder, cfg.glossary_subdirs, nouns)
-
-
-def _docstrings(cfg: BuildConfig) -> Source:
-    from celltext.data.sources.docstrings import DocstringSource
-
-    return DocstringSource(max_per_module=cfg.docstrings_max_per_module)
-
-
-def _dictd(cls_path: str) -> Callable[[BuildConfig], Source]:
-    def make(cfg: BuildConfig) -> Source:
-        module, cls = cls_path.rsplit(".", 1)
-        mod = __import__(f"celltext.data.sources.{module}", fromlist=[cls])
-        return getattr(mod, cls)(cfg.dictd_dir, senses=cfg.senses)
-
-    return make
-
-
-def _wordnet(cfg: BuildConfig) -> Source:
-    from celltext.data.sources.wordnet import WordNetSource
-
-    return WordNetSource(cfg.wordnet_max_general, cfg.wordnet_max_examples, senses=cfg.senses)
-
-
-SOURCE_FACTORIES: dict[str, Callable[[BuildConfig], Source]] = {
-    "glossary": _glossary,
-    "docstrings": _docstrings,
-    "foldoc": _dictd("foldoc.FoldocSource"),
-    "wordnet": _wordnet,
-    "elements": _dictd("elements.ElementsSource"),
-    "jargon": _dictd("jargon.JargonSource"),
-    "vera": _dictd("vera.VeraSource"),
-}
 
 
 class SourceMissingError(RuntimeError):
@@ -429,9 +392,15 @@ class Builder:
         }
         sources = [s.info().to_dict() for s in self.sources]
         write_release(
-            pairs, out, self.cfg.version, extra_texts=extra, annotations=notes,
-            generator=generator, sources=sources, report=report,
-        )  # fmt: skip
+            pairs,
+            out,
+            self.cfg.version,
+            extra_texts=extra,
+            annotations=notes,
+            generator=generator,
+            sources=sources,
+            report=report,
+        )
         return BuildResult(out, pairs, report)
 
 
