@@ -253,9 +253,8 @@ def decode(
     predictor = _predictor(model, no_fallback=False, threshold=None, backend=backend)
     decoding = {"search": {"prototypes": search_prototypes}, "rerank": {"candidates": rerank}}
     config = predictor.config.replace(decoding=decoding)
-    none = embs.shape == (0, predictor.dim)  # no rows: no model call (onnxruntime refuses 0)
-    try:
-        decoded = [] if none else predictor.decode(embs, mode, config)
+    try:  # no rows: no model call (the predictor returns [] after checking the dimension)
+        decoded = predictor.decode(embs, mode, config)
     except DimensionError as exc:
         raise fail(f"{input}: {exc}", code=2) from exc
     result = {

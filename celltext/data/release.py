@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from celltext.data.schema import DOMAINS, SPLITS, QAPair
+from celltext.hashing import sha256_file
 from celltext.paths import releases_dir
 
 MANIFEST = "manifest.json"
@@ -41,15 +42,6 @@ class ReleaseIntegrityError(RuntimeError, ValueError):
 
     Also a ValueError, so that every command that reports bad input cleanly reports this.
     The message names the file (and the line, for a bad record)."""
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_jsonl_gz(path: Path, records: Iterable[dict[str, Any]]) -> int:

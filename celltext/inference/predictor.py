@@ -223,7 +223,7 @@ class Predictor:
             return []
         if self.retrieval_only:
             return [Decoded(m.text, m.score) for m in self.bank.by_answer(embs)]
-        texts = self.decode_texts(embs, mode, config)
+        texts = self.decoding.texts(embs, (config or self.config).decoding, mode)  # checked once
         quals = QualityAssessor(self.teacher).assess(None, texts, embs)
         return [Decoded(t, q.similarity) for t, q in zip(texts, quals, strict=True)]
 

@@ -15,21 +15,7 @@ from celltext.cli import app
 
 runner = CliRunner()
 DIM = 384
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    from serving_tiny import tiny_release
-
-    root = tmp_path_factory.mktemp("releases")
-    tiny_release(root)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _tiny_release(releases, monkeypatch):
-    """The phrase bank comes from a tiny release v1, not the full one (a long build)."""
-    monkeypatch.setenv("CELLTEXT_RELEASES", str(releases))
+pytestmark = pytest.mark.usefixtures("tiny_release_env")
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from serving_tiny import PAIRS, tiny_checkpoint, tiny_release  # noqa: E402
+from serving_tiny import PAIRS, tiny_checkpoint  # noqa: E402
 from typer.testing import CliRunner
 
 from celltext.cli import app  # noqa: E402
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("tiny_release_env")
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +27,6 @@ def ckpt(teacher, tmp_path_factory):
     return str(
         tiny_checkpoint(tmp_path_factory.mktemp("cli") / "fitted", teacher=teacher, steps=100)
     )
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    root = tmp_path_factory.mktemp("releases")
-    tiny_release(root)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _tiny_release(releases, monkeypatch):
-    """The phrase bank comes from a tiny release v1 (the tiny pairs), built per test home."""
-    monkeypatch.setenv("CELLTEXT_RELEASES", str(releases))
 
 
 def _json(result) -> dict:

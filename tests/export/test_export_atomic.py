@@ -20,22 +20,6 @@ def predictor(fitted_ckpt, teacher, bank):
     return load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank)
 
 
-@pytest.fixture(scope="module")
-def export_dir(predictor, tmp_path_factory):
-    from celltext.export.onnx import export_model
-
-    out = tmp_path_factory.mktemp("atomic") / "tiny"
-    export_model(predictor, out)
-    return out
-
-
-@pytest.fixture
-def copy(export_dir, tmp_path):
-    dst = tmp_path / "export"
-    shutil.copytree(export_dir, dst)
-    return dst
-
-
 def _sizes(folder) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.iterdir()}
 

@@ -15,23 +15,6 @@ from celltext.inference.export_files import ExportIntegrityError, verify_export
 from celltext.inference.onnx_backend import load_export
 
 
-@pytest.fixture(scope="module")
-def export_dir(fitted_ckpt, teacher, bank, tmp_path_factory):
-    from celltext.export.onnx import export_model
-    from celltext.inference.factory import load_predictor
-
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), out)
-    return out
-
-
-@pytest.fixture
-def copy(export_dir, tmp_path):
-    dst = tmp_path / "export"
-    shutil.copytree(export_dir, dst)
-    return dst
-
-
 def _swap_vocab(path, pairs: int = 25) -> None:
     tok = json.loads(path.read_text())
     vocab = tok["model"]["vocab"]
