@@ -201,10 +201,15 @@ def grammar(
 ) -> None:
     """Check the articles and subject-verb agreement of a release's answers (all splits):
     counts per problem code, per code and source, and examples."""
-    from celltext.data.grammar import CODES, check_pairs
+    from celltext.data.build import BuildConfig
+    from celltext.data.grammar import CODES, check_pairs, release_lexicon
+    from celltext.data.grammar_gate import declared_nouns
 
     rel = _load(release)
-    result = {"release": rel.version, **check_pairs(rel.pairs(), examples=examples)}
+    pairs = rel.pairs()
+    declared = declared_nouns(BuildConfig.for_version(rel.version))
+    lex = release_lexicon(pairs, declared=declared)
+    result = {"release": rel.version, **check_pairs(pairs, examples=examples, lexicon=lex)}
     if json_out:
         emit_json(result)
         return

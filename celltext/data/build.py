@@ -43,7 +43,7 @@ RELEASE_CONFIGS = REPO_ROOT / "configs" / "releases"  # <version>.yaml: a releas
 # Fields added after release v1, left out of the config's dict (and so of its hash) while they
 # hold these defaults: the v1 config still hashes to the value in its manifest.
 _LATER_FIELDS = {"glossary_subdirs": [], "glossary_top_level_nouns": False,
-                 "template_set": "v1", "senses": "single"}  # fmt: skip
+                 "template_set": "v1", "senses": "single", "grammar_gate": False}  # fmt: skip
 
 
 @dataclass
@@ -71,6 +71,9 @@ class BuildConfig(Config):
     # word senses (celltext.data.sources.senses): "single" (v1: one sense per word, source
     # precedence decides) or "qualified" (distinct senses become "Brazil (country)" etc.)
     senses: Literal["single", "qualified"] = "single"
+    # repair what the grammar checker flags and drop what it cannot repair
+    # (celltext.data.grammar_gate); off in v1, whose answers stay as they were built
+    grammar_gate: bool = False
     require_all_sources: bool = True
     wordnet_max_general: int = 7000
     wordnet_max_examples: int = 2500
@@ -235,6 +238,17 @@ class Builder:
             keep_ids.update(id(f) for f in protected + rest[: max(0, cap - len(protected))])
         return self._drop(facts, lambda f: None if id(f) in keep_ids else "domain_cap")
 
+    def grammar(self, facts: list[Fact]) -> list[Fact]:
+        """The grammar gate (``cfg.grammar_gate``): answers repaired or dropped."""
+        if not self.cfg.grammar_gate:
+            return facts
+        from celltext.data.grammar_gate import declared_nouns, gate_facts
+
+        start = time.perf_counter()
+        facts, self.grammar_report = gate_facts(facts, self.dropped, declared_nouns(self.cfg))
+        self.timings["grammar"] = round(time.perf_counter() - start, 2)
+        return facts
+
     def deduplicate(self, facts: list[Fact]) -> list[Fact]:
         """Exact duplicates (question or answer core) by normalised text."""
         dropped = set(quality.exact_duplicates(facts, lambda f: question_for(f, self.cfg)[0]))
@@ -362,6 +376,7 @@ class Builder:
         facts = self.collect()
         n_collected = len(facts)
         facts = self.filter(facts)
+        facts = self.grammar(facts)
         facts = self.deduplicate(facts)
         facts, coh = self.embed_checks(facts)
         pairs, notes = self.make_pairs(facts, coh)
@@ -379,6 +394,7 @@ class Builder:
             "coherence": quality.summarise(v for v in coh.values()),
             "complexity": quality.summarise(n["complexity"] for n in notes),
             "extra_texts": len(extra),
+            **({"grammar": self.grammar_report} if hasattr(self, "grammar_report") else {}),
             "timings_s": self.timings,
         }
         out = Path(out_dir) if out_dir else releases_dir() / self.cfg.version

@@ -51,8 +51,8 @@ CODES: dict[str, str] = {
 # Question types whose answers open with "<subject> is ..."; the others open with a fixed
 # template ("X stands for", "The function X", "For example:", "The opposite of").
 OPENING_QTYPES = frozenset({"definition", "kind_of", "other_name", "part_of", "purpose"})
-_CONTEXT = re.compile(r"^(?:in|for|within) [^,]{3,60}, ", re.I)
-_OPENING = r"^(?:(a|an|the) )?({subject}) (is|are|was|were)\b[ ,]*(.*)$"
+CONTEXT_PREFIX = re.compile(r"^(?:in|for|within) [^,]{3,60}, ", re.I)
+OPENING_PATTERN = r"^(?:(a|an|the) )?({subject}) (is|are|was|were)\b[ ,]*(.*)$"
 # Complements that talk about the word, not the thing ("Distro is another name for ...").
 _META = re.compile(
     r"^(?:(?:a|an|the|another|one)\s+)?(?:[\w-]+\s+){0,3}?(?:term|word|name|abbreviation|"
@@ -126,9 +126,9 @@ class Opening:
 
 def opening(answer: str, subject: str | None = None) -> Opening | None:
     """The opening subject phrase, if the answer starts with "[article] <subject> <be>"."""
-    text = _CONTEXT.sub("", answer.strip(), count=1)
+    text = CONTEXT_PREFIX.sub("", answer.strip(), count=1)
     pattern = re.escape(subject) if subject else r"[^,;:]{1,60}?"
-    m = re.match(_OPENING.format(subject=pattern), text, re.I | re.S)
+    m = re.match(OPENING_PATTERN.format(subject=pattern), text, re.I | re.S)
     if not m or (not subject and len(m.group(2).split()) > 6):
         return None
     name = subject or m.group(2)
@@ -210,6 +210,20 @@ def _article_problems(op: Opening, answer: str, lex: Lexicon) -> list[Problem]:
     return [Problem(code, f'"{op.article} {subject}": {CODES[code].split(" (")[0]}')]
 
 
+_DECLARED_CODES = {"mass": "article_before_mass_noun", "proper": "article_before_proper_name",
+                   "plural": "article_before_plural"}  # fmt: skip
+
+
+def _declared_problems(op: Opening, kind: str) -> list[Problem]:
+    """Problems of a subject whose noun kind the glossary declares (it is believed)."""
+    if kind == "count" and not op.article and op.verb in ("is", "was") and not _META.match(op.rest):
+        return [Problem("missing_article", f'"{op.subject} {op.verb}": declared countable')]
+    code = _DECLARED_CODES.get(kind)
+    if code and op.article in ("a", "an"):
+        return [Problem(code, f'"{op.article} {op.subject}": declared {kind}')]
+    return []
+
+
 def _missing_article(op: Opening, answer: str, lex: Lexicon) -> list[Problem]:
     subject, head = op.subject, op.head
     words = subject.split()
@@ -278,7 +292,10 @@ def check_answer(
     lex = lexicon or load_lexicon()
     problems: list[Problem] = []
     op = opening(answer, subject) if qtype is None or qtype in OPENING_QTYPES else None
-    if op is not None:
+    declared = lex.declared.get(op.subject.lower()) if op is not None else None
+    if op is not None and declared is not None:
+        problems += _declared_problems(op, declared)  # the declared kind decides the verb too
+    elif op is not None:
         if op.article in ("a", "an", "the"):
             problems += _article_problems(op, answer, lex)
         else:
@@ -299,12 +316,17 @@ def acronym_expansions(pairs: Iterable) -> dict[str, str]:
     return out
 
 
-def release_lexicon(pairs: Iterable, lexicon: Lexicon | None = None) -> Lexicon:
-    """The lexicon with the abbreviation expansions of the pairs' acronym answers.
+def release_lexicon(
+    pairs: Iterable, lexicon: Lexicon | None = None, declared: dict[str, str] | None = None
+) -> Lexicon:
+    """The lexicon with the abbreviation expansions of the pairs' acronym answers and the
+    noun kinds the release's glossary declares (``declared``, see
+    :meth:`~celltext.data.sources.glossary.GlossarySource.declared_nouns`).
 
     (The subjects that other answers name with a/an were tried as countability evidence
     too, and dropped: v1 puts a/an before many mass nouns, so it added false flags.)"""
-    return replace(lexicon or load_lexicon(), expansions=acronym_expansions(pairs))
+    lex = lexicon or load_lexicon()
+    return replace(lex, expansions=acronym_expansions(pairs), declared=dict(declared or {}))
 
 
 def check_pairs(pairs: Iterable, examples: int = 5, lexicon: Lexicon | None = None) -> dict:

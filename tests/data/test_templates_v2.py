@@ -84,6 +84,7 @@ def test_release_configs_validate():
         "max_per_domain",
         "paraphrase_fraction",
         "senses",
+        "grammar_gate",
         "wordnet_max_general",
     }
     assert BuildConfig.for_version("v9").config_hash() == BuildConfig(version="v9").config_hash()

@@ -180,6 +180,11 @@ class GlossarySource(Source):
                     entry = {k: v for k, v in entry.items() if k != "noun"}
                 yield entry, domain
 
+    def declared_nouns(self) -> dict[str, str]:
+        """``{term (lower case): noun kind}`` for the entries read with a ``noun`` key."""
+        entries = self.entries(SkipLog())
+        return {str(e["term"]).strip().lower(): str(e["noun"]) for e, _ in entries if e.get("noun")}
+
     def facts(self, skips: SkipLog) -> Iterator[Fact]:
         entries = list(self.entries(skips))
         expansions: dict[str, list[str]] = {}

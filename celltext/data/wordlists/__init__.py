@@ -174,6 +174,9 @@ class Lexicon:
     sounds: dict[str, str]  # word beginning -> "a" / "an" / "-"
     spoken: dict[str, str]  # abbreviation read as a word -> "a" / "an" / "-"
     expansions: dict[str, str] = field(default_factory=dict)  # "CNN" -> "convolutional ..."
+    # subject (lower case) -> the noun kind the hand-written glossary declares for it
+    # (count, mass, plural, proper, definite); the checker believes a declaration
+    declared: dict[str, str] = field(default_factory=dict)
 
     def listed(self, phrase: str) -> str | None:
         """``"field"``, ``"method"``, ``"name"`` or ``"mass"`` when the word lists name
