@@ -7,7 +7,12 @@ Never trained or tuned on; evaluated like release splits:
 - ``heldout_sentences``: sentences written for the decoder, from no release source
   (``sentences.txt``; decoder-only);
 - ``out_of_scope``: nonsense, other languages and questions no subject covers
-  (``out_of_scope.txt``; only abstention is measured, there is no reference).
+  (``out_of_scope.txt``; only abstention is measured, there is no reference);
+- ``heldout_natural``: questions typed the way people type them into a chat box, written by
+  hand (``natural_v1.jsonl``): answerable rows (a v2 ``train`` pair's answer is the
+  reference, scored like ``heldout_paraphrase``) mixed with plausible questions the release
+  cannot answer (answer ``""``, domain ``out_of_scope``, scored like ``out_of_scope``); see
+  :func:`celltext.evaluation.natural.evaluate_natural`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from typing import Any
 from celltext.paths import REPO_ROOT
 
 HELDOUT_DIR = REPO_ROOT / "data" / "heldout"
-HELDOUT_SPLITS = ("heldout_paraphrase", "heldout_sentences", "out_of_scope")
+HELDOUT_SPLITS = ("heldout_paraphrase", "heldout_sentences", "out_of_scope", "heldout_natural")
+NATURAL_FILE = "natural_v1.jsonl"
+OUT_OF_SCOPE_DOMAIN = "out_of_scope"
+_NATURAL_KEYS = ("id", "question", "answerable", "answer", "domain", "kind")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,11 @@ class HeldoutPair:
     answer: str
     domain: str
     subject: str = ""
+    qtype: str = ""
+    answerable: bool = True
+    """False for a question nobody can answer from the release (no reference)."""
+    kind: str = ""
+    """``heldout_natural``: the question type (answerable) or why it is unanswerable."""
 
 
 def _lines(path: Path) -> list[str]:
@@ -63,9 +76,63 @@ def load_heldout(name: str, root: Path = HELDOUT_DIR) -> list[HeldoutPair]:
         rows = []
         for line in _lines(root / "out_of_scope.txt"):
             question, _, kind = line.partition("\t")
-            rows.append(HeldoutPair(_id(question), question, "", kind or "out_of_scope"))
+            kind = kind or OUT_OF_SCOPE_DOMAIN
+            rows.append(HeldoutPair(_id(question), question, "", kind, answerable=False, kind=kind))
         return rows
+    if name == "heldout_natural":
+        return load_natural(root / NATURAL_FILE)
     raise ValueError(f"unknown held-out set {name!r}; choose from {', '.join(HELDOUT_SPLITS)}")
+
+
+def _natural_row(d: Any) -> HeldoutPair:
+    """One line of ``natural_v1.jsonl`` (raises ValueError/KeyError/TypeError if malformed)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a JSON object, got {type(d).__name__}")
+    missing = [k for k in _NATURAL_KEYS if k not in d]
+    if missing:
+        raise KeyError(f"missing {', '.join(missing)}")
+    if not isinstance(d["answerable"], bool):
+        raise TypeError(f"answerable must be true or false, got {d['answerable']!r}")
+    for key in ("id", "question", "answer", "domain", "kind"):
+        if not isinstance(d[key], str):
+            raise TypeError(f"{key} must be a string, got {d[key]!r}")
+    if not d["question"].strip():
+        raise ValueError("empty question")
+    if d["answerable"]:
+        if not d["answer"].strip() or d["domain"] == OUT_OF_SCOPE_DOMAIN:
+            raise ValueError("an answerable row needs a reference answer and a release domain")
+    elif d["answer"] or d["domain"] != OUT_OF_SCOPE_DOMAIN:
+        raise ValueError(f'an unanswerable row needs answer "" and domain {OUT_OF_SCOPE_DOMAIN!r}')
+    return HeldoutPair(d["id"], d["question"], d["answer"], d["domain"], d.get("subject", ""),
+                       d.get("qtype", ""), d["answerable"], d["kind"])  # fmt: skip
+
+
+def load_natural(path: Path) -> list[HeldoutPair]:
+    """The rows of ``heldout_natural``; a malformed line or a repeated id raises ValueError
+    naming the file and line."""
+    rows: list[HeldoutPair] = []
+    ids: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            row = _natural_row(json.loads(line))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: malformed held-out line ({exc})") from exc
+        if row.id in ids:
+            raise ValueError(f"{path}:{n}: repeated id {row.id!r}")
+        ids.add(row.id)
+        rows.append(row)
+    return rows
+
+
+def is_answerable(pair: Any) -> bool:
+    """Whether ``pair`` has a reference the release answers: a held-out pair says so; a
+    release pair is answerable unless its answer is empty or its domain ``out_of_scope``."""
+    flag = getattr(pair, "answerable", None)
+    if flag is not None:
+        return bool(flag)
+    return bool(str(pair.answer).strip()) and pair.domain != OUT_OF_SCOPE_DOMAIN
 
 
 class WithHeldout:

@@ -121,3 +121,99 @@ def core_scores(
     if answer_bank:
         out["answer_top1"] = answer_top1(core, refs, answer_bank, teacher)
     return out
+
+
+# -- splits that mix answerable and unanswerable questions (heldout_natural) -----------------
+RISK_COVERAGE_THRESHOLDS = tuple(i / 20 for i in range(21))
+"""Confidence thresholds of the reported risk-coverage points (0, 0.05, ..., 1)."""
+
+
+def _rate(num: int | float, den: int | float) -> float:
+    return rounded(num / den) if den else 0.0
+
+
+def risk_coverage(
+    conf: np.ndarray,
+    answerable: np.ndarray,
+    correct: np.ndarray,
+    thresholds: Sequence[float] = RISK_COVERAGE_THRESHOLDS,
+) -> dict[str, Any]:
+    """The risk-coverage curve of serving exactly the rows whose confidence is >= t.
+
+    ``conf`` (N,) confidences; ``answerable`` (N,) bool; ``correct`` (N,) bool, whether the
+    answer is right (semantic similarity >= CORRECT_AT; never for an unanswerable row). A
+    served row is wrong when it is unanswerable or not correct. Each point of ``points``
+    (one per threshold): ``coverage`` (served / all), ``risk`` (wrong / served, 0 when
+    nothing is served), ``answerable_correct_rate`` (served and correct / answerable) and
+    ``unanswerable_served_rate``. ``aurc``: the area under the step curve of risk against
+    coverage over every distinct confidence (ties served together; lower is better).
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    ans = np.asarray(answerable, dtype=bool)
+    right = np.asarray(correct, dtype=bool) & ans
+    wrong = ~right  # of a served row
+    n, n_ans, n_un = len(conf), int(ans.sum()), int((~ans).sum())
+    points = []
+    for t in thresholds:
+        served = conf >= t
+        k = int(served.sum())
+        points.append({
+            "threshold": rounded(t), "coverage": _rate(k, n),
+            "risk": _rate(int((served & wrong).sum()), k),
+            "answerable_correct_rate": _rate(int((served & right).sum()), n_ans),
+            "unanswerable_served_rate": _rate(int((served & ~ans).sum()), n_un),
+        })  # fmt: skip
+    aurc = 0.0
+    if n:
+        order = np.argsort(-conf, kind="stable")
+        cum_wrong = np.cumsum(wrong[order])  # (N,)
+        c_sorted = conf[order]
+        last = np.flatnonzero(np.r_[c_sorted[1:] != c_sorted[:-1], True])  # end of each tie
+        served_k = last + 1
+        risks = cum_wrong[last] / served_k
+        widths = np.diff(np.r_[0, served_k]) / n
+        aurc = float(np.sum(risks * widths))
+    return {"points": points, "aurc": rounded(aurc)}
+
+
+def mixed_selective_metrics(
+    answerable: Sequence[bool],
+    served: Sequence[bool],
+    correct: Sequence[bool],
+    conf: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Metrics of a split mixing answerable and unanswerable rows (all (N,) per row).
+
+    ``served``: the system gave an answer (did not abstain); ``correct``: the answer matches
+    the reference (semantic similarity >= CORRECT_AT; ignored for unanswerable rows). A
+    served answer is wrong when its row is unanswerable or it is not correct.
+
+    - ``served_wrong_rate``: wrong / served (0 when nothing is served);
+    - ``answerable_correct_rate``: served and correct / answerable;
+    - ``answerable_abstention_rate``, ``unanswerable_abstention_rate``;
+    - ``answerable_best_guess_accuracy``: correct / answerable, abstained or not;
+    - ``coverage``: served / all;
+    - with ``conf``: ``calibration_error`` (ECE of the confidence against ``correct``; an
+      unanswerable row is never correct) and ``risk_coverage`` (:func:`risk_coverage`).
+    """
+    ans = np.asarray(answerable, dtype=bool)
+    srv = np.asarray(served, dtype=bool)
+    right = np.asarray(correct, dtype=bool) & ans
+    if not (len(ans) == len(srv) == len(right)):
+        raise ValueError("answerable, served and correct must have one entry per row")
+    n_ans, n_un, n_srv = int(ans.sum()), int((~ans).sum()), int(srv.sum())
+    out: dict[str, Any] = {
+        "served_wrong_rate": _rate(int((srv & ~right).sum()), n_srv),
+        "answerable_correct_rate": _rate(int((srv & right).sum()), n_ans),
+        "answerable_abstention_rate": _rate(int((~srv & ans).sum()), n_ans),
+        "unanswerable_abstention_rate": _rate(int((~srv & ~ans).sum()), n_un),
+        "answerable_best_guess_accuracy": _rate(int(right.sum()), n_ans),
+        "coverage": _rate(n_srv, len(ans)),
+    }
+    if conf is not None and len(ans):
+        from celltext.inference.selector import expected_calibration_error
+
+        c = np.asarray(conf, dtype=np.float64)
+        out["calibration_error"] = rounded(expected_calibration_error(c, right.astype(float)))
+        out["risk_coverage"] = risk_coverage(c, ans, right)
+    return out
