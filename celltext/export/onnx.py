@@ -17,6 +17,10 @@ Files written to the output directory (``manifest.json`` lists them with sha256)
   growing by one position per step (KV cache), per Mamba layer its fixed-size
   ``s{i}_conv``/``s{i}_ssm``, per causal conv layer ``s{i}_buf``. Each new token costs one
   step, as in PyTorch.
+- ``decoder_verify.onnx``: ``input_ids`` (B, L), L dynamic, + state -> ``logits`` (B, L, V)
+  of every position + new state: speculative decoding verifies L - 1 draft tokens in one
+  call (:mod:`celltext.inference.speculative`; :func:`celltext.models.stepper.decode_block`
+  traced with L = 3, so the multi-token paths are the ones traced; they hold for L = 1).
 - ``tokenizer.json``: the model's CellTokenizer; ``selector.json``: the model's fitted
   answer selector, when it has one.
 
@@ -98,19 +102,37 @@ class DecoderPrefill(nn.Module):
 
 
 class DecoderStep(nn.Module):
-    """input_ids (B, 1) + state -> logits (B, V) + new state."""
+    """input_ids (B, 1) + state -> logits (B, V) + new state; with ``block``, input_ids
+    (B, L) -> logits (B, L, V) of every position + new state (the verify graph)."""
 
-    def __init__(self, decoder: nn.Module):
+    def __init__(self, decoder: nn.Module, block: bool = False):
         super().__init__()
-        self.decoder = decoder
+        self.decoder, self.block = decoder, block
 
     def forward(self, input_ids: torch.Tensor, *state: torch.Tensor):
         from celltext.models.decoders.base import DecoderState
+        from celltext.models.stepper import decode_block
 
         dec_state = DecoderState(_unflatten(self.decoder.new_state(1).caches, list(state)))
         dec_state.pos = 1  # past the prefix: decode() feeds tokens only
-        logits = self.decoder.decode(input_ids, dec_state)  # (B, V)
+        if self.block:
+            logits = decode_block(self.decoder, input_ids, dec_state)  # (B, L, V)
+        else:
+            logits = self.decoder.decode(input_ids, dec_state)  # (B, V)
         return (logits, *_flatten(dec_state.caches))
+
+
+VERIFY_TRACE_TOKENS = 3  # the verify graph's traced block width (any width > 1: the same)
+
+
+def verify_max_tokens(decoder: nn.Module) -> int | None:
+    """The widest block the verify graph computes correctly: a Mamba layer's chunked scan is
+    traced for one chunk (its loop over chunks unrolls at trace time), so blocks of at most
+    ``chunk_size`` tokens; attention and conv layers take any width (None)."""
+    from celltext.models.blocks.mamba import MambaBlock
+
+    sizes = [int(m.cfg.chunk_size) for m in decoder.modules() if isinstance(m, MambaBlock)]
+    return min(sizes) if sizes else None
 
 
 class TeacherPooled(nn.Module):
@@ -279,6 +301,12 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
     next_ids = first[0].argmax(-1, keepdim=True)  # (B, 1)
     _export(DecoderStep(decoder), (next_ids, *first[1:]), out / "decoder_step.onnx",
             ["input_ids", *step_in], ["logits", *names], step_axes)  # fmt: skip
+    block = next_ids.repeat(1, VERIFY_TRACE_TOKENS)  # (B, L)
+    verify_axes = step_axes | {"input_ids": {0: "batch", 1: "tokens"},
+                               "logits": {0: "batch", 1: "tokens"}}  # fmt: skip
+    _export(DecoderStep(decoder, block=True), (block, *first[1:]), out / "decoder_verify.onnx",
+            ["input_ids", *step_in], ["logits", *names], verify_axes)  # fmt: skip
+    info["verify"] = {"max_tokens": verify_max_tokens(decoder)}
     return info
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 QUANTIZED = (
     "core.onnx", "core_activity.onnx", "decoder_prefill.onnx", "decoder_prefill_edit.onnx",
-    "decoder_step.onnx",
+    "decoder_step.onnx", "decoder_verify.onnx",
 )  # fmt: skip
 
 

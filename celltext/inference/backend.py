@@ -8,11 +8,17 @@ backend can do is declared in its :class:`Capabilities`, never probed with ``has
 A loader (:func:`~celltext.inference.loading.load_components`,
 :func:`~celltext.inference.onnx_backend.load_export`) returns :class:`PredictorParts`.
 
+Greedy decoding with a prototype is speculative (:mod:`celltext.inference.speculative`: the
+prototype's tokens are a draft verified in one decoder call) for batches of up to
+``speculative_rows`` rows, default :data:`SPECULATIVE_ROWS` or ``$CELLTEXT_SPECULATIVE_ROWS``
+(0: always the plain loop); its output is the plain loop's.
+
 Shapes: B rows, D teacher dimension, P prototype tokens.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -20,11 +26,24 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from celltext import generation
-from celltext.generation import GenerationOptions, SpecialTokens, Stepper
+from celltext.generation import GenerationOptions, SpecialTokens
 from celltext.index import RetrievalIndex
+from celltext.inference import speculative
 from celltext.inference.options import PredictorConfig
 from celltext.inference.records import ModelInfo
 from celltext.inference.selector import AnswerSelector
+
+SPECULATIVE_ROWS = 8
+"""Largest batch decoded speculatively. A verify block costs every row the width of the
+longest draft, so big batches (throughput, where compute is the limit) keep the plain loop;
+small ones (latency, where the number of decoder calls is) gain from it."""
+
+
+def speculative_rows(value: int | None = None) -> int:
+    """``value``, else ``$CELLTEXT_SPECULATIVE_ROWS``, else :data:`SPECULATIVE_ROWS`."""
+    if value is not None:
+        return int(value)
+    return int(os.environ.get("CELLTEXT_SPECULATIVE_ROWS", SPECULATIVE_ROWS))
 
 
 @dataclass(frozen=True)
@@ -64,13 +83,17 @@ class Backend(Protocol):
     """The decoder's :class:`~celltext.tokenizer.CellTokenizer` (ids <-> text)."""
     special: SpecialTokens
     capabilities: Capabilities
+    speculative_rows: int
+    """Batches of up to this many rows decode greedily with their prototype as a draft
+    (:func:`speculative_rows`; 0: never)."""
 
     def core(self, q_embs: np.ndarray) -> np.ndarray:
         """(B, D) question embeddings -> (B, D) predicted answer embeddings."""
         ...
 
-    def stepper(self, embs: np.ndarray, proto_ids: np.ndarray | None) -> Stepper:
-        """The decoder's incremental state for (B, D) embeddings (and (B, P) prototypes)."""
+    def stepper(self, embs: np.ndarray, proto_ids: np.ndarray | None) -> speculative.DraftStepper:
+        """The decoder's incremental state for (B, D) embeddings (and (B, P) prototypes): a
+        :class:`~celltext.generation.Stepper` that also verifies token blocks."""
         ...
 
     def generate(
@@ -81,9 +104,16 @@ class Backend(Protocol):
         rng: np.random.Generator | None = None,
     ) -> list[list[int]]:
         """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given):
-        :func:`celltext.generation.generate` over this backend's :meth:`stepper`."""
+        :func:`celltext.generation.generate` over this backend's :meth:`stepper`; greedy
+        decoding of at most ``speculative_rows`` rows with prototypes verifies the
+        prototype's tokens as a draft (:func:`celltext.inference.speculative.generate`, the
+        same tokens in fewer decoder calls)."""
         stepper = self.stepper(embs, proto_ids)
-        return generation.generate(stepper, len(embs), self.special, options, rng)
+        greedy = options.num_beams == 1 and not options.do_sample
+        if proto_ids is None or not greedy or not 0 < len(embs) <= self.speculative_rows:
+            return generation.generate(stepper, len(embs), self.special, options, rng)
+        protos = speculative.prototype_tokens(proto_ids, self.special.pad_id)
+        return speculative.generate(stepper, protos, self.special, options)
 
     def activity(self, q_embs: np.ndarray) -> dict[str, Any] | None:
         """Lattice activity for one question embedding (1, D); None without a lattice."""
@@ -104,4 +134,7 @@ class PredictorParts:
     """The options the model was exported with (onnxruntime exports carry theirs)."""
 
 
-__all__ = ["Backend", "Capabilities", "PredictorParts", "Teacher"]
+__all__ = [
+    "SPECULATIVE_ROWS", "Backend", "Capabilities", "PredictorParts", "Teacher",
+    "speculative_rows",
+]  # fmt: skip

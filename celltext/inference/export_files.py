@@ -22,9 +22,10 @@ from celltext.hashing import verify_file_hashes
 
 MANIFEST = "manifest.json"
 SELF_HASH = "manifest_sha256"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Layout of an export's manifest; 2: the ``predictor`` block is the nested
-:class:`~celltext.inference.options.PredictorConfig` (1 had flat fields)."""
+:class:`~celltext.inference.options.PredictorConfig` (1 had flat fields); 3: the decoder's
+``decoder_verify.onnx`` (a block of tokens at once, for speculative decoding)."""
 
 
 class ExportIntegrityError(RuntimeError):
@@ -49,6 +50,8 @@ def required_files(manifest: dict[str, Any]) -> list[str]:
     decoder = ["decoder_prefill.onnx", "decoder_step.onnx"]
     if manifest.get("decoder", {}).get("edits"):
         decoder.append("decoder_prefill_edit.onnx")
+    if manifest.get("decoder", {}).get("verify"):
+        decoder.append("decoder_verify.onnx")
     core = ["core.onnx"] + (
         ["core_activity.onnx"] if manifest.get("core", {}).get("activity") else []
     )

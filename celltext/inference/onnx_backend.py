@@ -8,7 +8,18 @@ teacher and an :class:`OrtBackend` over the files of :mod:`celltext.export.onnx`
 - core: ``core.onnx``;
 - decoder: :class:`OrtStepper` feeds ``decoder_prefill.onnx`` (or
   ``decoder_prefill_edit.onnx`` with a prototype) and ``decoder_step.onnx`` (the state
-  tensors fed back each step) to the one decoding loop, :func:`celltext.generation.generate`.
+  tensors fed back each step) to the one decoding loop, :func:`celltext.generation.generate`,
+  and ``decoder_verify.onnx`` (a block of tokens, the logits of every position) to
+  speculative decoding (:mod:`celltext.inference.speculative`).
+
+The KV cache is not preallocated: the exported graphs are standard ONNX operators, whose
+outputs are new tensors, so the step graph's ``Concat`` writes the T + 1 positions into a
+fresh output each step whatever buffer the past came from, and onnxruntime's CPU provider
+reads only contiguous inputs, so a slice ``[:, :, :T]`` of a bigger buffer would be copied
+before every call. Writing in place needs a fused attention operator with a shared
+past/present buffer (``com.microsoft`` ``GroupQueryAttention``'s
+``past_present_share_buffer``, on the CUDA provider): a different graph, not a change here.
+Speculative decoding cuts the number of steps instead (one call for a copied prototype).
 
 Execution providers: CPU by default; ``providers=["TensorrtExecutionProvider", ...]`` or
 ``["CUDAExecutionProvider", ...]`` where onnxruntime was built with them
@@ -32,7 +43,7 @@ import numpy as np
 import onnxruntime as ort
 
 from celltext.generation import SpecialTokens
-from celltext.inference.backend import Backend, Capabilities, PredictorParts
+from celltext.inference.backend import Backend, Capabilities, PredictorParts, speculative_rows
 from celltext.inference.export_files import (
     FORMAT_VERSION,
     MANIFEST,
@@ -134,13 +145,15 @@ class OrtTeacher:
 
 
 class OrtStepper:
-    """One batch through the exported decoder: prefill, then one step per token, the state
-    tensors (KV caches growing by a position per step, fixed-size Mamba/conv states) fed
-    back as they came out."""
+    """One batch through the exported decoder: prefill, then one step per token (or one
+    verify call per block of tokens), the state tensors (KV caches growing by a position per
+    token, fixed-size Mamba/conv states) fed back as they came out."""
 
     def __init__(self, backend: OrtBackend, emb: np.ndarray, proto_ids: np.ndarray | None):
         self.backend, self.emb, self.proto = backend, emb, proto_ids
         self.state: list[np.ndarray] = []
+        self.block: np.ndarray | None = None  # the last verify() block (B, W)
+        self.before: list[np.ndarray] = []  # the state before it
 
     def first(self) -> np.ndarray:
         if self.proto is None:
@@ -152,9 +165,43 @@ class OrtStepper:
 
     def next(self, tokens: np.ndarray) -> np.ndarray:
         feed = {"input_ids": np.asarray(tokens, dtype=np.int64)[:, None]}  # (B, 1)
-        feed |= {f"in_{n}": s for n, s in zip(self.backend.state_names, self.state, strict=True)}
-        logits, *self.state = self.backend.step.run(None, feed)
+        logits, *self.state = self.backend.step.run(None, feed | self._state_feed())
         return logits
+
+    def verify(self, block: np.ndarray) -> np.ndarray:
+        """Feed ``block`` (B, W) and return the logits (B, W, V) of every position (through
+        ``decoder_verify.onnx``, in pieces of at most its ``max_tokens``)."""
+        self.block, self.before = np.asarray(block, dtype=np.int64), self.state
+        return self._feed(self.block)
+
+    def keep(self, n: int) -> None:
+        """Keep the first ``n`` positions of the last :meth:`verify` block: the attention
+        caches are sliced back; fixed-size states restart from the state before the block
+        and are fed the kept tokens again."""
+        width = self.block.shape[1]
+        if n == width:
+            return
+        if self.backend.truncatable:
+            self.state = [
+                np.ascontiguousarray(new[:, :, : old.shape[2] + n])
+                for old, new in zip(self.before, self.state, strict=True)
+            ]
+            return
+        self.state = self.before
+        if n:
+            self._feed(self.block[:, :n])
+
+    def _state_feed(self) -> dict[str, np.ndarray]:
+        return {f"in_{n}": s for n, s in zip(self.backend.state_names, self.state, strict=True)}
+
+    def _feed(self, block: np.ndarray) -> np.ndarray:
+        limit = self.backend.verify_max_tokens or block.shape[1]
+        logits = []
+        for start in range(0, block.shape[1], limit):
+            feed = {"input_ids": np.ascontiguousarray(block[:, start : start + limit])}
+            out, *self.state = self.backend.verify_session.run(None, feed | self._state_feed())
+            logits.append(out)  # (B, w, V)
+        return logits[0] if len(logits) == 1 else np.concatenate(logits, axis=1)
 
     def reorder(self, index: np.ndarray) -> None:
         self.emb = self.emb[index]
@@ -168,10 +215,20 @@ class OrtBackend(Backend):
 
     name = "onnxruntime"
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], providers=None, threads: int = 1):
+    def __init__(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        providers=None,
+        threads: int = 1,
+        speculative: int | None = None,
+    ):
         from celltext.tokenizer import CellTokenizer
 
         info = manifest["decoder"]
+        self.speculative_rows = speculative_rows(speculative)
+        self.verify_max_tokens = (info.get("verify") or {}).get("max_tokens")
+        self.truncatable = all(layer["kind"] == "KVCache" for layer in info["state"])
         self.dim = int(manifest["teacher"]["dim"])
         self._core_info = dict(manifest.get("core", {}))
         edits = bool(info.get("edits"))
@@ -190,6 +247,8 @@ class OrtBackend(Backend):
         self.prefill_edit = self._open("decoder_prefill_edit.onnx") if edits else None
         if not edits:
             _ = self.prefill
+        elif self.speculative_rows > 0:
+            _ = self.verify_session  # every greedy edit of a small batch verifies blocks
         try:
             self.tokenizer = CellTokenizer.load(folder / "tokenizer.json")
         except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
@@ -200,6 +259,11 @@ class OrtBackend(Backend):
         """The plain prefill (no prototype); for an editing decoder it is opened on first
         use, since production always edits (saves ~15 MB and 0.1 s at start-up)."""
         return self._open("decoder_prefill.onnx")
+
+    @cached_property
+    def verify_session(self) -> ort.InferenceSession:
+        """``decoder_verify.onnx``, opened on the first speculative decode."""
+        return self._open("decoder_verify.onnx")
 
     @cached_property
     def _activity_session(self) -> ort.InferenceSession:

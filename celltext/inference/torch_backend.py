@@ -16,19 +16,22 @@ import torch
 
 from celltext.generation import SpecialTokens
 from celltext.inference.activity import lattice_activity, supports_activity
-from celltext.inference.backend import Backend, Capabilities
+from celltext.inference.backend import Backend, Capabilities, speculative_rows
 from celltext.models.stepper import TorchStepper
 
 
 class TorchBackend(Backend):
     """``system`` is a :class:`celltext.models.system.CellTextModel` (``.core``,
     ``.decoder``); ``tokenizer`` its :class:`celltext.tokenizer.CellTokenizer`; ``device``
-    where the model runs (``cuda`` for GPU evaluation; arrays come and go as NumPy)."""
+    where the model runs (``cuda`` for GPU evaluation; arrays come and go as NumPy);
+    ``speculative`` the largest batch decoded speculatively (default
+    :func:`~celltext.inference.backend.speculative_rows`; 0: never)."""
 
     name = "torch"
 
-    def __init__(self, system, tokenizer, device: str = "cpu"):
+    def __init__(self, system, tokenizer, device: str = "cpu", speculative: int | None = None):
         self.system = system.eval().to(device)
+        self.speculative_rows = speculative_rows(speculative)
         self.tokenizer = tokenizer
         self.device = device
         decoder = system.decoder

@@ -18,6 +18,13 @@ Mamba layers; attention reads its cached keys (O(L), as in every KV-cached trans
 ``use_cache=False`` recomputes the whole sequence at each step: slow, obvious, and the
 reference the tests compare against.
 
+For speculative decoding (:mod:`celltext.inference.speculative`) :class:`TorchStepper` also
+feeds a block of tokens at once and returns the logits of every position
+(:meth:`TorchStepper.verify`, through :func:`decode_block`, which the ONNX export traces
+too), then keeps only the positions the greedy model agreed with (:meth:`TorchStepper.keep`):
+attention caches are cut back; decoders with fixed-size states (Mamba, causal conv) go back
+to the state before the block and feed the kept tokens again.
+
 Shape legend: B batch, V vocabulary, D teacher dim, P prototype tokens.
 """
 
@@ -30,6 +37,7 @@ import torch
 
 from celltext import generation
 from celltext.generation import GenerationOptions, SpecialTokens
+from celltext.models.blocks.attention import KVCache
 
 
 class IncrementalDecoder(Protocol):
@@ -70,6 +78,29 @@ def reorder_tree(obj: Any, index: torch.Tensor) -> Any:
     raise TypeError(f"cannot reorder a cache of type {type(obj).__name__}")
 
 
+def decode_block(model: Any, input_ids: torch.Tensor, state: Any) -> torch.Tensor:
+    """Feed ``input_ids`` (B, L) after ``state`` (past the prefix) and return the logits of
+    every position (B, L, V); ``state`` advances by L positions.
+
+    ``model.decode`` returns only the last position's logits; verifying a draft needs all
+    of them. The layers are the decoder's own ``sequence_layers()`` with their ``step``, the
+    head its tied ``logits``, so this is ``decode`` without the last-position cut (the ONNX
+    verify graph traces this function).
+    """
+    x = model.tok_emb(input_ids)  # (B, L, d)
+    for i, layer in enumerate(model.sequence_layers()):
+        x, state.caches[i] = layer.step(x, state.caches[i])
+    state.pos += input_ids.shape[1]
+    return model.logits(x)  # (B, L, V)
+
+
+def truncatable(caches: list[Any]) -> bool:
+    """Whether a state can be cut back to fewer positions by slicing: every layer's cache is
+    an attention :class:`~celltext.models.blocks.attention.KVCache` (a Mamba or conv state
+    keeps no per-position history, so it is rebuilt instead)."""
+    return all(isinstance(c, KVCache) for c in caches)
+
+
 class TorchStepper:
     """Feeds tokens to a torch decoder, with its incremental state or by recomputation
     (without autograd: generation never needs gradients)."""
@@ -86,6 +117,8 @@ class TorchStepper:
         batch = emb.shape[0]
         self.ids = torch.full((batch, 1), model.cfg.bos_id, dtype=torch.long, device=emb.device)
         self.state = model.new_state(batch) if cached else None
+        self.block: torch.Tensor | None = None  # the last verify() block (B, W)
+        self.before: tuple[list[Any], int] | None = None  # the state before it
 
     @torch.no_grad()
     def first(self) -> np.ndarray:
@@ -104,6 +137,39 @@ class TorchStepper:
             return _numpy(self.model.decode(new, self.state))
         self.ids = torch.cat([self.ids, new], dim=1)  # (B, T + 1)
         return _numpy(self.model(self.emb, self.ids, **self.proto)[:, -1])
+
+    @torch.no_grad()
+    def verify(self, block: np.ndarray) -> np.ndarray:
+        """Feed ``block`` (B, W) and return the logits (B, W, V) of every position: position
+        i predicts the token after ``block[:, i]``. :meth:`keep` then says how many stay."""
+        new = torch.as_tensor(block, dtype=torch.long, device=self.ids.device)  # (B, W)
+        self.block, self.before = new, None
+        if not self.cached:
+            self.ids = torch.cat([self.ids, new], dim=1)  # (B, T + W)
+            return _numpy(self.model(self.emb, self.ids, **self.proto)[:, -new.shape[1] :])
+        self.before = (list(self.state.caches), self.state.pos)  # immutable tuples: no copy
+        return _numpy(decode_block(self.model, new, self.state))
+
+    @torch.no_grad()
+    def keep(self, n: int) -> None:
+        """Keep the first ``n`` positions of the last :meth:`verify` block, drop the rest."""
+        width = self.block.shape[1]
+        if n == width:
+            return
+        if not self.cached:
+            self.ids = self.ids[:, : self.ids.shape[1] - width + n]
+            return
+        caches, pos = self.before
+        if truncatable(caches):  # cut the attention caches back to T + n positions
+            self.state.caches = [
+                KVCache(c.k[:, :, : old.k.shape[2] + n], c.v[:, :, : old.v.shape[2] + n])
+                for old, c in zip(caches, self.state.caches, strict=True)
+            ]
+            self.state.pos = pos + n
+            return
+        self.state.caches, self.state.pos = list(caches), pos  # the state before the block
+        if n:  # fixed-size states (Mamba, conv) keep no history: feed the kept tokens again
+            decode_block(self.model, self.block[:, :n], self.state)
 
     def reorder(self, index: np.ndarray) -> None:
         idx = torch.as_tensor(index, dtype=torch.long, device=self.ids.device)
