@@ -1,7 +1,8 @@
-"""``celltext teacher info / embed / install``: the frozen sentence encoder (Module 1)."""
+"""``celltext teacher info / embed / install / int8``: the frozen sentence encoder (Module 1)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,85 @@ def install(
         emit_json({"name": key, "path": str(path)})
     else:
         err_console.print(f"{key} ready at {path}")
+
+
+@teacher_app.command("int8")
+def int8(
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Checkpoint dir, name@alias or name/version (default: shipped)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder of the int8-teacher export (default: beside the "
+        "model's export, '<export>-teacher-int8').",
+    ),
+    sentences: int = typer.Option(
+        50, "--sentences", help="Release texts the two teachers' embeddings are compared on."
+    ),
+    release: str = typer.Option("v1", "--release", "-r", help="Release of those texts."),
+    quality: bool = typer.Option(
+        False,
+        "--quality",
+        help="Also answer --split with PyTorch, the float export and the "
+        "int8 one (each with a phrase bank of its own teacher; the first run builds the int8 "
+        "bank, minutes) and report identical answers and semantic similarity.",
+    ),
+    split: str = typer.Option("test_paraphrase", "--split", help="Split of --quality."),
+    limit: int = typer.Option(300, "--limit", help="Questions of --quality."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Write a copy of the model's ONNX export with the teacher quantised to int8 (dynamic,
+    per-channel weights; its id '<teacher>-int8', so its phrase bank is its own); print the
+    cosine of its embeddings to float32's. Serve or measure it with --model/--onnx DIR."""
+    from celltext.data.release import load_release
+    from celltext.export.onnx import build_export
+    from celltext.export.teacher_int8 import (
+        int8_teacher_export,
+        int8_teacher_quality,
+        sample_texts,
+        teacher_agreement,
+    )
+
+    if sentences < 1 or limit < 1:
+        raise fail("--sentences and --limit must be >= 1")
+    try:
+        rel = load_release(release)
+        src = build_export(model)
+        dst = out or src.with_name(f"{src.name}-teacher-int8")
+        manifest = int8_teacher_export(src, dst)
+        result = {
+            "dir": str(dst),
+            "float_dir": str(src),
+            "teacher": manifest["teacher"]["id"],
+            "size_mb": {"float32": _teacher_mb(src), "int8": _teacher_mb(dst)},
+            "agreement": teacher_agreement(src, dst, sample_texts(rel, sentences)),
+        }
+        if quality:
+            result["quality"] = int8_teacher_quality(model, src, dst, rel, split, limit)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise fail(str(exc)) from exc
+    if json_out:
+        emit_json(result)
+        return
+    agree = result["agreement"]
+    err_console.print(
+        f"{result['teacher']} at {dst} ({result['size_mb']['int8']} MB, float32 "
+        f"{result['size_mb']['float32']} MB); cosine to float32 on {agree['n']} texts: min "
+        f"{agree['min_cosine']}, mean {agree['mean_cosine']}"
+    )
+    for name, entry in result.get("quality", {}).get("paths", {}).items():
+        err_console.print(
+            f"{name}: {json.dumps({k: v for k, v in entry.items() if k != 'examples'})}"
+        )
+    err_console.print(
+        f"serve it: celltext ask QUESTION --model {dst}; measure it: celltext bench --onnx {dst}"
+    )
+
+
+def _teacher_mb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.glob("teacher.onnx*")) / 2**20, 1)
 
 
 def register(app: typer.Typer) -> None:
