@@ -12,6 +12,11 @@ where the reset is not permitted the peak is the process-lifetime high-water mar
 ``memory.peak_reset_supported`` says so). Tracemalloc is not used: it does not see torch's
 allocations.
 
+Beside each stage, ``floors_ms``, ``stage_floor_ms`` and ``share_of_end_to_end``
+(:mod:`celltext.benchmarking.floors`): the networks' calls alone, timed on the spot (one
+teacher pass, one index scan, one core call, one decoder call), the least each stage can
+cost here, and each stage's part of the end-to-end time.
+
 The top level is the torch backend. With ``onnx`` (an export directory), or when the
 model's export has been built (``celltext export onnx``), the report gains a key ``onnx``:
 the same stages on the onnxruntime backend, and memory of both paths in fresh processes
@@ -26,6 +31,7 @@ from typing import Any
 
 import torch
 
+from celltext.benchmarking.floors import floors_report
 from celltext.benchmarking.onnx_compare import bench_onnx, check_onnx_dir
 from celltext.benchmarking.resources import machine_info, process_peak_mb, rss_mb
 from celltext.benchmarking.stages import Workload, bench_model, bench_retrieval, ratio_and_targets
@@ -85,8 +91,10 @@ def run_bench(
     rss0 = rss_mb()
     teacher = load_teacher()
     mem["rss_teacher_load_delta_mb"] = _delta(rss0, rss_mb())
-    stages = bench_retrieval(teacher, RetrievalSystem.from_release(release, teacher), work)
+    retrieval = RetrievalSystem.from_release(release, teacher)
+    stages = bench_retrieval(teacher, retrieval, work)
     report: dict[str, Any] = {"model": ref or "default", "iters": iters, "device": device}
+    gen = None
     if ref != RETRIEVAL:
         rss1 = rss_mb()
         gen, predictor = _load_model(ref, release, device, with_predictor, options)
@@ -104,6 +112,9 @@ def run_bench(
         memory=mem,
         machine=machine_info(),
     )
+    model = None if gen is None else gen.predictor
+    report.update(floors_report(teacher, work.timed, stages.latency_ms, retrieval.index, model,
+                                device))  # fmt: skip
     if onnx is None and ref != RETRIEVAL and device == "cpu":
         onnx = _built_export(ref)
     if onnx is not None:

@@ -12,7 +12,9 @@ timed questions at batch 1 with the production predictor:
 (imports + loading, from the interpreter's start), ``first_answer_s`` (the first answer,
 from the interpreter's start: a cold ``celltext ask``), and ``torch_imported`` (never on
 the onnxruntime path). Ratios:
-``onnx.ratio_p50_onnx_to_pytorch`` (end to end) and ``onnx.ratio_peak_rss_onnx_to_pytorch``.
+``onnx.ratio_p50_onnx_to_pytorch`` (end to end) and ``onnx.ratio_peak_rss_onnx_to_pytorch``;
+the floors of the onnxruntime calls (``onnx.floors_ms``, ``onnx.stage_floor_ms``,
+``onnx.share_of_end_to_end``: :mod:`celltext.benchmarking.floors`).
 This phase runs last, after ``memory.peak_rss_process_mb`` is taken.
 """
 
@@ -27,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from celltext.benchmarking.floors import floors_report
 from celltext.benchmarking.resources import child_env
 from celltext.benchmarking.stages import (
     StageResults,
@@ -167,6 +170,7 @@ def bench_onnx(
     stages = bench_retrieval(served.teacher, RetrievalSystem(index, served.teacher), work)
     stages = stages | bench_model(gen, predictor, work)
     e2e = "end_to_end" if "end_to_end" in stages.latency_ms else "generative"
+    floors = floors_report(served.teacher, work.timed, stages.latency_ms, index, gen.predictor)
     return {
         "dir": str(folder),
         "model": manifest.get("model", {}).get("label"),
@@ -188,4 +192,5 @@ def bench_onnx(
         "ratio_peak_rss_onnx_to_pytorch": _ratio(
             mem["onnx"].get("peak_rss_mb"), mem["pytorch"].get("peak_rss_mb")
         ),
+        **floors,
     }

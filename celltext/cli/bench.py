@@ -69,19 +69,26 @@ def _print(report: dict) -> None:
     onnx = report.get("onnx") or {}
     batch = report["throughput_per_s"]["batch_size"]
     table = Table(title=f"celltext bench: {report['model']} ({report['machine']['cpu']})")
-    cols = ["stage", "torch p50 ms", "p95 ms", f"items/s @{batch}"]
+    cols = ["stage", "torch p50 ms", "p95 ms", f"items/s @{batch}", "share", "floor ms"]
     if onnx:
-        cols += ["onnx p50 ms", "p95 ms", f"items/s @{batch}"]
+        cols += ["onnx p50 ms", "p95 ms", f"items/s @{batch}", "share", "floor ms"]
     for col in cols:
         table.add_column(col, justify="right" if col != "stage" else "left")
     for stage, lat in report["latency_ms"].items():
         row = [stage, f"{lat['p50']:.2f}", f"{lat['p95']:.2f}",
                f"{report['throughput_per_s'].get(stage) or 0:.1f}"]  # fmt: skip
+        row += _beside(report, stage)
         if onnx and stage in onnx["latency_ms"]:
             o = onnx["latency_ms"][stage]
             row += [f"{o['p50']:.2f}", f"{o['p95']:.2f}", f"{onnx['throughput_per_s'][stage]:.1f}"]
+            row += _beside(onnx, stage)
         table.add_row(*row)
     err_console.print(table)
+    err_console.print(
+        "share: the stage's p50 over the end-to-end p50 (stages overlap: retrieval includes a "
+        "teacher pass); floor: the networks' calls alone, timed here (one teacher pass, one "
+        "index scan, one core call, one decoder call)"
+    )
     if "ratio_end_to_end_to_retrieval" in report:
         err_console.print(f"end-to-end / retrieval p50: {report['ratio_end_to_end_to_retrieval']}x")
     err_console.print(f"params: {report.get('params')}  memory: {report['memory']}")
@@ -93,6 +100,13 @@ def _print(report: dict) -> None:
             f"{mem['onnx'].get('first_answer_s')} s vs {mem['pytorch'].get('first_answer_s')} s, "
             f"peak RSS {mem['onnx'].get('peak_rss_mb')} vs {mem['pytorch'].get('peak_rss_mb')} MB"
         )
+
+
+def _beside(report: dict, stage: str) -> list[str]:
+    """The share of the end-to-end time and the floor of ``stage`` ("-" when not measured)."""
+    share = report.get("share_of_end_to_end", {}).get(stage)
+    floor = report.get("stage_floor_ms", {}).get(stage)
+    return ["-" if share is None else f"{share:.0%}", "-" if floor is None else f"{floor:.2f}"]
 
 
 def register(app: typer.Typer) -> None:

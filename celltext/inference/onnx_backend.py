@@ -125,6 +125,17 @@ class OrtTeacher:
             out[rows] = session.run(None, feed)[0]
         return out
 
+    def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's inputs for ``texts`` (tokenised, padded), as :meth:`forward` takes
+        them."""
+        batch = self._pad(self.tokenizer.encode_batch(list(texts)))
+        return {k: v for k, v in batch.items() if k in self.inputs}
+
+    def forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """One run of ``teacher.onnx`` over tokenised inputs: no tokeniser, the least an
+        embedding costs (``celltext bench``'s teacher floor). (N, D) float32."""
+        return self.session.run(None, feed)[0]
+
     @cached_property
     def _bulk_session(self) -> ort.InferenceSession:
         """A second session on every core, for building a phrase bank (same weights, same

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +108,21 @@ class Teacher:
             self.cache.put(list(missing), new)
             found.update(zip(missing, new, strict=True))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)  # (N, D)
+
+    def features(self, texts: list[str]) -> dict[str, Any]:
+        """The network's inputs for ``texts`` (tokenised, padded), as :meth:`forward` takes
+        them."""
+        return self.model.tokenize(list(texts))
+
+    def forward(self, features: dict[str, Any]) -> np.ndarray:
+        """One pass of the network (transformer, pooling, normalisation) over tokenised
+        ``features``: no tokeniser, no cache, the least an embedding costs (``celltext
+        bench``'s teacher floor). (N, dim) float32."""
+        import torch
+
+        with torch.inference_mode():  # the model adds its outputs to the dict: give a copy
+            out = self.model(dict(features))["sentence_embedding"]
+        return out.float().cpu().numpy()
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts."""

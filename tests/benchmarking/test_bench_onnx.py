@@ -65,6 +65,23 @@ def test_bench_onnx_adds_the_comparison(fitted_ckpt, onnx_dir, release_dir):
     assert onnx["ratio_peak_rss_onnx_to_pytorch"] == pytest.approx(
         mem["onnx"]["peak_rss_mb"] / mem["pytorch"]["peak_rss_mb"], rel=1e-2
     )
+    # beside every stage: its share of the end-to-end time and its floor, on both backends
+    for side in (out, onnx):
+        assert {"teacher_pass", "index_scan", "core_call", "decoder_call"} <= set(side["floors_ms"])
+        assert all(s["p50"] > 0 for s in side["floors_ms"].values())
+        assert set(side["stage_floor_ms"]) == {
+            "teacher", "retrieval", "core", "decoder", "generative", "end_to_end"
+        }  # fmt: skip
+        assert side["share_of_end_to_end"]["end_to_end"] == 1.0
+        assert set(side["share_of_end_to_end"]) == set(side["latency_ms"])
+
+
+def test_bench_prints_each_stages_share_and_floor(fitted_ckpt, release_dir):
+    result = CliRunner().invoke(app, ["bench", "--iters", "3", "--batch", "4", "--threads", "1",
+                                      "--model", str(fitted_ckpt), "--release", str(release_dir),
+                                      "--no-predictor"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "floor ms" in result.output and "share" in result.output
 
 
 def test_bench_onnx_rejects_bad_arguments(fitted_ckpt, release_dir, tmp_path):
