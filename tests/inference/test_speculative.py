@@ -282,3 +282,49 @@ def test_shipped_model_speculative_equals_plain_greedy(shipped, backend_name):
         e, p = embs[start : start + 8], proto_ids[start : start + 8]
         ref = plain_generate(backend.stepper(e, p), len(e), backend.special, opts)
         assert backend.generate(e, p, opts) == ref, start
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "shipped_answers_test_paraphrase_150.json"
+
+
+@pytest.mark.slow
+def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatch, tmp_path):
+    """The production path's recorded answers (``tests/golden``: edits of real phrase-bank
+    prototypes, selector, confidences) with speculative decoding for every batch, on both
+    backends: the 150 questions in one batch, and the first 24 one at a time. The plain
+    loop recorded them, so equal answers are equal tokens."""
+    if not (MODEL / "model.safetensors").is_file():
+        pytest.skip(f"no shipped model at {MODEL}")
+    import json
+
+    from celltext.data.release import load_release
+    from celltext.export.onnx import export_model
+    from celltext.index import RetrievalIndex
+    from celltext.inference.factory import load_predictor
+
+    monkeypatch.setenv("CELLTEXT_SPECULATIVE_ROWS", "1000")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    release = load_release("v1")
+    tests = release.pairs("test_paraphrase")[: len(golden)]
+    subjects = {p.subject for p in tests}
+    train = [p for p in release.pairs("train") if p.subject in subjects][:1500]
+    bank = RetrievalIndex.from_release_pairs(train, teacher)
+    questions = [g["question"] for g in golden]
+    served = load_predictor(str(MODEL), teacher=teacher, bank=bank, backend="torch")
+    export_model(served, tmp_path / "onnx")
+    for pred in (served, load_predictor(str(tmp_path / "onnx"), bank=bank)):
+        assert pred.backend.speculative_rows == 1000
+        plain = pred.with_config(fallback={"enabled": False})
+        rows = zip(questions, pred.answer(questions), plain.answer(questions), strict=True)
+        got = [
+            {"question": q, "answer": a.answer, "provenance": a.provenance,
+             "confidence": round(a.confidence, 4), "generated": g.answer}
+            for q, a, g in rows
+        ]  # fmt: skip
+        conf = [(r.pop("confidence"), g["confidence"]) for r, g in zip(got, golden, strict=True)]
+        assert got == [{k: v for k, v in g.items() if k != "confidence"} for g in golden]
+        # the same tokens; onnxruntime's teacher scores them within float noise (0.5088/9)
+        assert max(abs(a - b) for a, b in conf) <= (0 if pred is served else 2e-4)
+        for g in golden[:24]:
+            (a,) = pred.answer([g["question"]])
+            assert (a.answer, a.provenance) == (g["answer"], g["provenance"]), pred.backend.name
