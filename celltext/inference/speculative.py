@@ -155,7 +155,10 @@ def generate(
         block = np.full((len(rows), width), special.pad_id, dtype=np.int64)  # (R, W)
         for i, (b, guess) in enumerate(zip(rows, guesses, strict=True)):
             block[i, : 1 + len(guess)] = [out[b][-1], *guess]
-        logits = stepper.verify(block)  # (R, W, V)
+        if width == 1:  # no row has a draft: a plain step (the one-token graph)
+            logits = stepper.next(block[:, 0])[:, None]  # (R, 1, V)
+        else:
+            logits = stepper.verify(block)  # (R, W, V)
         going: dict[int, list[int]] = {}  # row position -> its greedy run
         for i, (b, guess) in enumerate(zip(rows, guesses, strict=True)):
             run = greedy_run(logits[i], out[b], guess, special, opts)
@@ -167,7 +170,8 @@ def generate(
         if not going:
             break
         cut = min(len(run) for run in going.values())  # block positions every row keeps
-        stepper.keep(cut)
+        if cut < width:
+            stepper.keep(cut)
         for i, run in going.items():
             out[rows[i]] += run[:cut]  # accepted guesses, then the next (unfed) token
         if len(going) < len(rows):
