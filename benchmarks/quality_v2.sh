@@ -2,7 +2,7 @@
 # Measure the shipped model on every quality task of the issues "A decoder that writes" and
 # "Answers a user can trust"; one JSON per run under docs/results/v2/. Two evaluations at a
 # time, one torch thread each (2-core machine). About 30 minutes. It replaces the committed
-# JSON in docs/results/v2/; OUT=DIR writes elsewhere.
+# JSON in docs/results/v2/; OUT=DIR writes elsewhere (the release v2 model: OUT=docs/results/v3).
 #
 #   bash benchmarks/quality_v2.sh [MODEL]        # default: models/default
 #   OUT=/tmp/q2 bash benchmarks/quality_v2.sh    # leave docs/results/v2 alone
@@ -36,6 +36,8 @@ jobs=(
   "e2e_heldout_retrieval|eval --model retrieval --threads 1 --latency-samples 20 --json --split heldout_paraphrase"
   "e2e_heldout_generative|eval $common --split heldout_paraphrase --no-fallback"
   "oos_production|eval $common --split out_of_scope"
+  "e2e_natural_production|eval $common --split heldout_natural"
+  "e2e_natural_retrieval|eval --model retrieval --threads 1 --latency-samples 20 --json --split heldout_natural"
 )
 SKIP=${SKIP:-}
 printf '%s\n' "${jobs[@]}" | { if [ -n "$SKIP" ]; then grep -Ev "^[^|]*($SKIP)[^|]*\|"; else cat; fi; } | xargs -P 2 -I{} bash -c '

@@ -3,6 +3,7 @@
     python benchmarks/quality_v2_report.py                      # print the tables
     python benchmarks/quality_v2_report.py --write docs/PERFORMANCE_ANALYSIS.md README.md
     python benchmarks/quality_v2_report.py --plot docs/figures/reliability_v2.png
+    python benchmarks/quality_v2_report.py --results docs/results/v3 --write README.md ...
 
 With ``--write`` the section between ``<!-- BEGIN quality_v2 -->`` and
 ``<!-- END quality_v2 -->`` of each named file is replaced (nothing else is touched).
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "results" / "v2"
+RESULTS = ROOT / "docs" / "results" / "v2"  # --results DIR for another run
 TARGET = "celltext eval --model models/default"
 
 
@@ -61,7 +62,8 @@ def e2e_table() -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for split, label in (("paraphrase", "`test_paraphrase`"), ("unseen", "`test_unseen`"),
-                         ("heldout", "held-out paraphrases")):  # fmt: skip
+                         ("heldout", "held-out paraphrases"),
+                         ("natural", "held-out natural questions")):  # fmt: skip
         for path in ("generative", "production", "retrieval"):
             r = _load(f"e2e_{split}_{path}")
             if r is None:
@@ -95,11 +97,38 @@ def pooled_ece() -> tuple[float | None, list[dict]]:
     return ece, diagram
 
 
+def natural_lines() -> list[str]:
+    """The held-out natural set's served-answer metrics and risk-coverage points."""
+    r = _load("e2e_natural_production")
+    if r is None:
+        return []
+    m = r["metrics"]
+    keys = ("served_wrong_rate", "answerable_correct_rate", "coverage",
+            "answerable_abstention_rate", "unanswerable_abstention_rate")  # fmt: skip
+    shown = ", ".join(f"{k} {m[k]:.3f}" for k in keys if m.get(k) is not None)
+    lines = ["", f"Held-out natural questions (`--split heldout_natural`, n={r['counts']['n']}): "
+             f"{shown}."]  # fmt: skip
+    curve = r.get("risk_coverage") or {}
+    points = curve.get("points") or []
+    if points:
+        every = max(1, len(points) // 10)
+        lines.append(
+            f"Risk-coverage (AURC {curve.get('aurc', 0):.3f}; threshold: coverage / risk): "
+            + "; ".join(
+                f"{p['threshold']:.2f}: {p['coverage']:.2f} / {p['risk'] or 0:.3f}"
+                for p in points[::every]
+            )
+        )
+    return lines
+
+
 def section() -> str:
+    rel = RESULTS.relative_to(ROOT) if RESULTS.is_relative_to(ROOT) else RESULTS
     lines = [
-        "Measured by `bash benchmarks/quality_v2.sh` (JSON in `docs/results/v2/`), tables",
-        "by `python benchmarks/quality_v2_report.py`; 2 CPU cores, one torch thread per",
-        "evaluation, two evaluations at a time. `--limit 500` samples are fixed-seed.", "",
+        f"Measured by `OUT={rel} bash benchmarks/quality_v2.sh` (JSON in `{rel}/`), tables",
+        f"by `python benchmarks/quality_v2_report.py --results {rel}`; 2 CPU cores,",
+        "one torch thread per evaluation, two evaluations at a time.",
+        "`--limit 500` samples are fixed-seed.", "",
         "Decoder (embedding -> text; `celltext eval --decoder-only --decode-mode MODE`):", "",
     ]  # fmt: skip
     lines += decoder_table()
@@ -118,6 +147,12 @@ def section() -> str:
         per = ", ".join(f"{k} {v['abstention_rate']:.2f}" for k, v in oos["per_domain"].items())
         lines.append(f"Out-of-scope questions (`--split out_of_scope`, n={oos['counts']['n']}): "
                      f"abstention {oos['metrics']['abstention_rate']:.3f} ({per}).")  # fmt: skip
+    lines += natural_lines()
+    for split in ("paraphrase", "unseen", "heldout"):
+        r = _load(f"e2e_{split}_production")
+        if r is not None and r["metrics"].get("calibration_error") is not None:
+            lines.append(f"Calibration error within `{split}` (production): "
+                         f"{r['metrics']['calibration_error']:.3f}.")  # fmt: skip
     if diagram:
         lines += [
             "",
@@ -175,7 +210,10 @@ def main() -> int:
         help="Replace the quality_v2 section of each FILE (without: print the tables).",
     )  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None, help="Write the reliability PNG.")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="The runs' JSON folder.")
     args = parser.parse_args()
+    global RESULTS
+    RESULTS = args.results.resolve()
     if args.plot:
         plot_reliability(args.plot)
     text = section()

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from celltext.paths import cache_dir
+from celltext.paths import DEFAULT_RELEASE, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,14 @@ class RetrievalIndex:
         answer_embs: np.ndarray,
         source: str = "",
         subjects: Sequence[str] | None = None,
+        qtypes: Sequence[str] | None = None,
     ):
         if not (len(questions) == len(answers) == len(question_embs) == len(answer_embs)):
             raise ValueError("questions, answers and both embedding arrays must have equal length")
         if subjects is not None and len(subjects) != len(questions):
             raise ValueError("subjects must have one entry per pair")
+        if qtypes is not None and len(qtypes) != len(questions):
+            raise ValueError("qtypes must have one entry per pair")
         if not len(questions):
             raise ValueError("a retrieval index needs at least one pair")
         self.questions = list(questions)
@@ -116,6 +119,7 @@ class RetrievalIndex:
             )
         self.source = source
         self.subjects = None if subjects is None else list(subjects)
+        self.qtypes = None if qtypes is None else list(qtypes)  # what each pair's question asks
         self._tfidf = None
 
     @property
@@ -129,24 +133,24 @@ class RetrievalIndex:
     # -- building -------------------------------------------------------------------------
     @classmethod
     def from_pairs(
-        cls, questions, answers, teacher, source: str = "", subjects=None
+        cls, questions, answers, teacher, source: str = "", subjects=None, qtypes=None
     ) -> RetrievalIndex:
         """Embed ``questions`` and ``answers`` with the teacher (its disk cache is used)."""
         q = teacher.encode(list(questions), progress=len(questions) > 5000)  # (N, D)
         a = teacher.encode(list(answers), progress=len(answers) > 5000)  # (N, D)
-        return cls(questions, answers, q, a, source=source, subjects=subjects)
+        return cls(questions, answers, q, a, source=source, subjects=subjects, qtypes=qtypes)
 
     @classmethod
     def from_release_pairs(cls, pairs, teacher, source: str = "") -> RetrievalIndex:
-        """The index of release pairs (``question``, ``answer``, ``subject``)."""
+        """The index of release pairs (``question``, ``answer``, ``subject``, ``qtype``)."""
         return cls.from_pairs(
             [p.question for p in pairs], [p.answer for p in pairs], teacher, source=source,
-            subjects=[p.subject for p in pairs],
+            subjects=[p.subject for p in pairs], qtypes=[p.qtype for p in pairs],
         )  # fmt: skip
 
     @classmethod
     def for_release(
-        cls, teacher, release="v1", split: str = "train", root=None, build: bool = True
+        cls, teacher, release=DEFAULT_RELEASE, split: str = "train", root=None, build: bool = True
     ) -> RetrievalIndex | None:
         """The index of ``release``'s ``split`` (a version or a loaded release); built once,
         then loaded from the cache, whichever backend's teacher asks (their embeddings agree
@@ -158,7 +162,7 @@ class RetrievalIndex:
         teacher_id = teacher if isinstance(teacher, str) else teacher.id
         if isinstance(teacher, str) and build:
             raise ValueError("building a retrieval index needs the teacher, not only its id")
-        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher_id)}-s"
+        key = f"{rel.version}-{rel.sha256[:16]}-{split}-{_safe(teacher_id)}-st"  # subjects, types
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:
@@ -186,7 +190,13 @@ class RetrievalIndex:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         texts = json.dumps(
-            {"q": self.questions, "a": self.answers, "source": self.source, "s": self.subjects}
+            {
+                "q": self.questions,
+                "a": self.answers,
+                "source": self.source,
+                "s": self.subjects,
+                "t": self.qtypes,
+            }  # fmt: skip
         )
         arrays = {"texts": np.frombuffer(texts.encode(), dtype=np.uint8)}
         arrays["q"], arrays["a"] = self.question_embs, self.answer_embs
@@ -216,7 +226,7 @@ class RetrievalIndex:
         texts = json.loads(arrays["texts"].tobytes().decode())
         return cls(
             texts["q"], texts["a"], arrays["q"], arrays["a"], source=texts["source"],
-            subjects=texts.get("s"),
+            subjects=texts.get("s"), qtypes=texts.get("t"),
         )  # fmt: skip
 
     # -- search ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RELEASE = "v2"
+"""The release every command uses unless told otherwise (v1 stays for comparison)."""
 
 
 def home_dir() -> Path:

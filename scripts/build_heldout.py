@@ -1,6 +1,7 @@
 """Build the held-out paraphrase set: trained subjects asked in phrasings no template uses.
 
     python scripts/build_heldout.py            # writes data/heldout/paraphrase_v1.jsonl
+    python scripts/build_heldout.py v2         # the same frames over release v2 (paraphrase_v2)
 
 The frames below were written by hand for this set and occur in no template of
 ``celltext/data/templates.py`` (checked at build time). Subjects are chosen from release
@@ -85,9 +86,9 @@ def _check_frames() -> None:
                 raise SystemExit(f"frame {frame!r} is a release template")
 
 
-def build(out: Path) -> int:
+def build(out: Path, release: str = "v1") -> int:
     _check_frames()
-    pairs = load_release("v1").pairs("train")
+    pairs = load_release(release).pairs("train")
     answers: dict[tuple[str, str], set[str]] = defaultdict(set)
     first: dict[tuple[str, str], object] = {}
     for p in pairs:
@@ -115,5 +116,6 @@ def build(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    target = ROOT / "data" / "heldout" / "paraphrase_v1.jsonl"
-    print(f"{build(target)} questions -> {target.relative_to(ROOT)}")
+    version = sys.argv[1] if len(sys.argv) > 1 else "v1"  # the release the references come from
+    target = ROOT / "data" / "heldout" / f"paraphrase_{version}.jsonl"
+    print(f"{build(target, version)} questions -> {target.relative_to(ROOT)}")

@@ -1,6 +1,6 @@
 """The committed model under ``models/default``: intact, within budget, deterministic.
 
-Uses the real teacher (the PyPI-packaged all-MiniLM-L6-v2) and release v1, on a small
+Uses the real teacher (the PyPI-packaged all-MiniLM-L6-v2) and the default release, on a small
 fixed sample so the whole module stays within a few seconds of model time.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from celltext.cli import app
-from celltext.paths import default_model_dir
+from celltext.paths import DEFAULT_RELEASE, default_model_dir
 
 MODEL = Path(os.environ.get("CELLTEXT_SHIPPED_MODEL", default_model_dir()))
 pytestmark = pytest.mark.skipif(
@@ -41,7 +41,7 @@ def test_checkpoint_verifies_and_is_within_budget():
     assert size_mb <= 25.0
     assert ck.metadata["weights_dtype"] == "float16"
     assert ck.metadata["parameters"]["total"] <= 10_000_000
-    assert ck.metadata["dataset"]["version"] == "v1"
+    assert ck.metadata["dataset"]["version"] == DEFAULT_RELEASE
     trainable = sum(p.numel() for p in ck.model.parameters())
     assert trainable == ck.metadata["parameters"]["total"]
 
@@ -73,7 +73,7 @@ def test_shipped_selector_abstains_on_nonsense_and_answers_what_it_knows():
 
     assert (MODEL / "selector.json").is_file()
     teacher = load_teacher()
-    pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "acronym"][:200]
+    pairs = [p for p in load_release().pairs("train") if p.qtype == "acronym"][:200]
     bank = RetrievalIndex.from_release_pairs(pairs, teacher)
     predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
     assert predictor.selector.fitted
@@ -95,7 +95,7 @@ def test_an_answer_does_not_depend_on_what_it_is_batched_with():
     from celltext.teacher import load_teacher
 
     teacher = load_teacher()
-    pairs = [p for p in load_release("v1").pairs("train") if p.qtype == "kind_of"][:150]
+    pairs = [p for p in load_release().pairs("train") if p.qtype == "kind_of"][:150]
     bank = RetrievalIndex.from_release_pairs(pairs, teacher)
     predictor = load_predictor(str(MODEL), teacher=teacher, bank=bank)
     questions = [f"Into which broader class does {p.subject} fall?" for p in pairs[:6]]
@@ -109,34 +109,12 @@ def test_an_answer_does_not_depend_on_what_it_is_batched_with():
     assert edits == [predictor.decode(embs[i : i + 1], mode="edit")[0].text for i in range(6)]
 
 
-GOLDEN = Path(__file__).parent / "golden" / "shipped_answers_test_paraphrase_150.json"
-
-
-def test_answers_are_those_of_the_release_before_the_inference_refactor():
+def test_answers_are_the_recorded_golden_answers():
     """The first 150 ``test_paraphrase`` questions, answered by the production path (with a
     phrase bank of the train pairs about their subjects) and by the model alone, give the
-    answers, provenances and confidences recorded from the code before the inference middle
-    layer was rewritten (commit 4c6b063; ``tests/golden/README.md`` says how)."""
-    from celltext.data.release import load_release
-    from celltext.index import RetrievalIndex
-    from celltext.inference.factory import load_predictor
-    from celltext.teacher import load_teacher
+    answers, provenances and confidences recorded in ``tests/golden`` (its README says
+    when and how; ``python tests/golden/record.py`` records them again)."""
+    from golden.record import GOLDEN, golden_rows
 
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    release = load_release("v1")
-    tests = release.pairs("test_paraphrase")[: len(golden)]
-    subjects = {p.subject for p in tests}
-    train = [p for p in release.pairs("train") if p.subject in subjects][:1500]
-    teacher = load_teacher()
-    bank = RetrievalIndex.from_release_pairs(train, teacher)
-    served = load_predictor(str(MODEL), teacher=teacher, bank=bank, backend="torch")
-    plain = served.with_config(fallback={"enabled": False})
-    questions = [p.question for p in tests]
-    assert questions == [g["question"] for g in golden]
-    got = [
-        {"question": q, "answer": a.answer, "provenance": a.provenance,
-         "confidence": round(a.confidence, 4), "generated": g.answer}
-        for q, a, g in zip(questions, served.answer(questions), plain.answer(questions),
-                           strict=True)
-    ]  # fmt: skip
-    assert got == golden
+    assert golden_rows(MODEL) == golden

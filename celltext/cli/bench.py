@@ -7,13 +7,16 @@ from pathlib import Path
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_report, err_console, fail, working
+from celltext.paths import DEFAULT_RELEASE
 
 
 def bench_command(
     model: str | None = typer.Option(
         None, "--model", "-m", help="Checkpoint dir, name@alias, name/version, or 'retrieval'."
     ),
-    release: str = typer.Option("v1", "--release", "-r", help="Release the questions come from."),
+    release: str = typer.Option(
+        DEFAULT_RELEASE, "--release", "-r", help="Release the questions come from."
+    ),
     threads: int = typer.Option(2, "--threads", help="torch intra-op threads (set explicitly)."),
     iters: int = typer.Option(50, "--iters", help="Timed batch-1 calls per stage."),
     batch: int = typer.Option(64, "--batch", help="Batch size of the throughput runs."),

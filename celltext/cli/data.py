@@ -8,12 +8,15 @@ from pathlib import Path
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_fields, emit_json, err_console, fail
+from celltext.paths import DEFAULT_RELEASE
 
 data_app = typer.Typer(
     help="Build, verify, review and plot dataset releases.", no_args_is_help=True
 )
 
-RELEASE_OPTION = typer.Option("v1", "--release", "-r", help="Release version or directory.")
+RELEASE_OPTION = typer.Option(
+    DEFAULT_RELEASE, "--release", "-r", help="Release version or directory."
+)
 
 
 def stats_of(release) -> dict:
@@ -50,7 +53,7 @@ def _load(release: str):
 
 @data_app.command("build")
 def build(
-    version: str = typer.Option("v1", "--version", help="Release version to build."),
+    version: str = typer.Option(DEFAULT_RELEASE, "--version", help="Release version to build."),
     config: Path | None = typer.Option(None, "--config", help="BuildConfig YAML/JSON."),
     out: Path | None = typer.Option(None, "--out", help="Output directory."),
     threads: int = typer.Option(1, "--threads", help="torch threads for the teacher."),

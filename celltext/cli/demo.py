@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from celltext.cli.common import JSON_OPTION, emit_json, err_console
-from celltext.paths import default_model_dir
+from celltext.paths import DEFAULT_RELEASE, default_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _eval_summary(release, limit: int) -> dict:
 
 
 def demo(
-    release: str = typer.Option("v1", help="Data release to show."),
+    release: str = typer.Option(DEFAULT_RELEASE, help="Data release to show."),
     eval_limit: int = typer.Option(200, help="Pairs of test_paraphrase in the live eval."),
     backend: str = typer.Option(
         "auto",

@@ -11,11 +11,12 @@ from pathlib import Path
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_json, emit_report, err_console, fail, working
+from celltext.paths import DEFAULT_RELEASE
 
 MODEL_OPTION = typer.Option(
     None, "--model", "-m", help="Checkpoint dir, name@alias, name/version, or 'retrieval'."
 )
-RELEASE_OPTION = typer.Option("v1", "--release", "-r", help="Data release version.")
+RELEASE_OPTION = typer.Option(DEFAULT_RELEASE, "--release", "-r", help="Data release version.")
 THREADS_OPTION = typer.Option(2, "--threads", help="torch intra-op threads (set explicitly).")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.paths import DEFAULT_RELEASE
 
 export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
 
@@ -30,7 +31,9 @@ def onnx(
     split: str = typer.Option(
         "test_paraphrase", "--split", help="Release split for the parity run."
     ),
-    release: str = typer.Option("v1", "--release", help="Data release for the parity run."),
+    release: str = typer.Option(
+        DEFAULT_RELEASE, "--release", help="Data release for the parity run."
+    ),
     limit: int = typer.Option(0, "--limit", min=0, help="At most this many questions (0: all)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

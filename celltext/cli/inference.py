@@ -86,6 +86,8 @@ def ask(
         note += f" ({result.fallback_reason})"
     if result.abstained and result.best_guess:
         err_console.print(f"[dim]best guess: {result.best_guess}[/]")
+    if result.source_question and not result.abstained:
+        err_console.print(f"[dim]from the known question: {result.source_question}[/]")
     err_console.print(
         f"[dim]confidence {result.confidence:.2f} · {note} · "
         f"{result.latency_ms:.0f} ms · {result.model}[/]"

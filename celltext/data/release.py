@@ -29,7 +29,7 @@ from typing import Any
 
 from celltext.data.schema import DOMAINS, SPLITS, QAPair
 from celltext.hashing import sha256_file
-from celltext.paths import releases_dir
+from celltext.paths import DEFAULT_RELEASE, releases_dir
 
 MANIFEST = "manifest.json"
 EXTRA_TEXTS = "extra_texts.jsonl.gz"
@@ -220,12 +220,12 @@ def verify_release(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def release_path(version: str = "v1", root: str | Path | None = None) -> Path:
+def release_path(version: str = DEFAULT_RELEASE, root: str | Path | None = None) -> Path:
     """Directory of a release version (``root`` defaults to ``data/releases``)."""
     return Path(root) / version if root is not None else releases_dir() / version
 
 
-def load_release(version: str = "v1", root: str | Path | None = None) -> Release:
+def load_release(version: str = DEFAULT_RELEASE, root: str | Path | None = None) -> Release:
     """Load and verify a release; raises :class:`ReleaseIntegrityError` on any mismatch.
 
     ``version`` may also be a path to a release directory.

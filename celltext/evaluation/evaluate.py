@@ -315,6 +315,10 @@ def _evaluation(request: EvalRequest, release: Any, pairs: Sequence[Any]) -> Cal
     latency_samples, on_progress=...)``."""
     if request.split == OUT_OF_SCOPE:
         return evaluate_out_of_scope
+    if request.split == "heldout_natural" and not request.decoder_only:
+        from celltext.evaluation.natural import evaluate_natural
+
+        return evaluate_natural
     if request.decoder_only:
         return evaluate_decoder
     bank = None

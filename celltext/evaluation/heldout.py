@@ -3,7 +3,8 @@
 Never trained or tuned on; evaluated like release splits:
 
 - ``heldout_paraphrase``: trained subjects asked in phrasings no template uses
-  (``paraphrase_v1.jsonl``, built by ``scripts/build_heldout.py``);
+  (``paraphrase_<release>.jsonl``: the same hand-written frames, references from that
+  release; built by ``scripts/build_heldout.py [v2]``);
 - ``heldout_sentences``: sentences written for the decoder, from no release source
   (``sentences.txt``; decoder-only);
 - ``out_of_scope``: nonsense, other languages and questions no subject covers
@@ -57,10 +58,12 @@ def _id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def load_heldout(name: str, root: Path = HELDOUT_DIR) -> list[HeldoutPair]:
+def load_heldout(name: str, root: Path = HELDOUT_DIR, release: str = "v1") -> list[HeldoutPair]:
     """The pairs of held-out set ``name`` (one of :data:`HELDOUT_SPLITS`)."""
     if name == "heldout_paraphrase":
-        path = root / "paraphrase_v1.jsonl"
+        path = root / f"paraphrase_{release}.jsonl"
+        if not path.is_file():  # a release without its own references uses v1's
+            path = root / "paraphrase_v1.jsonl"
         rows = []
         for n, line in enumerate(_lines(path), 1):
             try:
@@ -143,7 +146,7 @@ class WithHeldout:
 
     def pairs(self, split: str):
         if split in HELDOUT_SPLITS:
-            return load_heldout(split)
+            return load_heldout(split, release=getattr(self._release, "version", "v1"))
         return self._release.pairs(split)
 
     def __getattr__(self, name: str) -> Any:

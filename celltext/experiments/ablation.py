@@ -38,6 +38,7 @@ from celltext.evaluation.evaluate import (
     measure_latency,
     select_pairs,
 )
+from celltext.paths import DEFAULT_RELEASE
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class AblationConfig(Config):
 
     preset: str = "quick"
     """Base training preset (optimiser settings, decoder/core configs if they match)."""
-    release: str = "v1"
+    release: str = DEFAULT_RELEASE
     """Data release version."""
     seed: int = 0
     """One seed for every run."""

@@ -38,6 +38,7 @@ import torch
 from celltext.benchmarking.resources import child_env, machine_info, peak_delta
 from celltext.config import deep_merge
 from celltext.evaluation.evaluate import measure_latency
+from celltext.paths import DEFAULT_RELEASE
 
 WORKER = "celltext.experiments.scaling"  # run as ``python -m WORKER --cost-worker SPEC``
 LATTICES = ((5, 5, 5), (8, 8, 8), (15, 15, 11))
@@ -206,7 +207,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--budget", choices=sorted(BUDGETS), default="tiny")
     p.add_argument("--preset", default="quick")
-    p.add_argument("--release", default="v1")
+    p.add_argument("--release", default=DEFAULT_RELEASE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="")

@@ -329,6 +329,8 @@ def _export_into(predictor, out: Path) -> dict[str, Any]:
     tok.save(out / "tokenizer.json")
     if predictor.selector.fitted:
         predictor.selector.save(out / SELECTOR_FILE)
+    if predictor.ranker is not None:
+        predictor.ranker.save(out)
     decoder_info |= {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
                      "vocab_size": tok.vocab_size}  # fmt: skip
     manifest = {

@@ -30,6 +30,7 @@ from celltext.generation import GenerationOptions, SpecialTokens
 from celltext.index import RetrievalIndex
 from celltext.inference import speculative
 from celltext.inference.options import PredictorConfig
+from celltext.inference.ranking import Ranker
 from celltext.inference.records import ModelInfo
 from celltext.inference.selector import AnswerSelector
 
@@ -132,6 +133,8 @@ class PredictorParts:
     bank: RetrievalIndex | None = None
     config: PredictorConfig | None = None
     """The options the model was exported with (onnxruntime exports carry theirs)."""
+    ranker: Ranker | None = None
+    """The model's ranker (``ranker.npz`` beside it), if it has one."""
 
 
 __all__ = [

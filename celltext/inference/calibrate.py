@@ -9,7 +9,12 @@ The calibration set is derived from the release's ``train`` and ``val`` splits o
   phrase bank, which imitates a subject the model was not taught (``test_unseen``);
 - **val**: ``val`` questions as they are (a known subject, a fact the bank lacks);
 - **out of scope**: re-asked questions whose subject is replaced by a made-up word
-  (seeded syllables), which no candidate can answer.
+  (seeded syllables), which no candidate can answer;
+- **open**: questions of kinds no release fact answers ("Who invented X?", "What causes
+  X?", :mod:`celltext.data.intents`), about release subjects.
+
+With a ranker, only train subjects it never learned from (its ``dev`` subjects) are
+re-asked, so the selector sees the ranker as it is on new questions.
 
 For each question every candidate of :mod:`celltext.inference.candidates` is built exactly as
 serving builds it and labelled correct when its teacher cosine to the reference is
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 from pathlib import Path
@@ -32,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from celltext.index import unit_rows
+from celltext.inference.ranking import dev_subject
 from celltext.inference.selector import (
     CORRECT_AT,
     SELECTOR_FILE,
@@ -39,6 +46,7 @@ from celltext.inference.selector import (
     expected_calibration_error,
     fit_selector,
 )
+from celltext.paths import DEFAULT_RELEASE
 
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"] + ["qu", "xo", "wy"]
 
@@ -53,33 +61,21 @@ def pseudo_word(rng: np.random.Generator) -> str:
 def reask(pair, rng: np.random.Generator) -> str | None:
     """``pair``'s question in another (non-reserved) template of its type and style, or
     None when its template is unknown or has no sibling."""
-    from celltext.data.templates import TEMPLATES, TEMPLATES_BY_ID
+    from celltext.data.reask import reask as other_phrasings
 
-    own = TEMPLATES_BY_ID.get(getattr(pair, "template_id", ""))
-    if own is None:
-        return None
-    pattern = re.escape(own.text)
-    for name in set(re.findall(r"\\\{(\w+)\\\}", pattern)):
-        pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>.+?)", 1)
-        pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P={name})")
-    match = re.fullmatch(pattern, pair.question)
-    others = [t for t in TEMPLATES[(own.qtype, own.style)] if not t.reserved and t.id != own.id]
-    if match is None or not others:
-        return None
-    slots = {k[:1].lower() + k[1:]: v for k, v in match.groupdict().items()}
-    if "x" not in slots and "xa" in slots:
-        slots["x"] = re.sub(r"^(a|an|the) ", "", slots["xa"], flags=re.I)
-    try:
-        return others[int(rng.integers(len(others)))].render(slots)
-    except (KeyError, IndexError, ValueError):
-        return None
+    found = other_phrasings(pair, 1, random.Random(int(rng.integers(2**31))))
+    return found[0] if found else None
 
 
 def calibration_set(
     train, val, n_seen: int = 1200, n_val: int = 400, unseen_rate: float = 0.4,
-    oos_rate: float = 0.4, seed: int = 0,
+    oos_rate: float = 0.4, seed: int = 0, open_rate: float = 0.15,
 ):  # fmt: skip
-    """Rows ``(question, reference or None, hidden subject or None, part)``."""
+    """Rows ``(question, reference or None, hidden subject or None, part)``; ``open_rate``:
+    questions of kinds no release fact answers ("Who invented X?", part ``open``), per seen
+    question."""
+    from celltext.data.intents import open_questions
+
     rng = np.random.default_rng(seed)
     rows, seen = [], 0
     for i in rng.permutation(len(train)):
@@ -98,6 +94,10 @@ def calibration_set(
             break
     for i in rng.permutation(len(val))[:n_val]:
         rows.append((val[int(i)].question, val[int(i)].answer, None, "val"))
+    subjects = [r[2] or "" for r in rows if r[3] == "unseen"] or [p.subject for p in train[:50]]
+    pool = open_questions(subjects, per_frame=1, seed=seed + 1)
+    for i in rng.permutation(len(pool))[: int(open_rate * seen)]:
+        rows.append((pool[int(i)][0], None, None, "open"))
     return rows
 
 
@@ -142,6 +142,8 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
     a report. ``sizes``: ``n_seen``, ``n_val`` of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
+    if predictor.ranker is not None:  # never calibrate on questions the ranker learned
+        train = [p for p in train if dev_subject(p.subject, predictor.ranker.dev_fraction)]
     rows = calibration_set(train, val, seed=seed, **sizes)
     # the selector scores the served candidates: no reranking, whatever the caller's config
     table = candidate_table(predictor.with_config(decoding={"rerank": {"candidates": 0}}), rows)
@@ -153,7 +155,9 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
     abstain = conf < sel.abstain_below
     part = table["part"]
     report = {
-        "questions": {p: int((part == p).sum()) for p in ("seen", "unseen", "val", "out_of_scope")},
+        "questions": {
+            p: int((part == p).sum()) for p in ("seen", "unseen", "val", "out_of_scope", "open")
+        },
         "ece": expected_calibration_error(conf, hit),
         "accuracy_of_chosen": float(hit.mean()),
         "abstain_below": sel.abstain_below,
@@ -168,7 +172,7 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fit the answer selector (train + val only).")
     parser.add_argument("--model", default=None, help="model reference (default: shipped)")
-    parser.add_argument("--release", default="v1")
+    parser.add_argument("--release", default=DEFAULT_RELEASE)
     parser.add_argument("--seen", type=int, default=1200, help="re-asked train questions")
     parser.add_argument("--val", type=int, default=400, help="val questions")
     parser.add_argument("--out", default=None, help=f"where to write (default: {SELECTOR_FILE} "

@@ -40,15 +40,23 @@ class Retrieved:
     """What the phrase bank offers for B questions."""
 
     features: Features
-    retrieved: np.ndarray  # (B,) bank row of the nearest question
+    retrieved: np.ndarray  # (B,) bank row of the nearest question (the ranker's choice)
     nearest: np.ndarray  # (B,) bank row of the answer nearest to the core's prediction
 
 
-def retrieve(bank, questions, q_embs, preds, exclude: np.ndarray | None = None) -> Retrieved:
+def retrieve(
+    bank, questions, q_embs, preds, exclude: np.ndarray | None = None, ranker=None
+) -> Retrieved:
     """Look the questions up in the bank. ``exclude`` (B, N) hides rows per question
-    (calibration hides a question's own subject to imitate an unseen one)."""
+    (calibration hides a question's own subject to imitate an unseen one). With a
+    :class:`~celltext.inference.ranking.Ranker` the retrieved fact is the ranker's choice
+    among the nearest known questions, not simply the nearest."""
     rows, scores = bank.top_questions(q_embs, k=2, exclude=exclude)  # (B, 2)
     retrieved = rows[:, 0]
+    ranked = None
+    if ranker is not None:
+        ranked = ranker.rank(questions, q_embs, preds, bank, exclude=exclude)
+        retrieved = ranked.rows
     preds = unit_rows(preds)  # (B, D)
     by_answer = preds @ bank.answer_embs.T  # (B, N)
     if exclude is not None:
@@ -62,6 +70,9 @@ def retrieve(bank, questions, q_embs, preds, exclude: np.ndarray | None = None) 
             [subject_in_question(subjects[r], q) for r, q in zip(retrieved, questions, strict=True)]
         ),
         core_agrees=np.sum(preds * bank.answer_embs[retrieved], axis=1).astype(np.float64),
+        rank_prob=None if ranked is None else ranked.prob.astype(np.float64),
+        rank_null=None if ranked is None else ranked.null.astype(np.float64),
+        intent_match=None if ranked is None else ranked.intent_match.astype(np.float64),
     )
     return Retrieved(feats, retrieved, nearest)
 

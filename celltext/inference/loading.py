@@ -33,17 +33,18 @@ BACKENDS = ("auto", "torch", "onnx")
 def export_dir_for(checkpoint: str | Path) -> Path:
     """Where the ONNX export of ``checkpoint`` lives once built (``celltext export onnx``
     without ``--out``, or ``make demo``): ``cache_dir()/onnx/<name>-<key>``, the key a hash
-    of the checkpoint's file hashes, of its ``selector.json`` and of the export format, so
-    retraining, refitting the selector or a new export layout never reuses a stale export."""
+    of the checkpoint's file hashes, of its ``selector.json`` and ``ranker.npz`` and of the
+    export format, so retraining, refitting the selector or the ranker or a new export layout
+    never reuses a stale export."""
     from celltext.inference.export_files import FORMAT_VERSION
     from celltext.paths import cache_dir
 
     checkpoint = Path(checkpoint)
     h = hashlib.sha256((checkpoint / "metadata.json").read_bytes())
     h.update(f"export format {FORMAT_VERSION}".encode())  # a new layout, a new folder
-    selector = checkpoint / "selector.json"
-    if selector.is_file():
-        h.update(selector.read_bytes())
+    for name in ("selector.json", "ranker.npz"):  # refit or retrained: a new export
+        if (checkpoint / name).is_file():
+            h.update((checkpoint / name).read_bytes())
     return cache_dir() / "onnx" / f"{checkpoint.resolve().name}-{h.hexdigest()[:16]}"
 
 
@@ -97,6 +98,7 @@ def load_components(
 ) -> PredictorParts:
     """The teacher, torch backend, bank, info and selector of ``ref`` for a Predictor
     (``with_selector=False``: an unfitted selector, for refitting it)."""
+    from celltext.inference.ranking import Ranker
     from celltext.inference.selector import AnswerSelector
     from celltext.teacher import load_teacher
 
@@ -134,6 +136,7 @@ def load_components(
         info=info,
         selector=AnswerSelector.for_model(path) if with_selector else AnswerSelector(),
         bank=bank,
+        ranker=Ranker.load(path),
     )
 
 

@@ -51,6 +51,7 @@ from celltext.inference.export_files import (
     verify_export,
 )
 from celltext.inference.options import PredictorConfig
+from celltext.inference.ranking import Ranker
 from celltext.inference.records import ModelInfo
 from celltext.inference.selector import AnswerSelector
 
@@ -336,4 +337,5 @@ def load_export(
         info=info,
         selector=AnswerSelector.for_model(folder),
         config=PredictorConfig.from_dict(manifest.get("predictor", {})),
+        ranker=Ranker.load(folder),
     )

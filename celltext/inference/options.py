@@ -24,6 +24,7 @@ from typing import Literal, get_args
 
 from celltext.config import Config, require
 from celltext.generation import GenerationOptions
+from celltext.paths import DEFAULT_RELEASE
 
 DecodeMode = Literal["generative", "edit", "search"]
 DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
@@ -127,7 +128,7 @@ class FallbackPolicy(Config):
 class BankConfig(Config):
     """The phrase bank: a split of a dataset release, embedded by the model's teacher."""
 
-    release: str = "v1"
+    release: str = DEFAULT_RELEASE
     split: str = "train"
 
 

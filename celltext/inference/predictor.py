@@ -37,6 +37,7 @@ from celltext.inference.candidates import Candidates, candidate_matrices, retrie
 from celltext.inference.decoding import Decoding
 from celltext.inference.options import PredictorConfig
 from celltext.inference.quality import LockedTeacher, Quality, QualityAssessor
+from celltext.inference.ranking import Ranker
 from celltext.inference.records import (
     RETRIEVAL,
     Answer,
@@ -68,6 +69,7 @@ class Predictor:
         config: PredictorConfig | None = None,
         info: ModelInfo | None = None,
         selector: AnswerSelector | None = None,
+        ranker: Ranker | None = None,
     ):
         self.teacher = teacher if isinstance(teacher, LockedTeacher) else LockedTeacher(teacher)
         self.backend = backend
@@ -75,6 +77,7 @@ class Predictor:
         self.config = config or PredictorConfig()
         self.info = info or ModelInfo(RETRIEVAL if backend is None else "model", "local")
         self.selector = selector or AnswerSelector()
+        self.ranker = ranker if bank is not None and bank.qtypes is not None else None
         self.decoding = None if backend is None else Decoding(backend, self.teacher, bank)
         if backend is None and bank is None:
             raise ValueError("retrieval mode needs a phrase bank")
@@ -92,7 +95,7 @@ class Predictor:
         the defaults)."""
         return cls(
             parts.teacher, parts.backend, parts.bank, config or parts.config, parts.info,
-            parts.selector,
+            parts.selector, parts.ranker,
         )  # fmt: skip
 
     def with_config(self, config: PredictorConfig | None = None, **changes: Any) -> Predictor:
@@ -100,7 +103,9 @@ class Predictor:
         ``config`` (default: this one's) and ``changes`` to it (nested keys as mappings:
         ``with_config(fallback={"enabled": False})``); this predictor is left as it is."""
         cfg = (config or self.config).replace(**changes)
-        return Predictor(self.teacher, self.backend, self.bank, cfg, self.info, self.selector)
+        return Predictor(
+            self.teacher, self.backend, self.bank, cfg, self.info, self.selector, self.ranker
+        )
 
     @property
     def dim(self) -> int:
@@ -172,7 +177,9 @@ class Predictor:
         stage leaves only the bank's candidates, with ``failure`` saying why."""
         self._require_model()
         cfg = config or self.config
-        found = _run("retrieval", retrieve, self.bank, questions, q_embs, preds, exclude)
+        found = _run(
+            "retrieval", retrieve, self.bank, questions, q_embs, preds, exclude, self.ranker
+        )
         kind = texts = embs = failure = None
         try:
             protos = [self.bank.answers[r] for r in found.retrieved]
@@ -316,6 +323,7 @@ class Predictor:
         for i, q in enumerate(questions):
             k, c = kinds[i], float(conf[i])
             text = cands.texts[k][i]
+            src = None if k == "generated" else self._source(cands.found, k, i)
             abstain = cfg.fallback.abstain and c < self.selector.abstain_below
             prov = "abstained" if abstain else ("retrieved" if k in ("retrieved", "nearest") else k)
             rows.append(Answer(
@@ -325,8 +333,14 @@ class Predictor:
                 generated=None if cands.model_texts is None else cands.model_texts[i],
                 model_confidence=None if own is None else float(own[i]),
                 provenance=prov, abstained=abstain, best_guess=text,
+                source_question=src and src[0], source_fact=src and src[1],
             ))  # fmt: skip
         return rows
+
+    def _source(self, found, kind: str, i: int) -> tuple[str, str]:
+        """(known question, its answer) of candidate ``kind`` of question ``i``."""
+        row = int(found.nearest[i] if kind == "nearest" else found.retrieved[i])
+        return self.bank.questions[row], self.bank.answers[row]
 
     def _embed_edits(self, texts: list[str], protos: list[str], rows) -> np.ndarray:
         """Teacher embeddings (B, D) of edited answers; an edit that copied its prototype
@@ -345,6 +359,7 @@ class Predictor:
                 question=q, answer=m.text, confidence=_clip01(m.score), fallback=False,
                 fallback_reason=None, latency_ms=0.0, model=self.info.label,
                 similarity=m.score, provenance="retrieved", best_guess=m.text,
+                source_question=self.bank.questions[m.index], source_fact=m.text,
             )
             for q, m in zip(questions, matches, strict=True)
         ]  # fmt: skip
@@ -356,10 +371,16 @@ class Predictor:
             Answer(
                 question=q, answer=m.text, confidence=_clip01(m.score), fallback=True,
                 fallback_reason=r, latency_ms=0.0, model=label, provenance="retrieved",
-                best_guess=m.text,
+                best_guess=m.text, source_question=self._known(m), source_fact=self._known(m, 1),
             )
             for q, m, r in zip(questions, matches, reasons, strict=True)
         ]  # fmt: skip
+
+    def _known(self, m: Match, side: int = 0) -> str | None:
+        """The bank's question (``side`` 0) or answer (1) of a match; None for no row."""
+        if self.bank is None or m.index < 0:
+            return None
+        return (self.bank.questions, self.bank.answers)[side][m.index]
 
     def _search_bank(self, questions, q_embs, preds, cfg: PredictorConfig) -> list[Match]:
         """Phrase-bank answers; lexical when the teacher failed; a fixed text if all fails."""

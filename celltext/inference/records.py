@@ -83,6 +83,10 @@ class Answer:
     abstained: bool = False
     best_guess: str | None = None
     """The best candidate, also when the system abstained."""
+    source_question: str | None = None
+    """Retrieved and edited answers: the known (training) question whose fact they come from."""
+    source_fact: str | None = None
+    """That question's answer in the release: the fact served, or the one the decoder edited."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""

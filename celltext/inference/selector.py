@@ -45,6 +45,9 @@ FEATURES = (
     "cand_repetition",  # degeneration_factor: 1 no repetition, 0 a word 4 times in a row
     "cand_is_retrieved",  # the candidate's text is the retrieved answer
     "cand_vs_retrieved",  # cos(candidate, retrieved answer): how far an edit left its prototype
+    "rank_prob",  # the ranker's probability of the retrieved fact (1 without a ranker)
+    "rank_null",  # the ranker's P(no known fact answers the question) (0 without a ranker)
+    "intent_match",  # P(the asked intent = the retrieved fact's question type) (1 without)
 )
 ABSTAIN_TEXT = "I don't know the answer to that."
 
@@ -57,6 +60,9 @@ class Features:
     q_margin: np.ndarray
     subject_in_question: np.ndarray
     core_agrees: np.ndarray
+    rank_prob: np.ndarray | None = None  # None: no ranker (see FEATURES for the defaults)
+    rank_null: np.ndarray | None = None
+    intent_match: np.ndarray | None = None
 
 
 def subject_in_question(subject: str | None, question: str) -> float:
@@ -82,8 +88,14 @@ def candidate_matrix(
         np.sum(cand_emb * core, axis=1), np.sum(cand_emb * q, axis=1),
         np.asarray(reps, dtype=np.float64), np.asarray(same, dtype=np.float64),
         np.sum(cand_emb * retrieved_emb, axis=1),
+        _or(base.rank_prob, 1.0, len(q)), _or(base.rank_null, 0.0, len(q)),
+        _or(base.intent_match, 1.0, len(q)),
     ]  # fmt: skip
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
+
+
+def _or(values: np.ndarray | None, default: float, n: int) -> np.ndarray:
+    return np.full(n, default) if values is None else values
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

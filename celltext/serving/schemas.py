@@ -95,6 +95,10 @@ AnswerOut = record_model(
             "retrieved, or abstained",
         ),
         "best_guess": Field(None, description="The best candidate, also when abstaining."),
+        "source_question": Field(
+            None, description="Retrieved and edited answers: the known question they come from."
+        ),
+        "source_fact": Field(None, description="That known question's answer in the release."),
         "activity": (dict[str, Any] | None, None),
     },
 )

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 
 from celltext.config import Config, ConfigError, require
+from celltext.paths import DEFAULT_RELEASE
 
 _ENV_PREFIX = "CELLTEXT_"
 
@@ -31,7 +32,7 @@ class ServingSettings(Config):
     """Fall back to the phrase bank on low quality or on any failing stage."""
     threshold: float = 0.5
     """Confidence below which the generated answer is replaced by the fallback."""
-    release: str = "v1"
+    release: str = DEFAULT_RELEASE
     """Data release whose train split feeds the phrase bank."""
     max_question_chars: int = 1000
     """Longest accepted question (characters); longer is a 422."""

@@ -189,9 +189,33 @@ class Trainer:
             log.info("resuming from %s (stage %s, step %d)", latest.name, self.state.stage,
                      self.state.step)  # fmt: skip
         elif self.init is not None:
-            init = load_checkpoint(self.init)
-            self.model.load_state_dict(init.model.state_dict(), strict=True)
-            log.info("initialised from %s", self.init)
+            self._load_init(load_checkpoint(self.init).model.state_dict())
+
+    def _load_init(self, weights: dict[str, torch.Tensor]) -> None:
+        """Start from ``--init``'s weights. A part (core or decoder) whose architecture
+        differs from the preset's starts fresh, if a requested stage trains it (a new core
+        design on a trained decoder: ``--init DECODER_RUN --stage core,finetune``)."""
+        own = self.model.state_dict()
+        trains = {"core": {"core"}, "decoder": {"decoder", "finetune", "correct"}}
+        stages = set(self._stages(self.preset))
+        for part in ("core", "decoder"):
+            mine = {k: v for k, v in own.items() if k.startswith(part + ".")}
+            theirs = {k: v for k, v in weights.items() if k.startswith(part + ".")}
+            same = mine.keys() == theirs.keys() and all(
+                mine[k].shape == theirs[k].shape for k in mine
+            )
+            if same:
+                own.update(theirs)
+            elif trains[part] & stages:
+                log.warning("--init %s: its %s has another architecture; it starts fresh",
+                            self.init, part)  # fmt: skip
+            else:
+                raise ValueError(
+                    f"--init {self.init}: its {part} has another architecture than the "
+                    f"preset's, and no requested stage trains the {part}"
+                )
+        self.model.load_state_dict(own, strict=True)
+        log.info("initialised from %s", self.init)
 
     def _open_tracker(self) -> None:
         preset, record = self.preset, self.run_dir.record

@@ -10,6 +10,7 @@ from celltext.index import RetrievalIndex
 from celltext.inference.factory import load_predictor
 from celltext.inference.predictor import LAST_RESORT_ANSWER, Predictor
 from celltext.inference.records import DimensionError, StageError
+from celltext.paths import DEFAULT_RELEASE
 
 QUESTIONS = [q for q, _ in PAIRS]
 ANSWERS = [a for _, a in PAIRS]
@@ -102,7 +103,7 @@ def test_timeout_answers_use_no_model(predictor, monkeypatch):
 
 
 def test_retrieval_mode(retrieval):
-    assert retrieval.retrieval_only and retrieval.info.label == "retrieval/v1"
+    assert retrieval.retrieval_only and retrieval.info.label == f"retrieval/{DEFAULT_RELEASE}"
     rows = retrieval.answer(["Which city is the capital of France?"])
     assert rows[0].answer == "Paris is the capital of France."
     assert rows[0].fallback is False and rows[0].confidence > 0.5

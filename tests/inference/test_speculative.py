@@ -250,7 +250,7 @@ def shipped(teacher, tmp_path_factory):
     }
     tok.save(folder / "tokenizer.json")
     backends = {"torch": TorchBackend(system, tok), "onnxruntime": OrtBackend(folder, manifest)}
-    pairs = load_release("v1").pairs("test_paraphrase")[:36]
+    pairs = load_release().pairs("test_paraphrase")[:36]
     questions = [p.question for p in pairs]
     answers = [p.answer for p in pairs]
     protos = [answers[i] if i % 3 else answers[(i + 7) % len(pairs)] for i in range(len(pairs))]
@@ -304,7 +304,7 @@ def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatc
 
     monkeypatch.setenv("CELLTEXT_SPECULATIVE_ROWS", "1000")
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    release = load_release("v1")
+    release = load_release()
     tests = release.pairs("test_paraphrase")[: len(golden)]
     subjects = {p.subject for p in tests}
     train = [p for p in release.pairs("train") if p.subject in subjects][:1500]

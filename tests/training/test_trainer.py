@@ -96,6 +96,18 @@ def test_single_stage_and_init(fakes, tmp_path):
     assert read_metadata(core_only.checkpoint)["training"]["stages_completed"] == ["core"]
 
 
+def test_init_with_another_core_trains_a_fresh_core_on_the_decoder(fakes, tmp_path):
+    full = _train(tmp_path / "full")
+    wider = load_preset("tiny", ["core.config.hidden=48"])
+    run = _train(tmp_path / "core", preset=wider, stages=["core"], init=full.checkpoint)
+    a, b = load_checkpoint(full.checkpoint).model, load_checkpoint(run.checkpoint).model
+    for name, value in a.decoder.state_dict().items():
+        assert torch.equal(value, b.decoder.state_dict()[name]), name
+    assert b.core.state_dict().keys() == a.core.state_dict().keys()
+    with pytest.raises(ValueError, match="no requested stage trains the core"):
+        _train(tmp_path / "dec", preset=wider, stages=["decoder"], init=full.checkpoint)
+
+
 def test_early_stopping_and_fp16_export(fakes, tmp_path):
     preset = load_preset(
         "tiny",

@@ -161,17 +161,25 @@ class Lattice3D(nn.Module):
         return rearrange(m, "b s x y z -> b x y z s")
 
     def forward(self, drive: torch.Tensor, return_activity: bool = False) -> LatticeOutput:
-        """Run ``steps`` updates from a zero state with ``drive`` (B, X, Y, S) on the front face."""
+        """Run ``steps`` updates from a zero state with ``drive`` on the front face (B, X, Y,
+        S), or on the first ``Zd`` slices (B, X, Y, Zd, S): the hybrid core's
+        ``drive_slices`` writes its tokens onto every slice, so no slice idles."""
         cfg = self.cfg
         nx, ny, nz = cfg.size
-        expected = (nx, ny, cfg.state_dim)
-        if drive.dim() != 4 or tuple(drive.shape[1:]) != expected:
+        if drive.dim() == 4:
+            drive = drive.unsqueeze(3)  # (B, X, Y, 1, S)
+        if (
+            drive.dim() != 5
+            or tuple(drive.shape[1:3]) != (nx, ny)
+            or not 1 <= drive.shape[3] <= nz
+            or drive.shape[4] != cfg.state_dim
+        ):
             raise ValueError(
-                f"lattice drive must have shape (B, {nx}, {ny}, {cfg.state_dim}), "
-                f"got {tuple(drive.shape)}"
+                f"lattice drive must have shape (B, {nx}, {ny}, {cfg.state_dim}) or "
+                f"(B, {nx}, {ny}, Zd <= {nz}, {cfg.state_dim}), got {tuple(drive.shape)}"
             )
-        # drive on the front face, zeros elsewhere: (B, X, Y, Z, S)
-        front = F.pad(drive.unsqueeze(3), (0, 0, 0, nz - 1))
+        # the drive on its slices, zeros behind them: (B, X, Y, Z, S)
+        front = F.pad(drive, (0, 0, 0, nz - drive.shape[3]))
         h = drive.new_zeros(drive.shape[0], nx, ny, nz, cfg.state_dim)
         activity = []
         for _ in range(cfg.steps):

@@ -141,7 +141,8 @@ class LatticeMambaStage(nn.Module):
     def forward(
         self, drive: torch.Tensor, return_activity: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """drive: (B, X, Y, S) -> states (B, X, Y, Z, S) after Mamba, activity or None."""
+        """drive: (B, X, Y, S) or (B, X, Y, Zd, S) -> states (B, X, Y, Z, S) after Mamba,
+        activity or None."""
         states, activity = self.lattice(drive, return_activity=return_activity)
         if not self.forward_layers:
             return states, activity

@@ -9,8 +9,10 @@ h w CCT token grid, X Y Z lattice, S cell state width, L = X*Y*Z, T lattice step
       -> Linear + reshape                       map      (B, C, H, W)
       -> ConvTokenizer (conv, ReLU, max-pool)   tokens   (B, h*w, Dc)
       -> + positions, TransformerBlock x cct.n_layers (non-causal)
-      -> Linear Dc -> S (+ bilinear resize if (h, w) != (X, Y))
-                                                drive    (B, X, Y, S)   on the front face z=0
+      -> Linear Dc -> S * Zd (+ bilinear resize if (h, w) != (X, Y))
+                                                drive    (B, X, Y, Zd, S) on slices z < Zd
+                                                (Zd = drive_slices: 1, the front face, in
+                                                the seeds' design; Z in the shipped model)
       -> Lattice3D, T steps, shared cell        states   (B, X, Y, Z, S)
       -> serpentine order, MambaLayer x mamba.n_layers
                                                 sequence (B, L, S)
@@ -71,12 +73,20 @@ class HybridCCTMambaConfig(Config):
     )
     mamba: MambaStackConfig = field(default_factory=MambaStackConfig)
     head_layers: int = 1  # transformer blocks over the back-face tokens
+    # lattice slices the CCT tokens are written onto, each through its own projection:
+    # 1 = the front face only (the seeds' design; release v1's model), Z = every slice
+    # (in v1's model slices z >= 1 stayed constant whatever the question: messages from
+    # the front face faded within one slice, and Mamba carried the front face onward)
+    drive_slices: int = 1
     skip: bool = True  # add the correction to the input embedding
     out_init_scale: float = 0.1  # initial correction norm (teacher embeddings have norm 1)
 
     def validate(self) -> None:
         require(self.dim > 0, "dim", "must be > 0")
         require(self.head_layers >= 0, "head_layers", "must be >= 0")
+        require(
+            1 <= self.drive_slices <= self.lattice.size[2], "drive_slices", "must be in 1..Z"
+        )
 
     @classmethod
     def paper(cls, **overrides: Any) -> HybridCCTMambaConfig:
@@ -111,7 +121,7 @@ class HybridCCTMambaCore(CoreModule):
         cct, dc, s = cfg.cct, cfg.cct.dim, cfg.lattice.state_dim
         self.to_map = EmbeddingToMap(cfg.dim, cct.in_channels, cct.image_size)
         self.cct = CCTEncoder(cct)
-        self.to_face = nn.Linear(dc, s)
+        self.to_face = nn.Linear(dc, s * cfg.drive_slices)
         self.stage = LatticeMambaStage(cfg.lattice, cfg.mamba)
         self.from_face = nn.Linear(s, dc)
         self.head_blocks = nn.ModuleList(
@@ -131,6 +141,8 @@ class HybridCCTMambaCore(CoreModule):
         self.check_input(x)
         tokens = self.cct(self.to_map(x))  # (B, h*w, Dc)
         drive = tokens_to_face(self.to_face(tokens), self.cct.grid, self.cfg.lattice.size[:2])
+        if self.cfg.drive_slices > 1:  # (B, X, Y, Zd*S) -> one drive per slice
+            drive = rearrange(drive, "b x y (z s) -> b x y z s", z=self.cfg.drive_slices)
         states, activity = self.stage(drive, return_activity)  # (B, X, Y, Z, S)
         face = rearrange(Lattice3D.back_face(states), "b x y s -> b (x y) s")
         t = self.from_face(face)  # (B, X*Y, Dc)

@@ -96,6 +96,10 @@ function showAnswer(a) {
   fb.className = source === "generated" || source === "edited" ? "" : "fallback-yes";
   $("latency").textContent = a.latency_ms.toFixed(1) + " ms";
   $("model").textContent = a.model;
+  const hasSource = Boolean(a.source_question) && !a.abstained;
+  $("source-box").hidden = !hasSource;
+  $("source-question").textContent = hasSource ? a.source_question : "";
+  $("source-fact").textContent = hasSource ? a.source_fact : "";
   const showGenerated = (a.fallback || a.abstained) && a.generated;
   $("generated-box").hidden = !showGenerated;
   $("generated").textContent = showGenerated ? a.generated : "";

@@ -1,0 +1,123 @@
+"""The ranker: its features, the numpy forward against torch, and training on a toy bank."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from celltext.data.intents import INTENTS, OPEN_PHRASINGS, open_questions
+from celltext.index import RetrievalIndex
+from celltext.inference.ranking import (
+    RANKER_FILE,
+    RANKER_META,
+    Ranker,
+    candidate_intents,
+    static_features,
+    subject_scores,
+)
+from celltext.models.ranker import RankerNet, listwise_loss
+from celltext.training.rank import RankTrainConfig, fit, positives, ranker_config, top1
+
+
+def test_subject_scores_tell_namesakes_and_typos():
+    assert subject_scores("RidgeCV", "what does RidgeCV do")[0] == 1.0
+    assert subject_scores("Ridge", "what does RidgeCV do")[0] == 0.0  # not a whole word
+    assert subject_scores("k-means", "K means clustering - what is it?")[0] == 1.0
+    exact, fuzzy, _ = subject_scores("gradient descent", "whats gradiant descent")
+    assert exact == 0.0 and 0.5 < fuzzy < 1.0
+    assert subject_scores("Brazil (country)", "where is brazil")[0] == 1.0
+
+
+def test_open_questions_cover_every_open_kind():
+    qs = open_questions(["perceptron", "LSTM", "Brazil (country)"], per_frame=1, seed=0)
+    assert {i for _, i in qs} == set(OPEN_PHRASINGS)
+    assert not any("(" in q for q, _ in qs)
+    assert all(i in INTENTS for _, i in qs)
+
+
+def _toy_bank(n=40, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(n, d)).astype(np.float32)
+    a = rng.normal(size=(n, d)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    subjects = [f"thing{i // 2}" for i in range(n)]
+    qtypes = ["definition" if i % 2 == 0 else "acronym" for i in range(n)]
+    return RetrievalIndex(
+        [f"q{i}" for i in range(n)], [f"answer {i}" for i in range(n)], q, a,
+        subjects=subjects, qtypes=qtypes,
+    )  # fmt: skip
+
+
+def test_numpy_forward_matches_torch():
+    bank = _toy_bank()
+    q = bank.question_embs[:6] + 0.1
+    rows, cos = bank.top_questions(q, k=5)
+    static = static_features([f"what is thing{i}" for i in range(6)], q, None, bank, rows, cos)
+    intents = candidate_intents(bank, rows)
+    torch.manual_seed(0)
+    net = RankerNet(_cfg(q.shape[1]))
+    with torch.no_grad():
+        want, want_i = net(torch.from_numpy(q), torch.from_numpy(static), torch.from_numpy(intents))
+    ranker = Ranker({k: v.numpy() for k, v in net.state_dict().items()})
+    got, got_i = ranker.scores(static, intents, q)
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got_i, want_i.numpy(), atol=1e-5)
+
+
+def _cfg(dim):
+    return ranker_config(dim, intent_hidden=32)
+
+
+def test_training_learns_the_toy_task():
+    """Each subject has a definition and an acronym pair whose known questions are equally
+    near the question (retrieval picks between them by noise); only the question's intent,
+    a direction in its embedding, tells which one is asked."""
+    rng = np.random.default_rng(1)
+    n_subj, d, N = 30, 16, 900
+    base = rng.normal(size=(n_subj, d)).astype(np.float32)
+    qb = np.repeat(base, 2, axis=0) + 0.3 * rng.normal(size=(2 * n_subj, d)).astype(np.float32)
+    bank = _toy_bank(n=2 * n_subj, d=d)
+    bank.question_embs = qb / np.linalg.norm(qb, axis=1, keepdims=True)
+    target = rng.integers(0, 2 * n_subj, N)
+    intent_dir = rng.normal(size=(2, d)).astype(np.float32)
+    q = base[target // 2] + 0.6 * intent_dir[target % 2]
+    q = (q + 0.1 * rng.normal(size=(N, d))).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    rows, cos = bank.top_questions(q, k=4)
+    questions = [f"about thing{t // 2}" for t in target]
+    static = static_features(questions, q, None, bank, rows, cos)
+    intents = candidate_intents(bank, rows)
+    ex = SimpleNamespace(answers=[bank.answers[t] for t in target], hide_subject=np.zeros(N, bool))
+    pos = positives(bank, rows, ex)
+    labels = np.array([INTENTS.index(bank.qtypes[t]) for t in target])
+    data = {
+        "q": torch.from_numpy(q), "static": torch.from_numpy(static),
+        "intents": torch.from_numpy(intents), "pos": torch.from_numpy(pos),
+        "intent": torch.from_numpy(labels),
+    }  # fmt: skip
+    net = RankerNet(_cfg(d))
+    losses = fit(net, data, RankTrainConfig(epochs=20, batch_size=64, lr=1e-2))
+    assert losses[-1] < losses[0]
+    ranker = Ranker({k: v.detach().numpy() for k, v in net.state_dict().items()})
+    logp, _ = ranker.scores(static, intents, q)
+    retrieval = float(pos[:, 0].mean())
+    assert retrieval < 0.8
+    assert top1(logp, pos) > retrieval + 0.15  # the intent head beats the nearest question
+
+
+def test_listwise_loss_counts_every_positive():
+    logp = torch.log_softmax(torch.tensor([[1.0, 1.0, 0.0]]), dim=1)
+    both = listwise_loss(logp, torch.tensor([[True, True, False]]))
+    one = listwise_loss(logp, torch.tensor([[True, False, False]]))
+    assert both < one
+
+
+def test_a_damaged_ranker_file_is_refused(tmp_path):
+    net = RankerNet(_cfg(16))
+    np.savez(tmp_path / RANKER_FILE, **{k: v.numpy() for k, v in net.state_dict().items()})
+    (tmp_path / RANKER_META).write_text('{"sha256": "0000"}')
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        Ranker.load(tmp_path)
+    assert Ranker.load(tmp_path / "nothing-here") is None
