@@ -12,7 +12,9 @@ page's activity view uses): the norm of every cell's state after every lattice s
 (B, T, X, Y, Z). Each row of the figure is one question; its columns are the z-slices of
 the last step, on one colour scale for the whole figure (each labelled with its own
 min-max), and a last panel with the mean activity per step. Writes ``--out`` only;
-prints the per-step means as JSON.
+prints the per-step means and, per z-slice of the last step, its mean and how much its
+cells differ between the questions (the mean over cells of the standard deviation over
+questions) as JSON.
 """
 
 from __future__ import annotations
@@ -120,7 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {draw(act, questions, args.out, title)}", file=sys.stderr)
     means = {q: np.round(a.reshape(t, -1).mean(axis=1).astype(float), 4).tolist() for q, a in zip(
         questions, act, strict=True)}  # fmt: skip
-    print(json.dumps({"shape": list(act.shape), "mean_per_step": means}, indent=1))
+    last = act[:, -1]  # (B, X, Y, Z)
+    spread = {
+        f"z={k}": {
+            "mean": round(float(last[..., k].mean()), 4),
+            # how much a slice's cells differ between the questions (0: question-blind)
+            "std_over_questions": round(float(last[..., k].std(axis=0).mean()), 5),
+        }
+        for k in range(z)
+    }
+    print(json.dumps({"shape": list(act.shape), "mean_per_step": means,
+                      "last_step_per_slice": spread}, indent=1))  # fmt: skip
     return 0
 
 

@@ -69,6 +69,11 @@ def e2e_table() -> list[str]:
             if r is None:
                 continue
             m = r["metrics"]
+            if split == "natural":  # a mixed split: the answerable rows' text metrics
+                m = {"semantic_similarity": m["answerable_semantic_similarity"],
+                     "bleu": m["answerable_bleu"], "accuracy": m["answerable_best_guess_accuracy"],
+                     "abstention_rate": m.get("answerable_abstention_rate"),
+                     "calibration_error": m.get("calibration_error")}  # fmt: skip
             rows.append(
                 f"| {label} | {path} | {r['counts']['n']} | {_f(m['semantic_similarity'])} | "
                 f"{_f(m['bleu'])} | {_f(m.get('accuracy'))} | {_f(m.get('abstention_rate'))} | "
@@ -204,6 +209,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def main() -> int:
+    global RESULTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--write", nargs="*", type=Path, default=[], metavar="FILE",
@@ -212,7 +218,6 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, default=None, help="Write the reliability PNG.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="The runs' JSON folder.")
     args = parser.parse_args()
-    global RESULTS
     RESULTS = args.results.resolve()
     if args.plot:
         plot_reliability(args.plot)

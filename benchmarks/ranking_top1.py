@@ -53,7 +53,9 @@ def main() -> None:
         ],
         "heldout_natural_answerable": [(q.question, q.answer) for q in natural if q.answer],
     }
-    report: dict = {"model": args.model, "release": rel.version, "top_k": TOP_K}
+    model = Path(args.model).resolve()
+    shown = model.relative_to(ROOT) if model.is_relative_to(ROOT) else model
+    report: dict = {"model": str(shown), "release": rel.version, "top_k": TOP_K}
     for name, rows in sets.items():
         questions, refs = [r[0] for r in rows], [r[1] for r in rows]
         start = time.perf_counter()

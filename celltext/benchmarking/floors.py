@@ -65,10 +65,13 @@ def measure_floors(
     """The floors of the module docstring for ``questions`` (batch 1): ``teacher`` (with
     ``features``/``forward``), ``index`` (a :class:`~celltext.index.RetrievalIndex`) and
     ``predictor`` (a :class:`~celltext.inference.predictor.Predictor` with a backend; None:
-    no model floors), whose core and decoder run on ``device``."""
+    no model floors), whose core and decoder run on ``device``. A teacher without
+    ``features``/``forward`` (a stand-in) gets no ``teacher_pass`` floor."""
     questions = list(questions)
-    feats = [teacher.features([q]) for q in questions]
-    out = {"teacher_pass": _timed(feats, teacher.forward)}
+    out: dict[str, dict[str, float]] = {}
+    if hasattr(teacher, "features") and hasattr(teacher, "forward"):  # not every teacher can
+        feats = [teacher.features([q]) for q in questions]  # tokenise apart from its pass
+        out["teacher_pass"] = _timed(feats, teacher.forward)
     q_embs = np.asarray(teacher.encode(questions, cache=False), dtype=np.float32)  # (n, D)
     if index is not None:
         matrix = index.question_embs  # (N, D)

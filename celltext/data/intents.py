@@ -91,6 +91,60 @@ OPEN_PHRASINGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+# More ways to ask for the release's own kinds of fact than its templates have, written by
+# hand for the ranker's training only ({x}: the subject as named): a question's wording in
+# the wild is wider than any template set, and an intent head that has seen one family per
+# kind reads a new wording as another kind ("What's the full form of AI?" as kind_of).
+RELEASE_PHRASINGS: dict[str, tuple[str, ...]] = {
+    "definition": (
+        "tell me about {x}", "What's {x} all about?", "i want to understand {x}",
+        "Describe {x}.", "{x} definition", "could you define {x} for me", "{x}??",
+        "what exactly do people mean by {x}", "What is the concept of {x}?",
+        "need a quick explanation of {x}",
+    ),
+    "acronym": (
+        "What's the full form of {x}?", "{x} full form", "what is {x} an abbreviation of",
+        "{x} abbreviation meaning", "What does the acronym {x} mean?", "expand {x} pls",
+        "{x} stands for what", "long form of {x}", "what do the initials {x} mean",
+    ),
+    "kind_of": (
+        "what type of thing is {x}", "{x} belongs to which category?",
+        "What family does {x} belong to?", "classify {x}", "what sort of thing is {x}",
+        "{x} is what kind of thing", "Which broader group is {x} in?",
+    ),
+    "other_name": (
+        "{x} is also known as?", "other names for {x}", "{x} synonym",
+        "What else do people call {x}?", "alternative name of {x}", "{x} a.k.a.",
+        "is there a different word for {x}",
+    ),
+    "purpose": (
+        "what's {x} for", "What is the use of {x}?", "{x} use case",
+        "What do you use {x} for?", "what is {x} good for", "Why do people use {x}?",
+    ),
+    "part_of": (
+        "{x} is part of what", "What does {x} belong to?", "which larger thing includes {x}",
+        "{x} is a piece of what?", "what is {x} a component of",
+    ),
+    "function": (
+        "what does {x} do in python", "{x} function - what does it do?",
+        "How does {x} behave?", "purpose of {x}", "what happens if i call {x}",
+        "explain the {x} function",
+    ),
+    "example": (
+        "example of {x}", "Give me an example of {x}.", "{x} example",
+        "show an example of {x}", "what would be an example of {x}",
+    ),
+    "antonym": ("opposite of {x}", "antonym for {x}", "What's the opposite of {x}?"),
+}  # fmt: skip
+
+
+def release_question(qtype: str, subject: str, rng: random.Random) -> str | None:
+    """``subject`` asked for a fact of ``qtype`` in one of :data:`RELEASE_PHRASINGS`."""
+    frames = RELEASE_PHRASINGS.get(qtype)
+    name = re.sub(r"\s*\([^)]*\)$", "", subject)  # "Brazil (country)" is asked as "Brazil"
+    return rng.choice(frames).format(x=name) if frames else None
+
+
 def open_questions(subjects: Sequence[str], per_frame: int, seed: int = 0) -> list[tuple[str, str]]:
     """``(question, intent)`` pairs: every frame of :data:`OPEN_PHRASINGS` filled with
     ``per_frame`` subjects drawn with ``seed`` (a second subject for ``{y}``)."""

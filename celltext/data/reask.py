@@ -60,9 +60,12 @@ def siblings(template_id: str, template_set: str = "v2") -> list[Template]:
     return [t for t in table if not t.reserved and t.id != own.id]
 
 
-def reask(pair, n: int, rng: random.Random, template_set: str = "v2") -> list[str]:
+def reask(
+    pair, n: int, rng: random.Random, template_set: str = "v2", keep=None, with_ids=False
+) -> list:
     """Up to ``n`` other training phrasings of a release pair's question (none if its
-    template cannot be read back)."""
+    template cannot be read back); ``keep(template_id)`` limits the templates used;
+    ``with_ids``: ``(template id, question)`` pairs."""
     by_id = templates.by_id(template_set)
     own = by_id.get(pair.template_id)
     if own is None or own.reserved:
@@ -70,12 +73,13 @@ def reask(pair, n: int, rng: random.Random, template_set: str = "v2") -> list[st
     slots = slots_of(own, pair.question, pair.subject)
     if slots is None:
         return []
-    options = siblings(own.id, template_set)
+    options = [t for t in siblings(own.id, template_set) if keep is None or keep(t.id)]
     picked = rng.sample(options, min(n, len(options)))
     out = []
     for tpl in picked:
         try:
-            out.append(tpl.render(slots))
+            text = tpl.render(slots)
+            out.append((tpl.id, text) if with_ids else text)
         except (KeyError, IndexError):
             continue  # a sibling needs a slot this pair's template did not have ("{lib}")
     return out

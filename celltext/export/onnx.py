@@ -340,6 +340,7 @@ def _export_into(predictor, out: Path) -> dict[str, Any]:
         "core": core_info,
         "decoder": decoder_info,
         "predictor": predictor.config.to_dict(),
+        "ranker": predictor.ranker is not None,
         "opset": OPSET,
         "torch": torch.__version__,
         "export_seconds": round(time.perf_counter() - start, 2),
@@ -348,7 +349,7 @@ def _export_into(predictor, out: Path) -> dict[str, Any]:
 
 
 # -- atomic publishing ------------------------------------------------------------------------
-EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md")  # every file an export (+ parity) holds
+EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md", ".npz")  # every file an export (+ parity) holds
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ The calibration set is derived from the release's ``train`` and ``val`` splits o
   X?", :mod:`celltext.data.intents`), about release subjects.
 
 With a ranker, only train subjects it never learned from (its ``dev`` subjects) are
-re-asked, so the selector sees the ranker as it is on new questions.
+re-asked, in training templates it never learned from (its ``dev`` templates), so the
+selector sees the ranker as it is on new questions in new words.
 
 For each question every candidate of :mod:`celltext.inference.candidates` is built exactly as
 serving builds it and labelled correct when its teacher cosine to the reference is
@@ -28,6 +29,7 @@ scaling and the abstention threshold.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import re
@@ -38,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from celltext.index import unit_rows
-from celltext.inference.ranking import dev_subject
+from celltext.inference.ranking import dev_subject, dev_template
 from celltext.inference.selector import (
     CORRECT_AT,
     SELECTOR_FILE,
@@ -58,18 +60,18 @@ def pseudo_word(rng: np.random.Generator) -> str:
     )
 
 
-def reask(pair, rng: np.random.Generator) -> str | None:
-    """``pair``'s question in another (non-reserved) template of its type and style, or
-    None when its template is unknown or has no sibling."""
+def reask(pair, rng: np.random.Generator, keep=None) -> str | None:
+    """``pair``'s question in another (non-reserved) template of its type and style (one
+    ``keep(template_id)`` accepts), or None when its template is unknown or has none."""
     from celltext.data.reask import reask as other_phrasings
 
-    found = other_phrasings(pair, 1, random.Random(int(rng.integers(2**31))))
+    found = other_phrasings(pair, 1, random.Random(int(rng.integers(2**31))), keep=keep)
     return found[0] if found else None
 
 
 def calibration_set(
     train, val, n_seen: int = 1200, n_val: int = 400, unseen_rate: float = 0.4,
-    oos_rate: float = 0.4, seed: int = 0, open_rate: float = 0.15,
+    oos_rate: float = 0.4, seed: int = 0, open_rate: float = 0.15, keep=None,
 ):  # fmt: skip
     """Rows ``(question, reference or None, hidden subject or None, part)``; ``open_rate``:
     questions of kinds no release fact answers ("Who invented X?", part ``open``), per seen
@@ -80,7 +82,7 @@ def calibration_set(
     rows, seen = [], 0
     for i in rng.permutation(len(train)):
         p = train[int(i)]
-        question = reask(p, rng)
+        question = reask(p, rng, keep)
         if question is None:
             continue
         rows.append((question, p.answer, None, "seen"))
@@ -142,9 +144,13 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
     a report. ``sizes``: ``n_seen``, ``n_val`` of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
+    keep = None
     if predictor.ranker is not None:  # never calibrate on questions the ranker learned
-        train = [p for p in train if dev_subject(p.subject, predictor.ranker.dev_fraction)]
-    rows = calibration_set(train, val, seed=seed, **sizes)
+        ranker = predictor.ranker
+        train = [p for p in train if dev_subject(p.subject, ranker.dev_fraction)]
+        if ranker.dev_templates > 0:
+            keep = functools.partial(dev_template, fraction=ranker.dev_templates)
+    rows = calibration_set(train, val, seed=seed, keep=keep, **sizes)
     # the selector scores the served candidates: no reranking, whatever the caller's config
     table = candidate_table(predictor.with_config(decoding={"rerank": {"candidates": 0}}), rows)
     sel = fit_selector(

@@ -51,11 +51,12 @@ def retrieve(
     (calibration hides a question's own subject to imitate an unseen one). With a
     :class:`~celltext.inference.ranking.Ranker` the retrieved fact is the ranker's choice
     among the nearest known questions, not simply the nearest."""
-    rows, scores = bank.top_questions(q_embs, k=2, exclude=exclude)  # (B, 2)
+    k = max(2, ranker.top_k) if ranker is not None else 2  # one scan for both
+    rows, scores = bank.top_questions(q_embs, k=k, exclude=exclude)  # (B, k)
     retrieved = rows[:, 0]
     ranked = None
     if ranker is not None:
-        ranked = ranker.rank(questions, q_embs, preds, bank, exclude=exclude)
+        ranked = ranker.rank(questions, q_embs, preds, bank, found=(rows, scores))
         retrieved = ranked.rows
     preds = unit_rows(preds)  # (B, D)
     by_answer = preds @ bank.answer_embs.T  # (B, N)
@@ -65,7 +66,7 @@ def retrieve(
     subjects = bank.subjects or [None] * len(bank)
     feats = Features(
         q_top1=scores[:, 0].astype(np.float64),
-        q_margin=(scores[:, 0] - scores[:, -1]).astype(np.float64),
+        q_margin=(scores[:, 0] - scores[:, 1]).astype(np.float64),
         subject_in_question=np.array(
             [subject_in_question(subjects[r], q) for r, q in zip(retrieved, questions, strict=True)]
         ),

@@ -58,7 +58,8 @@ def required_files(manifest: dict[str, Any]) -> list[str]:
     teacher = ["teacher.onnx", "teacher_tokenizer.json"]
     if manifest.get("teacher", {}).get("external_data"):
         teacher.append(str(manifest["teacher"]["external_data"]))
-    return [*teacher, *core, "tokenizer.json", *decoder]
+    ranker = ["ranker.npz", "ranker.json"] if manifest.get("ranker") else []
+    return [*teacher, *core, "tokenizer.json", *decoder, *ranker]
 
 
 def _inside(folder: Path, name: str) -> bool:

@@ -77,7 +77,7 @@ class Predictor:
         self.config = config or PredictorConfig()
         self.info = info or ModelInfo(RETRIEVAL if backend is None else "model", "local")
         self.selector = selector or AnswerSelector()
-        self.ranker = ranker if bank is not None and bank.qtypes is not None else None
+        self.ranker = ranker  # used with a bank that knows its pairs' question types
         self.decoding = None if backend is None else Decoding(backend, self.teacher, bank)
         if backend is None and bank is None:
             raise ValueError("retrieval mode needs a phrase bank")
@@ -177,9 +177,8 @@ class Predictor:
         stage leaves only the bank's candidates, with ``failure`` saying why."""
         self._require_model()
         cfg = config or self.config
-        found = _run(
-            "retrieval", retrieve, self.bank, questions, q_embs, preds, exclude, self.ranker
-        )
+        ranker = self.ranker if self.bank.qtypes is not None else None
+        found = _run("retrieval", retrieve, self.bank, questions, q_embs, preds, exclude, ranker)
         kind = texts = embs = failure = None
         try:
             protos = [self.bank.answers[r] for r in found.retrieved]

@@ -24,6 +24,7 @@ and runs here in numpy: milliseconds, no torch, the same on both backends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -37,7 +38,7 @@ from celltext.hashing import sha256_file
 
 RANKER_FILE = "ranker.npz"
 RANKER_META = "ranker.json"
-TOP_K = 10
+TOP_K = 20  # the nearest known questions the ranker reads (dev: the reference is among 10 for 0.95)
 STATIC_FEATURES = (
     "q_cos",  # cos(question, candidate's known question)
     "q_gap",  # q_cos minus the best candidate's q_cos
@@ -62,15 +63,25 @@ def dev_subject(subject: str, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def dev_template(template_id: str, fraction: float) -> bool:
+    """Whether a training template is held out from the ranker (a hash of its id below
+    ``fraction``): the selector is calibrated on questions in these phrasings, which the
+    ranker never saw, as it will meet test and users' phrasings."""
+    digest = hashlib.sha256(f"rank-dev-template|{template_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def normalise(text: str) -> str:
     """Lower case, letters and digits only, single spaces ("K-Means" -> "k means")."""
     text = re.sub(r"\s*\([^)]*\)$", "", text)  # "Brazil (country)" is named "Brazil"
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def _trigrams(text: str) -> set[str]:
+@functools.lru_cache(maxsize=1 << 16)
+def _trigrams(text: str) -> frozenset[str]:
     t = f" {text.replace(' ', '')} "
-    return {t[i : i + 3] for i in range(len(t) - 2)}
+    return frozenset(t[i : i + 3] for i in range(len(t) - 2))
 
 
 def subject_scores(subject: str, question: str) -> tuple[float, float, int]:
@@ -153,7 +164,9 @@ class Ranker:
     def __init__(self, weights: dict[str, np.ndarray], meta: dict | None = None):
         self.w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self.meta = meta or {}
-        self.dev_fraction = float(self.meta.get("config", {}).get("dev_fraction", 0.0))
+        config = self.meta.get("config", {})
+        self.dev_fraction = float(config.get("dev_fraction", 0.0))
+        self.dev_templates = float(config.get("dev_templates", 0.0))
         if self.w["intent.2.weight"].shape[0] != len(INTENTS):
             raise ValueError("ranker weights were trained for another intent set")
 
@@ -208,10 +221,16 @@ class Ranker:
         null = self._mlp("null", null_in.astype(np.float32))  # (B, 1)
         return _log_softmax(np.concatenate([cand, null], axis=1)), logp
 
-    def rank(self, questions, q_embs, preds, bank, k: int = TOP_K, exclude=None) -> Ranked:
-        """Rank the bank's ``k`` nearest known questions for each question (``exclude``
-        (B, N): rows hidden per question, as in :meth:`RetrievalIndex.top_questions`)."""
-        rows, q_cos = bank.top_questions(q_embs, k=min(k, len(bank)), exclude=exclude)  # (B, K)
+    top_k = TOP_K
+
+    def rank(self, questions, q_embs, preds, bank, exclude=None, found=None) -> Ranked:
+        """Rank the bank's :data:`TOP_K` nearest known questions for each question
+        (``exclude`` (B, N): rows hidden per question, as in
+        :meth:`RetrievalIndex.top_questions`; ``found``: that search's ``(rows, cosines)``
+        when the caller has made it already, so the index is scanned once)."""
+        if found is None:
+            found = bank.top_questions(q_embs, k=min(self.top_k, len(bank)), exclude=exclude)
+        rows, q_cos = found[0][:, : self.top_k], found[1][:, : self.top_k]  # (B, K)
         static = static_features(list(questions), q_embs, preds, bank, rows, q_cos)
         intents = candidate_intents(bank, rows)
         logp, intent_logp = self.scores(static, intents, q_embs)

@@ -13,11 +13,18 @@ The examples (:func:`make_examples`):
   positives are the candidates whose answer is the pair's answer;
 - a share ``unseen_rate`` of them with every pair of their subject hidden from the bank
   (the subject is unknown: the null candidate is the positive), as calibration does;
+- a share ``wider`` of the train pairs also asked in a hand-written wording no template
+  has (:data:`celltext.data.intents.RELEASE_PHRASINGS`: "What's the full form of X?");
 - questions of kinds no release fact answers (:func:`celltext.data.intents.open_questions`,
   frames written by hand over release subjects): the null candidate is the positive.
 
 Train subjects are split by a hash: ``dev_fraction`` of them are never trained on, and
-their re-asked questions measure the ranker against retrieval (``dev`` in the report).
+their re-asked questions measure the ranker against retrieval (``dev`` in the report) and
+calibrate the selector. A share ``dev_templates`` of the training templates (by a hash)
+is never trained on either: the selector is calibrated on dev subjects asked in those, so
+it meets the ranker as test questions and users do, in phrasings it never saw.
+``--ablate 3`` compares variants (:data:`ABLATIONS`: without the core's vote, without
+subject matching) over three seeds on the same features.
 """
 
 from __future__ import annotations
@@ -27,23 +34,21 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from celltext.data.intents import INTENTS, open_questions
+from celltext.data.intents import INTENTS, open_questions, release_question
 from celltext.data.reask import reask
-from celltext.hashing import sha256_file
 from celltext.inference.ranking import (
-    RANKER_FILE,
-    RANKER_META,
     STATIC_FEATURES,
     TOP_K,
     Ranker,
     candidate_intents,
     dev_subject,
+    dev_template,
     static_features,
 )
 from celltext.models.ranker import RankerConfig, RankerNet, listwise_loss
@@ -58,14 +63,20 @@ class RankTrainConfig:
     release: str = "v2"
     seed: int = 0
     reask: int = 2  # other training phrasings per train pair
+    wider: float = 0.3  # share of train pairs also asked in a RELEASE_PHRASINGS frame
     open_per_frame: int = 40  # subjects per hand-written open-kind frame
     unseen_rate: float = 0.15  # examples whose subject is hidden from the bank
     dev_fraction: float = 0.05  # train subjects held out to measure the ranker
+    dev_templates: float = 0.25  # training templates held out (the selector's calibration)
     k: int = TOP_K
     epochs: int = 8
     batch_size: int = 256
     lr: float = 2e-3
     intent_weight: float = 0.5
+    # label smoothing of both losses: the training questions come from templates whose
+    # wording gives the intent away, so unsmoothed probabilities saturate at 0 and 1 and a
+    # user's new wording ("What's the full form of AI?") gets a confident wrong intent
+    smoothing: float = 0.1
 
 
 @dataclass
@@ -87,7 +98,11 @@ def make_examples(pairs, cfg: RankTrainConfig) -> Examples:
     qs, answers, subjects, intents, hide, dev = [], [], [], [], [], []
     for p in pairs:
         is_dev = dev_subject(p.subject, cfg.dev_fraction)
-        for question in reask(p, cfg.reask, rng):
+        found = [q for t, q in reask(p, cfg.reask, rng, with_ids=True)
+                 if is_dev or not dev_template(t, cfg.dev_templates)]  # fmt: skip
+        if found and not is_dev and rng.random() < cfg.wider:  # wider wording, never dev
+            found.append(release_question(p.qtype, p.subject, rng) or found[0])
+        for question in found:
             qs.append(question)
             answers.append(p.answer)
             subjects.append(p.subject)
@@ -157,10 +172,10 @@ def fit(net: RankerNet, data: dict[str, torch.Tensor], cfg: RankTrainConfig) -> 
         for start in range(0, n, cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             logp, intent_logp = net(data["q"][idx], data["static"][idx], data["intents"][idx])
-            loss = listwise_loss(logp, data["pos"][idx])
-            loss = loss + cfg.intent_weight * torch.nn.functional.nll_loss(
-                intent_logp, data["intent"][idx]
-            )
+            eps = cfg.smoothing
+            loss = (1 - eps) * listwise_loss(logp, data["pos"][idx]) - eps * logp.mean()
+            intent = torch.nn.functional.nll_loss(intent_logp, data["intent"][idx])
+            loss = loss + cfg.intent_weight * ((1 - eps) * intent - eps * intent_logp.mean())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -176,14 +191,21 @@ def top1(logp: np.ndarray, pos: np.ndarray) -> float:
     return float(pos[np.arange(len(best)), best].mean())
 
 
-def train_ranker(model_dir: str | Path, cfg: RankTrainConfig | None = None) -> dict:
-    """Train the ranker of the model in ``model_dir`` and write it there; returns the report."""
+ABLATIONS = {
+    "full": (),
+    "no_core_vote": ("core_cos",),  # the cellular core's vote cos(e, answer) zeroed
+    "no_subject_match": ("subject_exact", "subject_fuzzy", "subject_longest"),
+}
+"""Ranker variants: the static feature columns each one zeroes (train and dev alike)."""
+
+
+def prepare(model_dir: str | Path, cfg: RankTrainConfig) -> dict:
+    """Examples, their teacher and core embeddings, candidates and features."""
     from celltext.data.release import load_release
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.teacher import load_teacher
 
-    cfg, start = cfg or RankTrainConfig(), time.perf_counter()
     rel = load_release(cfg.release)
     teacher = load_teacher("minilm")
     bank = RetrievalIndex.for_release(teacher, rel, "train")
@@ -196,35 +218,66 @@ def train_ranker(model_dir: str | Path, cfg: RankTrainConfig | None = None) -> d
     )  # (N, D)
     rows, cos = candidates(bank, q_embs, ex, cfg.k)
     static = static_features(ex.questions, q_embs, preds, bank, rows, cos)
-    intents, pos = candidate_intents(bank, rows), positives(bank, rows, ex)
-    tensors = {
-        "q": torch.from_numpy(q_embs), "static": torch.from_numpy(static),
-        "intents": torch.from_numpy(intents), "pos": torch.from_numpy(pos),
-        "intent": torch.from_numpy(ex.intents),
-    }  # fmt: skip
-    train_idx = torch.from_numpy(np.flatnonzero(~ex.dev))
-    net = RankerNet(ranker_config(q_embs.shape[1]))
-    losses = fit(net, {k: v[train_idx] for k, v in tensors.items()}, cfg)
-    out = Path(model_dir)
-    weights = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    np.savez(out / RANKER_FILE, **weights)
-    ranker = Ranker(weights)
     dev = ex.dev & np.array([a is not None for a in ex.answers]) & ~ex.hide_subject
-    logp, _ = ranker.scores(static[dev], intents[dev], q_embs[dev])
+    return {
+        "q": q_embs, "static": static, "intents": candidate_intents(bank, rows),
+        "pos": positives(bank, rows, ex), "intent": ex.intents, "train": ~ex.dev, "dev": dev,
+        "n": len(ex.questions), "release": {"version": rel.version, "sha256": rel.sha256},
+    }  # fmt: skip
+
+
+def train_variant(data: dict, cfg: RankTrainConfig, zeroed: tuple[str, ...] = ()):
+    """(Ranker, its dev top-1, epoch losses) of one variant and seed."""
+    static = data["static"].copy()
+    for name in zeroed:
+        static[:, :, STATIC_FEATURES.index(name)] = 0.0
+    idx = np.flatnonzero(data["train"])
+    tensors = {
+        "q": data["q"][idx], "static": static[idx], "intents": data["intents"][idx],
+        "pos": data["pos"][idx], "intent": data["intent"][idx],
+    }  # fmt: skip
+    net = RankerNet(ranker_config(data["q"].shape[1]))
+    losses = fit(net, {k: torch.from_numpy(v) for k, v in tensors.items()}, cfg)
+    ranker = Ranker({k: v.detach().numpy() for k, v in net.state_dict().items()})
+    dev = data["dev"]
+    logp, _ = ranker.scores(static[dev], data["intents"][dev], data["q"][dev])
+    return ranker, top1(logp, data["pos"][dev]), losses
+
+
+def train_ranker(model_dir: str | Path, cfg: RankTrainConfig | None = None) -> dict:
+    """Train the ranker of the model in ``model_dir`` and write it there; returns the report."""
+    cfg, start = cfg or RankTrainConfig(), time.perf_counter()
+    data = prepare(model_dir, cfg)
+    ranker, dev_top1, losses = train_variant(data, cfg)
+    dev = data["dev"]
     report = {
         "config": asdict(cfg),
-        "examples": len(ex.questions),
+        "examples": data["n"],
         "dev_examples": int(dev.sum()),
-        "dev_top1_ranker": top1(logp, pos[dev]),
-        "dev_top1_retrieval": float(pos[dev, 0].mean()),
-        "dev_in_top_k": float(pos[dev, :-1].any(axis=1).mean()),
+        "dev_top1_ranker": dev_top1,
+        "dev_top1_retrieval": float(data["pos"][dev, 0].mean()),
+        "dev_in_top_k": float(data["pos"][dev, :-1].any(axis=1).mean()),
         "epoch_losses": losses,
         "train_s": round(time.perf_counter() - start, 1),
-        "release": {"version": rel.version, "sha256": rel.sha256},
-        "sha256": sha256_file(out / RANKER_FILE),
+        "release": data["release"],
     }
-    (out / RANKER_META).write_text(json.dumps(report, indent=2) + "\n")
+    ranker.save(model_dir, report)
     return report
+
+
+def ablate(model_dir: str | Path, cfg: RankTrainConfig, seeds: int = 3) -> dict:
+    """Dev top-1 of every :data:`ABLATIONS` variant over ``seeds`` seeds (mean, spread)."""
+    data = prepare(model_dir, cfg)
+    out = {"dev_examples": int(data["dev"].sum()),
+           "dev_top1_retrieval": float(data["pos"][data["dev"], 0].mean())}  # fmt: skip
+    for name, zeroed in ABLATIONS.items():
+        scores = [
+            train_variant(data, replace(cfg, seed=cfg.seed + s), zeroed)[1] for s in range(seeds)
+        ]
+        out[name] = {"dev_top1": scores, "mean": float(np.mean(scores)),
+                     "std": float(np.std(scores))}  # fmt: skip
+        log.info("ranker ablation %s: %s", name, out[name])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -233,11 +286,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--release", default="v2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=RankTrainConfig.epochs)
+    p.add_argument("--ablate", type=int, default=0, metavar="SEEDS",
+                   help="Compare the variants of ABLATIONS over SEEDS seeds (writes nothing "
+                   "into the model; --out FILE keeps the JSON).")  # fmt: skip
+    p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     cfg = RankTrainConfig(release=args.release, seed=args.seed, epochs=args.epochs)
-    report = train_ranker(args.model, cfg)
-    print(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=2))
+    if args.ablate:
+        report = ablate(args.model, cfg, args.ablate)
+    else:
+        report = train_ranker(args.model, cfg)
+        report.pop("config")
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The ranker: its features, the numpy forward against torch, and training on a toy bank."""
 
+import random
 from types import SimpleNamespace
 
 import numpy as np
@@ -121,3 +122,55 @@ def test_a_damaged_ranker_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="sha256 mismatch"):
         Ranker.load(tmp_path)
     assert Ranker.load(tmp_path / "nothing-here") is None
+
+
+def test_save_and_load_round_trip(tmp_path):
+    net = RankerNet(_cfg(16))
+    ranker = Ranker({k: v.detach().numpy() for k, v in net.state_dict().items()},
+                    {"config": {"dev_fraction": 0.05, "dev_templates": 0.25}})  # fmt: skip
+    ranker.save(tmp_path)
+    back = Ranker.load(tmp_path)
+    assert back.dev_fraction == 0.05 and back.dev_templates == 0.25
+    for k, v in ranker.w.items():
+        np.testing.assert_array_equal(back.w[k], v)
+    (tmp_path / RANKER_FILE).write_bytes((tmp_path / RANKER_FILE).read_bytes()[:-8])
+    with pytest.raises(ValueError, match="unreadable ranker"):
+        Ranker.load(tmp_path)
+
+
+def test_the_ranker_shares_the_retrieval_scan():
+    """retrieve() scans the index once; the ranker's choice becomes the retrieved row."""
+    from celltext.inference.candidates import retrieve
+
+    bank = _toy_bank()
+    torch.manual_seed(0)
+    net = RankerNet(_cfg(bank.dim))
+    ranker = Ranker({k: v.detach().numpy() for k, v in net.state_dict().items()})
+    q = bank.question_embs[:3]
+    calls = []
+    scan = bank.top_questions
+    bank.top_questions = lambda *a, **kw: calls.append(kw.get("k")) or scan(*a, **kw)
+    found = retrieve(bank, ["what is thing0"] * 3, q, q, ranker=ranker)
+    assert calls == [ranker.top_k]
+    want = ranker.rank(["what is thing0"] * 3, q, q, bank, found=scan(q, k=ranker.top_k))
+    np.testing.assert_array_equal(found.retrieved, want.rows)
+    np.testing.assert_allclose(found.features.rank_prob, want.prob)
+
+
+def test_wider_phrasings_are_never_test_wordings_and_fill_the_subject():
+    import re
+
+    from celltext.data import templates
+    from celltext.data.intents import RELEASE_PHRASINGS, release_question
+
+    def shape(text):
+        return re.sub(r"\W+", " ", re.sub(r"\{\w+\}", "X", text)).strip().lower()
+
+    # never a test_paraphrase wording (a few repeat training templates, which is harmless)
+    reserved = {shape(t.text) for t in templates.by_id("v2").values() if t.reserved}
+    frames = [f for fs in RELEASE_PHRASINGS.values() for f in fs]
+    assert not [f for f in frames if shape(f) in reserved]
+    rng = random.Random(0)
+    assert release_question("acronym", "CNN", rng).count("CNN") == 1
+    assert "(" not in release_question("definition", "Brazil (country)", rng)
+    assert release_question("property", "iron", rng) is None  # no frames: not asked
