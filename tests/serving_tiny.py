@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celltext.paths import DEFAULT_RELEASE
+
 PAIRS = [
     ("What is backpropagation?", "Backpropagation computes gradients of a loss by the chain rule."),
     ("What is a neural network?", "A neural network is a model made of layers of weighted units."),
@@ -100,7 +102,7 @@ TEST_PAIRS = [
 ]
 
 
-def tiny_release(root: Path, version: str = "v1") -> Path:
+def tiny_release(root: Path, version: str = DEFAULT_RELEASE) -> Path:
     """A release ``root/version`` with :data:`PAIRS` as train and :data:`TEST_PAIRS` as
     test_paraphrase (point ``CELLTEXT_RELEASES`` at ``root`` to use it)."""
     from celltext.data.release import write_release

@@ -166,7 +166,7 @@ def test_bank_is_kept_in_memory_when_its_cache_cannot_be_written(
     """Issue item 7: a full disk must not drop the phrase bank (nor leave a temp file)."""
     from serving_tiny import PAIRS, tiny_release
 
-    tiny_release(tmp_path / "releases")
+    tiny_release(tmp_path / "releases", "v1")
     monkeypatch.setattr(np, "savez", _no_space)
     with caplog.at_level(logging.WARNING, logger="celltext.index"):
         bank = RetrievalIndex.for_release(hash_teacher, "v1", root=tmp_path / "releases")

@@ -25,7 +25,7 @@ README = REPO_ROOT / "README.md"
 # Run, in this order (what a fresh clone can do in seconds).
 RUN = (
     "celltext --version",
-    "celltext data stats --release v1 --json",
+    "celltext data stats --json",
     "celltext registry register models/default --name celltext",
     "celltext registry list --json",
 )
@@ -50,6 +50,8 @@ NOT_RUN = {
     "accelerate launch": "a 2-process training run (tests/training/test_processes.py)",
     "torchrun": "a 2-process training run (tests/training/test_processes.py)",
     "python -m celltext.inference.calibrate": "refits models/default/selector.json",
+    "python -m celltext.training.rank": "retrains models/default/ranker.npz, minutes "
+    "(tests/inference/test_ranking.py trains a toy one)",
     "python benchmarks/": "benchmarks of minutes; --help and options checked",
     "bash ": "installs packages or runs 30 minutes of evaluation; syntax checked",
     "make ": "creates .venv and runs the demo or the whole suite; targets checked",
@@ -163,8 +165,8 @@ def test_the_cheap_readme_commands_run_in_order():
         assert result.exit_code == 0, f"{command}: {result.output[-2000:]}"
         out[command] = result.stdout
     assert out["celltext --version"].startswith("celltext ")
-    stats = json.loads(out["celltext data stats --release v1 --json"])
-    manifest = json.loads((REPO_ROOT / "data/releases/v1/manifest.json").read_text())
+    stats = json.loads(out["celltext data stats --json"])  # the default release, v2
+    manifest = json.loads((REPO_ROOT / "data/releases/v2/manifest.json").read_text())
     assert stats["sha256"] == manifest["sha256"]
     listed = json.loads(out["celltext registry list --json"])
     assert "celltext" in json.dumps(listed)

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 from serving_tiny import PAIRS
 
+from celltext.paths import DEFAULT_RELEASE
 from celltext.export.parity import (
     parity_report,
     quantize_int8,
@@ -158,7 +159,7 @@ def test_export_cli_writes_files_and_parity_report(cli_export):
     assert body["decoder_mode"] == "step" and "core.onnx" in body["files"]
     onnx_entry = body["parity"]["paths"]["onnx"]
     assert onnx_entry["identical"] == 2 and onnx_entry["different"] == 0
-    assert body["parity"]["split"] == "v1/test_paraphrase"
+    assert body["parity"]["split"] == f"{DEFAULT_RELEASE}/test_paraphrase"
     assert json.loads((out / "parity.json").read_text())["questions"] == 2
     assert "celltext export onnx" in (out / "parity.md").read_text()
 

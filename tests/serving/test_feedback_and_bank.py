@@ -6,6 +6,7 @@ import pytest
 from serving_tiny import PAIRS, tiny_release
 
 from celltext.index import RetrievalIndex
+from celltext.paths import DEFAULT_RELEASE
 from celltext.serving.feedback import FeedbackStore
 
 
@@ -15,7 +16,7 @@ def release(tmp_path, monkeypatch):
     tiny_release(tmp_path / "releases")
     from celltext.data.release import load_release
 
-    return load_release("v1")
+    return load_release()
 
 
 def test_thumbs_down_on_a_bank_answer_can_be_rejected_in_review(release, tmp_path):
@@ -45,8 +46,8 @@ def test_thumbs_down_on_a_bank_answer_can_be_rejected_in_review(release, tmp_pat
 
 
 def test_release_bank_is_built_once_then_loaded(release, teacher, monkeypatch):
-    bank = RetrievalIndex.for_release(teacher, "v1")
-    assert bank.answers == [a for _, a in PAIRS] and bank.source.startswith("v1-")
+    bank = RetrievalIndex.for_release(teacher)
+    assert bank.answers == [a for _, a in PAIRS] and bank.source.startswith(f"{DEFAULT_RELEASE}-")
     monkeypatch.setattr(teacher, "encode", lambda *a, **k: pytest.fail("re-embedded"))
-    again = RetrievalIndex.for_release(teacher, "v1")
+    again = RetrievalIndex.for_release(teacher)
     assert again.questions == bank.questions
