@@ -291,7 +291,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "shipped_answers_test_
 def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatch, tmp_path):
     """The production path's recorded answers (``tests/golden``: edits of real phrase-bank
     prototypes, selector, confidences) with speculative decoding for every batch, on both
-    backends: the 150 questions in one batch, and the first 24 one at a time. The plain
+    backends: the first 60 questions in one batch, and 12 one at a time. The plain
     loop recorded them, so equal answers are equal tokens."""
     if not (MODEL / "model.safetensors").is_file():
         pytest.skip(f"no shipped model at {MODEL}")
@@ -303,9 +303,10 @@ def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatc
     from celltext.inference.factory import load_predictor
 
     monkeypatch.setenv("CELLTEXT_SPECULATIVE_ROWS", "1000")
-    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    recorded = json.loads(GOLDEN.read_text(encoding="utf-8"))
     release = load_release()
-    tests = release.pairs("test_paraphrase")[: len(golden)]
+    tests = release.pairs("test_paraphrase")[: len(recorded)]  # the recorded bank, all 150
+    golden = recorded[:60]  # answers do not depend on the batch (test_shipped_model.py)
     subjects = {p.subject for p in tests}
     train = [p for p in release.pairs("train") if p.subject in subjects][:1500]
     bank = RetrievalIndex.from_release_pairs(train, teacher)
@@ -325,6 +326,6 @@ def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatc
         assert got == [{k: v for k, v in g.items() if k != "confidence"} for g in golden]
         # the same tokens; onnxruntime's teacher scores them within float noise (0.5088/9)
         assert max(abs(a - b) for a, b in conf) <= (0 if pred is served else 2e-4)
-        for g in golden[:24]:
+        for g in golden[:12]:
             (a,) = pred.answer([g["question"]])
             assert (a.answer, a.provenance) == (g["answer"], g["provenance"]), pred.backend.name
