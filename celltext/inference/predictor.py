@@ -322,7 +322,8 @@ class Predictor:
         for i, q in enumerate(questions):
             k, c = kinds[i], float(conf[i])
             text = cands.texts[k][i]
-            src = None if k == "generated" else self._source(cands.found, k, i)
+            row = cands.found.nearest[i] if k == "nearest" else cands.found.retrieved[i]
+            src = {} if k == "generated" else self._known(int(row))
             abstain = cfg.fallback.abstain and c < self.selector.abstain_below
             prov = "abstained" if abstain else ("retrieved" if k in ("retrieved", "nearest") else k)
             rows.append(Answer(
@@ -332,14 +333,9 @@ class Predictor:
                 generated=None if cands.model_texts is None else cands.model_texts[i],
                 model_confidence=None if own is None else float(own[i]),
                 provenance=prov, abstained=abstain, best_guess=text,
-                source_question=src and src[0], source_fact=src and src[1],
+                **src,
             ))  # fmt: skip
         return rows
-
-    def _source(self, found, kind: str, i: int) -> tuple[str, str]:
-        """(known question, its answer) of candidate ``kind`` of question ``i``."""
-        row = int(found.nearest[i] if kind == "nearest" else found.retrieved[i])
-        return self.bank.questions[row], self.bank.answers[row]
 
     def _embed_edits(self, texts: list[str], protos: list[str], rows) -> np.ndarray:
         """Teacher embeddings (B, D) of edited answers; an edit that copied its prototype
@@ -358,7 +354,7 @@ class Predictor:
                 question=q, answer=m.text, confidence=_clip01(m.score), fallback=False,
                 fallback_reason=None, latency_ms=0.0, model=self.info.label,
                 similarity=m.score, provenance="retrieved", best_guess=m.text,
-                source_question=self.bank.questions[m.index], source_fact=m.text,
+                **self._known(m.index),
             )
             for q, m in zip(questions, matches, strict=True)
         ]  # fmt: skip
@@ -370,16 +366,17 @@ class Predictor:
             Answer(
                 question=q, answer=m.text, confidence=_clip01(m.score), fallback=True,
                 fallback_reason=r, latency_ms=0.0, model=label, provenance="retrieved",
-                best_guess=m.text, source_question=self._known(m), source_fact=self._known(m, 1),
+                best_guess=m.text, **self._known(m.index),
             )
             for q, m, r in zip(questions, matches, reasons, strict=True)
         ]  # fmt: skip
 
-    def _known(self, m: Match, side: int = 0) -> str | None:
-        """The bank's question (``side`` 0) or answer (1) of a match; None for no row."""
-        if self.bank is None or m.index < 0:
-            return None
-        return (self.bank.questions, self.bank.answers)[side][m.index]
+    def _known(self, row: int) -> dict[str, str]:
+        """The :class:`Answer` fields naming bank row ``row``'s known question and its
+        answer (none for no row, -1: the last-resort answer)."""
+        if self.bank is None or row < 0:
+            return {}
+        return {"source_question": self.bank.questions[row], "source_fact": self.bank.answers[row]}
 
     def _search_bank(self, questions, q_embs, preds, cfg: PredictorConfig) -> list[Match]:
         """Phrase-bank answers; lexical when the teacher failed; a fixed text if all fails."""

@@ -25,7 +25,6 @@ and runs here in numpy: milliseconds, no torch, the same on both backends.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from celltext.data.intents import INTENTS, OPEN_INTENTS
+from celltext.data.splits import unit_hash
 from celltext.hashing import sha256_file
 
 RANKER_FILE = "ranker.npz"
@@ -59,16 +59,14 @@ def dev_subject(subject: str, fraction: float) -> bool:
     """Whether a train subject is one of the ranker's held-out ``dev`` subjects (a hash of
     its lower-cased name below ``fraction``): never trained on, used to measure the ranker
     and to calibrate the selector."""
-    digest = hashlib.sha256(f"rank-dev|{subject.lower()}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return unit_hash(subject.lower(), "rank-dev") < fraction
 
 
 def dev_template(template_id: str, fraction: float) -> bool:
     """Whether a training template is held out from the ranker (a hash of its id below
     ``fraction``): the selector is calibrated on questions in these phrasings, which the
     ranker never saw, as it will meet test and users' phrasings."""
-    digest = hashlib.sha256(f"rank-dev-template|{template_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return unit_hash(template_id, "rank-dev-template") < fraction
 
 
 @functools.lru_cache(maxsize=1 << 16)
