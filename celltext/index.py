@@ -15,8 +15,10 @@ Ways to find an answer, from best to last resort:
 evaluation, retrieve-and-edit prototypes and validation top-1 in training).
 Embedding rows are kept as given (the teacher's are L2-normalised, so a dot product is a
 cosine); queries are normalised with :func:`unit_rows`, the package's one row normaliser.
-At the release's scale (tens of thousands of pairs, 384-D) a batch of queries takes
-milliseconds, so no approximate index is needed.
+A bank of a release (``for_release``) is searched through an HNSW graph
+(:mod:`celltext.ann`, faiss) once it has :data:`celltext.ann.MIN_ROWS` rows, with every
+candidate rescored exactly; smaller banks, searches that hide rows (``exclude``) and
+``approximate=False`` scan every row.
 
 Building the index of a release embeds every train question and answer once; the result is
 stored under ``cache_dir()/phrase_bank/`` keyed by release version, release sha256 and
@@ -37,6 +39,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +124,8 @@ class RetrievalIndex:
         self.subjects = None if subjects is None else list(subjects)
         self.qtypes = None if qtypes is None else list(qtypes)  # what each pair's question asks
         self._tfidf = None
+        self._ann: dict[str, Any] = {}  # side -> celltext.ann.HnswSearch
+        self.source_path: Path | None = None  # the cache file it came from (for_release)
 
     @property
     def dim(self) -> int:
@@ -150,12 +155,27 @@ class RetrievalIndex:
 
     @classmethod
     def for_release(
-        cls, teacher, release=DEFAULT_RELEASE, split: str = "train", root=None, build: bool = True
+        cls,
+        teacher,
+        release=DEFAULT_RELEASE,
+        split: str = "train",
+        root=None,
+        build: bool = True,
+        approximate: bool = True,
     ) -> RetrievalIndex | None:
-        """The index of ``release``'s ``split`` (a version or a loaded release); built once,
+        """The index of ``release``'s ``split`` (a version or a loaded release; several
+        splits joined by ``+``, as ``train+val+test_unseen``); built once,
         then loaded from the cache, whichever backend's teacher asks (their embeddings agree
         to ~1e-7). ``build=False``: None unless it is cached (``teacher`` may then be just
-        the teacher's id, a string: a cached bank loads before any teacher does)."""
+        the teacher's id, a string: a cached bank loads before any teacher does).
+        ``approximate``: search through HNSW graphs cached beside it (:meth:`approximate`)."""
+        index = cls._for_release(teacher, release, split, root, build)
+        if index is not None and approximate:
+            index.approximate(index.source_path.with_suffix(""))
+        return index
+
+    @classmethod
+    def _for_release(cls, teacher, release, split, root, build) -> RetrievalIndex | None:
         from celltext.data.release import load_release
 
         rel = load_release(release, root=root) if isinstance(release, str) else release
@@ -166,14 +186,17 @@ class RetrievalIndex:
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:
-                return cls.load(path)
+                found = cls.load(path)
+                found.source_path = path
+                return found
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("retrieval index cache %s unreadable (%s); rebuilding", path, exc)
         if not build:
             return None
-        pairs = rel.pairs(split)
+        pairs = [pair for part in split.split("+") for pair in rel.pairs(part)]
         log.info("building retrieval index from %d %s pairs of release %s", len(pairs), split, key)
         index = cls.from_release_pairs(pairs, teacher, source=key)
+        index.source_path = path
         try:
             index.save(path)
         except OSError as exc:  # a full disk must not cost the bank: it is built already
@@ -182,6 +205,22 @@ class RetrievalIndex:
                 "for this process only and will be rebuilt at the next start", path, exc
             )  # fmt: skip
         return index
+
+    def approximate(self, stem: str | Path) -> None:
+        """Search both sides through HNSW graphs stored at ``<stem>.<side>.hnsw`` (built
+        there on first use), when the bank has :data:`celltext.ann.MIN_ROWS` rows and faiss
+        is installed; otherwise every search stays a full scan."""
+        from celltext import ann
+
+        if len(self) < ann.MIN_ROWS or not ann.available():
+            return
+        for side, embs in (("question", self.question_embs), ("answer", self.answer_embs)):
+            self._ann[side] = ann.HnswSearch.load_or_build(embs, Path(f"{stem}.{side}.hnsw"))
+
+    @property
+    def approximated(self) -> bool:
+        """Whether searches go through HNSW graphs (:meth:`approximate`)."""
+        return bool(self._ann)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -235,8 +274,7 @@ class RetrievalIndex:
         index; ``side`` compares with the ``answer`` or the ``question`` embeddings."""
         if side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}, got {side!r}")
-        embs = self.answer_embs if side == "answer" else self.question_embs
-        rows, scores = self._top(embs, queries, k)  # (B, k) each
+        rows, scores = self._top(side, queries, k)  # (B, k) each
         return [
             [Match(self.answers[j], float(s), int(j)) for j, s in zip(r, sc, strict=True)]
             for r, sc in zip(rows, scores, strict=True)
@@ -256,17 +294,27 @@ class RetrievalIndex:
         """Rows (B, k) of the ``k`` nearest train questions and their cosines (B, k), best
         first. ``exclude`` (B, N) bool masks rows a query may not match (calibration
         simulates unseen subjects by hiding a question's own subject)."""
-        return self._top(self.question_embs, question_embs, k, exclude)
+        return self._top("question", question_embs, k, exclude)
+
+    def nearest_answers(
+        self, answer_embs: np.ndarray, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Row (B,) of the known answer nearest to each predicted answer embedding (B, D);
+        ``exclude`` as in :meth:`top_questions`."""
+        return self._top("answer", answer_embs, 1, exclude)[0][:, 0]
 
     def _top(
-        self, embs: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
+        self, side: str, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows (B, k) and scores (B, k) of the ``k`` best rows of ``embs`` per query."""
+        """Rows (B, k) and scores (B, k) of the ``k`` best rows of ``side`` per query."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))  # (B, D)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ValueError(f"expected embeddings of dimension {self.dim}, got {q.shape}")
+        if exclude is None and side in self._ann:
+            return self._ann[side].top(unit_rows(q), k)
+        embs = self.answer_embs if side == "answer" else self.question_embs
         scores = unit_rows(q) @ embs.T  # (B, N)
         if exclude is not None:
             scores = np.where(exclude, -2.0, scores)

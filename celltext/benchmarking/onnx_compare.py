@@ -164,7 +164,9 @@ def bench_onnx(
     gen = GenerativeSystem(served, name=str(folder))
     predictor = None
     if with_predictor:  # the same sessions, the production settings and bank
-        on = Predictor(served.teacher, served.backend, index, cfg, served.info, served.selector)
+        on = Predictor(
+            served.teacher, served.backend, index, cfg, served.info, served.selector, served.ranker
+        )
         predictor = PredictorSystem(on, gen)
     work = Workload(work.timed, work.batch, work.reps, "cpu")
     stages = bench_retrieval(served.teacher, RetrievalSystem(index, served.teacher), work)

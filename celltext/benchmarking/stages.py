@@ -5,9 +5,11 @@ onnxruntime backend (the report's ``onnx`` key), on the same :class:`Workload`:
 
 - ``teacher``: encode one question; ``retrieval``: the nearest-neighbour baseline (teacher
   + index look-up); ``core``: one forward; ``decoder``: greedy generation + detokenisation
-  of one embedding (the plain decoder); ``generative``: teacher -> core -> decoder, no
-  quality check; ``end_to_end``: the production Predictor (candidates, editing, quality
-  check, selector; what a user waits for).
+  of one embedding (the plain decoder, no prototype); ``decoder_edit``: the decoder as the
+  production path runs it, editing the retrieved prototype (speculative: the prototype is
+  the draft); ``generative``: teacher -> core -> decoder, no quality check;
+  ``end_to_end``: the production Predictor (ranking, candidates, editing, quality check,
+  selector; what a user waits for).
 
 Latency is batch 1 after a warm-up; throughput is items per second at the bench batch size.
 Each measurement returns a :class:`StageResults`; joining two keeps the stages in order.
@@ -23,9 +25,10 @@ import numpy as np
 from celltext.benchmarking.resources import peak_delta, reset_peak, sync, throughput
 from celltext.evaluation.evaluate import measure_latency
 
-# The targets of the "one inference pipeline" issue (batch 1, warm; throughput at 64).
-TARGETS = {"end_to_end_p50_ms": 15.0, "decoder_p50_ms": 5.0, "retrieval_p50_ms": 6.0,
-           "end_to_end_to_retrieval": 2.5, "end_to_end_batch64_per_s": 500.0}  # fmt: skip
+# The targets of the "serve at the speed of the hardware" issue (batch 1, warm; throughput
+# at 64). The decoder's is the production decoder's (``decoder_edit``) where it edits.
+TARGETS = {"end_to_end_p50_ms": 10.0, "decoder_p50_ms": 3.0, "retrieval_p50_ms": 3.0,
+           "end_to_end_batch64_per_s": 300.0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,17 @@ def bench_model(gen: Any, predictor: Any, work: Workload) -> StageResults:
     thr["core"] = throughput(lambda: gen.core_embeddings(qb), n, work.reps, dev)
     lat["decoder"] = measure_latency(lambda i: gen.decode(core1[int(i) : int(i) + 1]), idx)
     thr["decoder"] = throughput(lambda: gen.decode(coreb), n, work.reps, dev)
+    served = getattr(predictor, "predictor", None)  # the Predictor of a PredictorSystem
+    if served is not None and served.edits and served.bank is not None:  # production decoder
+        decoding, opts = served.decoding, served.config.decoding
+        protos = [served.bank.answers[r] for r in served.bank.top_questions(q1, 2)[0][:, 0]]
+        protos_b = [served.bank.answers[r] for r in served.bank.top_questions(qb, 2)[0][:, 0]]
+        lat["decoder_edit"] = measure_latency(
+            lambda i: decoding.generate(core1[int(i) : int(i) + 1], opts, [protos[int(i)]]), idx
+        )
+        thr["decoder_edit"] = throughput(
+            lambda: decoding.generate(coreb, opts, protos_b), n, work.reps, dev
+        )
     out.memory["peak_reset_supported"] = reset_peak()
     lat["generative"] = measure_latency(lambda q: gen.answer_texts([q], cache=False), work.timed)
     thr["generative"] = throughput(
@@ -121,13 +135,13 @@ def ratio_and_targets(results: StageResults) -> dict[str, Any]:
     e2e = latency.get("end_to_end", latency["generative"])
     ratio = round(e2e["p50"] / max(latency["retrieval"]["p50"], 1e-9), 2)
     e2e_thr = thr.get("end_to_end", thr.get("generative", 0.0))
+    decoder = latency.get("decoder_edit", latency["decoder"])
     return {
         "ratio_end_to_end_to_retrieval": ratio,
         "targets": {
-            "end_to_end_p50_le_15ms": e2e["p50"] <= TARGETS["end_to_end_p50_ms"],
-            "decoder_p50_le_5ms": latency["decoder"]["p50"] <= TARGETS["decoder_p50_ms"],
-            "retrieval_p50_le_6ms": latency["retrieval"]["p50"] <= TARGETS["retrieval_p50_ms"],
-            "end_to_end_to_retrieval_le_2_5": ratio <= TARGETS["end_to_end_to_retrieval"],
-            "end_to_end_batch64_ge_500_per_s": e2e_thr >= TARGETS["end_to_end_batch64_per_s"],
+            "end_to_end_p50_le_10ms": e2e["p50"] <= TARGETS["end_to_end_p50_ms"],
+            "decoder_p50_le_3ms": decoder["p50"] <= TARGETS["decoder_p50_ms"],
+            "retrieval_p50_le_3ms": latency["retrieval"]["p50"] <= TARGETS["retrieval_p50_ms"],
+            "end_to_end_batch64_ge_300_per_s": e2e_thr >= TARGETS["end_to_end_batch64_per_s"],
         },
     }

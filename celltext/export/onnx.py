@@ -101,6 +101,23 @@ class DecoderPrefill(nn.Module):
         return (logits, *_flatten(state.caches))
 
 
+class DecoderPrefillBlock(nn.Module):
+    """emb (B, D) + proto_ids (B, P) + block_ids (B, W) (``<bos>``, then a draft) -> the
+    logits (B, W, V) of every block position and the state after the block: the prefill and
+    the first verify of speculative decoding in one call."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, emb: torch.Tensor, proto_ids: torch.Tensor, block_ids: torch.Tensor):
+        state = self.decoder.new_state(emb.shape[0])
+        logits = self.decoder.decode(
+            block_ids, state, emb=emb, all_positions=True, proto_ids=proto_ids
+        )  # (B, W, V)
+        return (logits, *_flatten(state.caches))
+
+
 class DecoderStep(nn.Module):
     """input_ids (B, 1) + state -> logits (B, V) + new state; with ``block``, input_ids
     (B, L) -> logits (B, L, V) of every position + new state (the verify graph)."""
@@ -295,6 +312,14 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
         _export(prefill, (emb, proto), out / "decoder_prefill_edit.onnx", ["emb", "proto_ids"],
                 ["logits", *names], out_axes | {"proto_ids": {0: "batch"}})  # fmt: skip
         info["max_proto_tokens"] = width
+        if all(layer["kind"] == "KVCache" for layer in spec):  # cut back by slicing (keep)
+            block = torch.full((2, VERIFY_TRACE_TOKENS), decoder.cfg.bos_id, dtype=torch.long)
+            block_axes = out_axes | {"proto_ids": {0: "batch"}, "block_ids": {0: "batch", 1: "tokens"},
+                                     "logits": {0: "batch", 1: "tokens"}}  # fmt: skip
+            _export(DecoderPrefillBlock(decoder), (emb, proto, block),
+                    out / "decoder_prefill_block.onnx", ["emb", "proto_ids", "block_ids"],
+                    ["logits", *names], block_axes)  # fmt: skip
+            info["prefill_block"] = True
     step_in = [f"in_{n}" for n in names]
     step_axes = {"input_ids": {0: "batch"}, "logits": {0: "batch"}}
     step_axes |= {f"in_{n}": dyn[n] for n in names} | dyn
@@ -349,7 +374,8 @@ def _export_into(predictor, out: Path) -> dict[str, Any]:
 
 
 # -- atomic publishing ------------------------------------------------------------------------
-EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md", ".npz")  # every file an export (+ parity) holds
+# every file an export (+ parity) holds
+EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md", ".npz")
 
 
 @contextlib.contextmanager

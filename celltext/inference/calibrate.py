@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from celltext.inference.predictor import Predictor
 
     release = load_release(args.release)
-    config = PredictorConfig(bank=BankConfig(release=args.release))
+    config = PredictorConfig(bank=BankConfig(release=args.release, split="train"))
     # the selector being refitted is not loaded: it may be stale (another feature set)
     parts = load_components(args.model, config, with_selector=False)
     predictor = Predictor.from_parts(parts, config)

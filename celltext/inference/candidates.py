@@ -59,10 +59,7 @@ def retrieve(
         ranked = ranker.rank(questions, q_embs, preds, bank, found=(rows, scores))
         retrieved = ranked.rows
     preds = unit_rows(preds)  # (B, D)
-    by_answer = preds @ bank.answer_embs.T  # (B, N)
-    if exclude is not None:
-        by_answer = np.where(exclude, -2.0, by_answer)
-    nearest = np.argmax(by_answer, axis=1)
+    nearest = bank.nearest_answers(preds, exclude)  # (B,)
     subjects = bank.subjects or [None] * len(bank)
     feats = Features(
         q_top1=scores[:, 0].astype(np.float64),

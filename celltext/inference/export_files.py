@@ -22,10 +22,11 @@ from celltext.hashing import verify_file_hashes
 
 MANIFEST = "manifest.json"
 SELF_HASH = "manifest_sha256"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Layout of an export's manifest; 2: the ``predictor`` block is the nested
 :class:`~celltext.inference.options.PredictorConfig` (1 had flat fields); 3: the decoder's
-``decoder_verify.onnx`` (a block of tokens at once, for speculative decoding)."""
+``decoder_verify.onnx`` (a block of tokens at once, for speculative decoding); 4:
+``decoder_prefill_block.onnx`` (the prefix and a first draft in one call)."""
 
 
 class ExportIntegrityError(RuntimeError):
@@ -52,6 +53,8 @@ def required_files(manifest: dict[str, Any]) -> list[str]:
         decoder.append("decoder_prefill_edit.onnx")
     if manifest.get("decoder", {}).get("verify"):
         decoder.append("decoder_verify.onnx")
+    if manifest.get("decoder", {}).get("prefill_block"):
+        decoder.append("decoder_prefill_block.onnx")
     core = ["core.onnx"] + (
         ["core_activity.onnx"] if manifest.get("core", {}).get("activity") else []
     )

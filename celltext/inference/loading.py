@@ -160,7 +160,9 @@ def load_bank(
     teacher's id alone)."""
     release = config.bank.release
     try:
-        return RetrievalIndex.for_release(teacher, release, config.bank.split, build=build)
+        return RetrievalIndex.for_release(
+            teacher, release, config.bank.split, build=build, approximate=config.bank.approximate
+        )
     except Exception as exc:  # noqa: BLE001 -- a missing release must not stop serving
         if required:
             raise

@@ -10,7 +10,9 @@ teacher and an :class:`OrtBackend` over the files of :mod:`celltext.export.onnx`
   ``decoder_prefill_edit.onnx`` with a prototype) and ``decoder_step.onnx`` (the state
   tensors fed back each step) to the one decoding loop, :func:`celltext.generation.generate`,
   and ``decoder_verify.onnx`` (a block of tokens, the logits of every position) to
-  speculative decoding (:mod:`celltext.inference.speculative`).
+  speculative decoding (:mod:`celltext.inference.speculative`), which starts with
+  ``decoder_prefill_block.onnx`` where the export has it: the prefix and a first draft in
+  one call, so a copied prototype costs one decoder call in all.
 
 The KV cache is not preallocated: the exported graphs are standard ONNX operators, whose
 outputs are new tensors, so the step graph's ``Concat`` writes the T + 1 positions into a
@@ -63,10 +65,14 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-def _session(path: Path, providers: Sequence[str] | None, threads: int) -> ort.InferenceSession:
+def _session(
+    path: Path, providers: Sequence[str] | None, threads: int, spin: bool = True
+) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if not spin:  # idle threads sleep instead of spinning (no CPU stolen from other stages)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(
@@ -92,6 +98,11 @@ def _load_problem(exc: Exception) -> str:
 
 _TEACHER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 BULK_TEXTS = 1024  # more texts than this per encode() run on every core
+TEACHER_THREADS = min(4, os.cpu_count() or 1)
+"""Intra-op threads of the teacher's answering session, without spinning: on the 2-core
+machine of the docs a batch of 64 questions encodes 1.8x faster than on one thread (529 vs
+294 per second) and one question no slower (3.2 vs 3.6 ms p50), whereas the small core and
+decoder graphs stay on one (two spinning threads made a whole answer 2.4x slower)."""
 
 
 class OrtTeacher:
@@ -105,7 +116,9 @@ class OrtTeacher:
         self.tokenizer.enable_truncation(max_length=int(info["max_seq_length"]))
         self.tokenizer.no_padding()  # the file may pad to a fixed 128; _pad pads per batch
         self.pad_id = int(info.get("pad_id", 0))
-        self.session = _session(folder / "teacher.onnx", providers, threads)
+        self.session = _session(
+            folder / "teacher.onnx", providers, max(threads, TEACHER_THREADS), spin=False
+        )
         self._bulk_args = (folder / "teacher.onnx", providers, os.cpu_count() or 1)
 
     def encode(
@@ -166,6 +179,8 @@ class OrtStepper:
         self.state: list[np.ndarray] = []
         self.block: np.ndarray | None = None  # the last verify() block (B, W)
         self.before: list[np.ndarray] = []  # the state before it
+        self.past = 0  # positions of the attention caches before it
+        self.drafts_first = backend.prefill_block_file and proto_ids is not None
 
     def first(self) -> np.ndarray:
         if self.proto is None:
@@ -174,6 +189,16 @@ class OrtStepper:
             feed = {"emb": self.emb, "proto_ids": self.proto}
             logits, *self.state = self.backend.prefill_edit.run(None, feed)
         return logits  # (B, V)
+
+    def first_block(self, block: np.ndarray) -> np.ndarray:
+        """Prefill with ``block`` (B, W), ``<bos>`` then a draft, fed after the prefix
+        (``decoder_prefill_block.onnx``): the logits (B, W, V) of every block position, as
+        :meth:`first` then :meth:`verify` of the draft would give them, in one call."""
+        self.block = np.asarray(block, dtype=np.int64)
+        feed = {"emb": self.emb, "proto_ids": self.proto, "block_ids": self.block}
+        logits, *self.state = self.backend.prefill_block.run(None, feed)
+        self.before, self.past = [], self.state[0].shape[2] - self.block.shape[1]
+        return logits
 
     def next(self, tokens: np.ndarray) -> np.ndarray:
         feed = {"input_ids": np.asarray(tokens, dtype=np.int64)[:, None]}  # (B, 1)
@@ -184,6 +209,7 @@ class OrtStepper:
         """Feed ``block`` (B, W) and return the logits (B, W, V) of every position (through
         ``decoder_verify.onnx``, in pieces of at most its ``max_tokens``)."""
         self.block, self.before = np.asarray(block, dtype=np.int64), self.state
+        self.past = self.state[0].shape[2] if self.backend.truncatable else 0
         return self._feed(self.block)
 
     def keep(self, n: int) -> None:
@@ -194,10 +220,7 @@ class OrtStepper:
         if n == width:
             return
         if self.backend.truncatable:
-            self.state = [
-                np.ascontiguousarray(new[:, :, : old.shape[2] + n])
-                for old, new in zip(self.before, self.state, strict=True)
-            ]
+            self.state = [np.ascontiguousarray(s[:, :, : self.past + n]) for s in self.state]
             return
         self.state = self.before
         if n:
@@ -253,14 +276,18 @@ class OrtBackend(Backend):
         self.state_names = [n for layer in info["state"] for n in layer["names"]]
         self.providers = list(providers or ["CPUExecutionProvider"])
         self._args = (folder, providers, threads)
+        self.prefill_block_file = bool(info.get("prefill_block")) and self.truncatable
         self.core_session = self._open("core.onnx")
         self.step = self._open("decoder_step.onnx")
-        # production edits, so an editing decoder opens the plain prefill only when asked
-        self.prefill_edit = self._open("decoder_prefill_edit.onnx") if edits else None
+        # production edits, so an editing decoder opens the plain prefill only when asked,
+        # and a speculative one starts from the block prefill (the edit prefill on demand)
         if not edits:
             _ = self.prefill
         elif self.speculative_rows > 0:
             _ = self.verify_session  # every greedy edit of a small batch verifies blocks
+            _ = self.prefill_block if self.prefill_block_file else self.prefill_edit
+        else:
+            _ = self.prefill_edit
         try:
             self.tokenizer = CellTokenizer.load(folder / "tokenizer.json")
         except Exception as exc:  # tokenizers raises a bare Exception ("Model missing", ...)
@@ -271,6 +298,17 @@ class OrtBackend(Backend):
         """The plain prefill (no prototype); for an editing decoder it is opened on first
         use, since production always edits (saves ~15 MB and 0.1 s at start-up)."""
         return self._open("decoder_prefill.onnx")
+
+    @cached_property
+    def prefill_edit(self) -> ort.InferenceSession:
+        """The prefill with a prototype (``decoder_prefill_edit.onnx``): beam search,
+        sampling and batches too big to speculate."""
+        return self._open("decoder_prefill_edit.onnx")
+
+    @cached_property
+    def prefill_block(self) -> ort.InferenceSession:
+        """``decoder_prefill_block.onnx``: the prefix and a first draft in one call."""
+        return self._open("decoder_prefill_block.onnx")
 
     @cached_property
     def verify_session(self) -> ort.InferenceSession:

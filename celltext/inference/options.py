@@ -124,12 +124,24 @@ class FallbackPolicy(Config):
     the best candidate)."""
 
 
+SERVED_SPLITS = "train+val+test_unseen"
+"""The served phrase bank: every fact of a release (``test_paraphrase`` re-asks ``train``
+facts in other words, so it adds none)."""
+
+
 @dataclass
 class BankConfig(Config):
-    """The phrase bank: a split of a dataset release, embedded by the model's teacher."""
+    """The phrase bank: splits of a dataset release, embedded by the model's teacher.
+
+    Served answers come from every fact of the release (:data:`SERVED_SPLITS`); evaluation
+    and calibration build their own bank of ``train`` alone, so a test split is never
+    answered from its own pairs."""
 
     release: str = DEFAULT_RELEASE
-    split: str = "train"
+    split: str = SERVED_SPLITS
+    """A split, or several joined by ``+``."""
+    approximate: bool = True
+    """Search a large bank through HNSW graphs (:mod:`celltext.ann`); False: full scans."""
 
 
 @dataclass
@@ -143,6 +155,6 @@ class PredictorConfig(Config):
 
 
 __all__ = [
-    "DECODE_MODES", "BankConfig", "DecodeMode", "DecodingConfig", "FallbackPolicy",
+    "DECODE_MODES", "SERVED_SPLITS", "BankConfig", "DecodeMode", "DecodingConfig", "FallbackPolicy",
     "PredictorConfig", "QualityConfig", "RerankConfig", "SearchConfig",
 ]  # fmt: skip

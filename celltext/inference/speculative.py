@@ -135,49 +135,77 @@ def generate(
     """Greedy token ids (without BOS/EOS) for each row of ``stepper``, drafting from the
     row's prototype tokens ``protos`` (see the module docstring); equal to
     ``celltext.generation.generate(stepper, len(protos), special, options)`` with greedy
-    options. ``max_draft``: the most draft tokens verified per row and round."""
+    options. ``max_draft``: the most draft tokens verified per row and round.
+
+    A stepper with ``drafts_first`` (the onnxruntime one, where the export has the block
+    prefill) takes ``<bos>`` and the prototype's first tokens with the prefix, in one call:
+    the first round drafts before the first token is chosen."""
     opts = options or GenerationOptions()
     if opts.num_beams > 1 or opts.do_sample:
         raise ValueError("speculative decoding is greedy: num_beams=1, do_sample=False")
-    eos, limit = special.eos_id, opts.max_new_tokens
+    limit = opts.max_new_tokens
     out: list[list[int]] = [[] for _ in protos]
     lookups = [Lookup(p) for p in protos]
-    first = process_logits(stepper.first(), out, 0, special, opts).argmax(axis=-1)  # (B,)
-    for b, tok in enumerate(first):
-        if tok != eos:
-            out[b].append(int(tok))
-    rows = [b for b in range(len(protos)) if first[b] != eos and len(out[b]) < limit]
-    if len(rows) < len(protos) and rows:
-        stepper.reorder(np.array(rows))
+    rows = list(range(len(protos)))
+    if getattr(stepper, "drafts_first", False):
+        guesses = [lookups[b].proto[: min(max_draft, limit)] for b in rows]
+        block = _block([special.bos_id] * len(rows), guesses, special.pad_id)
+        rows = _advance(stepper, stepper.first_block(block), rows, guesses, out, special, opts)
+    else:
+        first = process_logits(stepper.first(), out, 0, special, opts).argmax(axis=-1)  # (B,)
+        for b, tok in enumerate(first):
+            if tok != special.eos_id:
+                out[b].append(int(tok))
+        rows = [b for b in rows if first[b] != special.eos_id and len(out[b]) < limit]
+        if len(rows) < len(protos) and rows:
+            stepper.reorder(np.array(rows))
     while rows:
         guesses = [lookups[b].draft(out[b], min(max_draft, limit - len(out[b]))) for b in rows]
-        width = 1 + max(len(g) for g in guesses)
-        block = np.full((len(rows), width), special.pad_id, dtype=np.int64)  # (R, W)
-        for i, (b, guess) in enumerate(zip(rows, guesses, strict=True)):
-            block[i, : 1 + len(guess)] = [out[b][-1], *guess]
-        if width == 1:  # no row has a draft: a plain step (the one-token graph)
+        block = _block([out[b][-1] for b in rows], guesses, special.pad_id)  # (R, W)
+        if block.shape[1] == 1:  # no row has a draft: a plain step (the one-token graph)
             logits = stepper.next(block[:, 0])[:, None]  # (R, 1, V)
         else:
             logits = stepper.verify(block)  # (R, W, V)
-        going: dict[int, list[int]] = {}  # row position -> its greedy run
-        for i, (b, guess) in enumerate(zip(rows, guesses, strict=True)):
-            run = greedy_run(logits[i], out[b], guess, special, opts)
-            room = limit - len(out[b])
-            if eos in run or len(run) >= room:  # finished: every verified token counts
-                out[b] += run[: min(room, run.index(eos) if eos in run else len(run))]
-            else:
-                going[i] = run
-        if not going:
-            break
-        cut = min(len(run) for run in going.values())  # block positions every row keeps
-        if cut < width:
-            stepper.keep(cut)
-        for i, run in going.items():
-            out[rows[i]] += run[:cut]  # accepted guesses, then the next (unfed) token
-        if len(going) < len(rows):
-            stepper.reorder(np.array(sorted(going)))
-        rows = [rows[i] for i in sorted(going)]
+        rows = _advance(stepper, logits, rows, guesses, out, special, opts)
     return out
+
+
+def _block(last: list[int], guesses: list[list[int]], pad_id: int) -> np.ndarray:
+    """Each row's unfed token then its draft, right-padded: (R, 1 + longest draft)."""
+    width = 1 + max(len(g) for g in guesses)
+    block = np.full((len(last), width), pad_id, dtype=np.int64)  # (R, W)
+    for i, (tok, guess) in enumerate(zip(last, guesses, strict=True)):
+        block[i, : 1 + len(guess)] = [tok, *guess]
+    return block
+
+
+def _advance(
+    stepper: DraftStepper, logits: np.ndarray, rows: list[int], guesses: list[list[int]],
+    out: list[list[int]], special: SpecialTokens, opts: GenerationOptions,
+) -> list[int]:  # fmt: skip
+    """One verified block (logits (R, W, V)): every row's greedy run is appended to ``out``
+    (all of it for a row that meets ``<eos>`` or ``max_new_tokens``, which leaves the batch;
+    the rows going on advance by the shortest run, the state cut back to it). Returns the
+    rows still going."""
+    eos, limit, width = special.eos_id, opts.max_new_tokens, logits.shape[1]
+    going: dict[int, list[int]] = {}  # row position -> its greedy run
+    for i, (b, guess) in enumerate(zip(rows, guesses, strict=True)):
+        run = greedy_run(logits[i], out[b], guess, special, opts)
+        room = limit - len(out[b])
+        if eos in run or len(run) >= room:  # finished: every verified token counts
+            out[b] += run[: min(room, run.index(eos) if eos in run else len(run))]
+        else:
+            going[i] = run
+    if not going:
+        return []
+    cut = min(len(run) for run in going.values())  # block positions every row keeps
+    if cut < width:
+        stepper.keep(cut)
+    for i, run in going.items():
+        out[rows[i]] += run[:cut]  # accepted guesses, then the next (unfed) token
+    if len(going) < len(rows):
+        stepper.reorder(np.array(sorted(going)))
+    return [rows[i] for i in sorted(going)]
 
 
 __all__ = [

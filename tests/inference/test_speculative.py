@@ -169,7 +169,10 @@ def _ort_stepper_factory(model, folder: Path):
         state_names=[n for layer in info["state"] for n in layer["names"]],
         verify_max_tokens=info["verify"]["max_tokens"],
         truncatable=all(layer["kind"] == "KVCache" for layer in info["state"]),
+        prefill_block_file=bool(info.get("prefill_block")),
     )
+    if backend.prefill_block_file:
+        backend.prefill_block = session("decoder_prefill_block.onnx")
     return lambda emb, proto: OrtStepper(
         backend, emb.numpy(), None if proto is None else proto.numpy()
     )
@@ -191,10 +194,35 @@ def test_onnxruntime_speculative_equals_plain_greedy(name, tmp_path):
         ref = plain_generate(TorchStepper(model, emb, True, proto), 4, SPECIAL, opts)
         assert plain_generate(stepper(emb, proto), 4, SPECIAL, opts) == ref
         assert speculative.generate(stepper(emb, proto), _drafts(ref), SPECIAL, opts) == ref
+        if stepper(emb, proto).drafts_first:  # the first round without its prefill too
+            no_block = stepper(emb, proto)
+            no_block.drafts_first = False
+            assert speculative.generate(no_block, _drafts(ref), SPECIAL, opts) == ref
+
+
+def test_block_prefill_equals_prefill_then_verify(tmp_path):
+    """``decoder_prefill_block.onnx`` (an editing decoder with attention caches only):
+    the logits of <bos> and a draft, and the state after them, are those of the prefill
+    then a verify of the draft; keep() cuts its state back like a verify's."""
+    model = _decoder("ret_edit_v1")
+    stepper = _ort_stepper_factory(model, tmp_path)
+    emb, proto = _inputs(model, 3)
+    block = np.random.default_rng(0).integers(3, V, (3, 6))
+    block[:, 0] = SPECIAL.bos_id
+    fused, split = stepper(emb, proto), stepper(emb, proto)
+    assert fused.drafts_first
+    got = fused.first_block(block)  # (B, W, V)
+    want = np.concatenate([split.first()[:, None], split.verify(block[:, 1:])], axis=1)
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
+    assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(fused.state, split.state, strict=True))
+    fused.keep(2), split.keep(1)  # <bos> + one draft token == one verified token
+    assert [s.shape for s in fused.state] == [s.shape for s in split.state]
+    tokens = block[:, 2]
+    assert np.abs(fused.next(tokens) - split.next(tokens)).max() < 1e-4
 
 
 # -- the backend's dispatch -----------------------------------------------------------------
-def test_backend_generate_speculates_only_greedy_small_batches_with_prototypes(monkeypatch):
+def test_backend_generate_speculates_greedy_prototype_batches_in_groups(monkeypatch):
     from celltext.inference.torch_backend import TorchBackend
 
     system = SimpleNamespace(decoder=_decoder("ret_edit_v1"), core=torch.nn.Identity(), dim=384)
@@ -212,12 +240,15 @@ def test_backend_generate_speculates_only_greedy_small_batches_with_prototypes(m
     ref = plain_generate(TorchStepper(system.decoder, emb, True, proto), 3, SPECIAL, greedy)
     assert backend.generate(emb.numpy()[:2], proto.numpy()[:2], greedy) == ref[:2]
     assert len(calls) == 1
-    assert backend.generate(emb.numpy(), proto.numpy(), greedy) == ref  # 3 rows > 2: plain
+    assert backend.generate(emb.numpy(), proto.numpy(), greedy) == ref  # 3 rows: groups 2 + 1
+    assert len(calls) == 3
     backend.generate(emb.numpy()[:2], None, greedy)  # no prototype: plain
     backend.generate(emb.numpy()[:2], proto.numpy()[:2], GenerationOptions(num_beams=2))
     rng = np.random.default_rng(0)
     backend.generate(emb.numpy()[:2], proto.numpy()[:2], GenerationOptions(do_sample=True), rng)
-    assert len(calls) == 1
+    plain = TorchBackend(system, None, speculative=0)
+    assert plain.generate(emb.numpy(), proto.numpy(), greedy) == ref
+    assert len(calls) == 3
 
 
 # -- the shipped model, on both backends ------------------------------------------------------

@@ -205,9 +205,11 @@ class PrefixDecoder(nn.Module):
         input_ids: torch.Tensor,
         state: DecoderState,
         emb: torch.Tensor | None = None,
+        all_positions: bool = False,
         **prefix: Any,
     ) -> torch.Tensor:
-        """Feed ``input_ids`` (B, L) after ``state``; return the last position's logits (B, V).
+        """Feed ``input_ids`` (B, L) after ``state``; return the last position's logits (B, V)
+        (``all_positions``: every fed token's, (B, L, V)).
 
         The first call (``state.pos == 0``) must pass ``emb`` (and any ``prefix`` inputs of
         :meth:`embed_prefix`) to feed the prefix.
@@ -221,7 +223,7 @@ class PrefixDecoder(nn.Module):
             x = torch.cat([self.embed_prefix(emb, **prefix), x], dim=1)  # (B, K'+L, d)
         h = self._layers_forward(x, state)
         state.pos += x.shape[1]
-        return self.logits(h[:, -1])
+        return self.logits(h[:, -input_ids.shape[1] :] if all_positions else h[:, -1])
 
     # ``decoder.generate(emb, max_new_tokens=48, num_beams=1, do_sample=False, ...)`` is
     # :func:`celltext.models.stepper.generate` with this decoder as ``model``: token
