@@ -6,17 +6,20 @@ networks' calls alone, timed in the same process on the same questions just befo
 
 - ``teacher_pass``: one run of the teacher network over an already tokenised question;
 - ``index_scan``: one scan of the phrase bank (the (N, D) question matrix times a query,
-  then the argmax), what every retrieval costs at least;
+  then the argmax); ``index_search``: the bank's own look-up of the nearest question (its
+  HNSW graph where it has one, :mod:`celltext.ann`; else the same scan), what every
+  retrieval costs at least;
 - ``core_call``: one call of the core;
 - ``decoder_call``: one decoder call, the prefill (K soft tokens and ``<bos>``), the least a
-  decode costs; ``decoder_edit_call`` the same with a prototype (decoders that edit: what a
-  copied prototype costs besides its one verify call, see
-  :mod:`celltext.inference.speculative`); ``decoder_step``: one more token.
+  decode costs; ``decoder_edit_call`` the first call with a prototype (decoders that edit:
+  the block prefill of the prototype as the draft where the export has it, all a copied
+  prototype costs, see :mod:`celltext.inference.speculative`; else the prefill);
+  ``decoder_step``: one more token.
 
 Each is a latency summary (ms, batch 1, after a warm-up). The floor of a stage adds the calls
 it cannot avoid (:func:`stage_floors`: ``retrieval`` = teacher pass + index scan,
 ``generative`` = teacher pass + core call + decoder call, ``end_to_end`` = teacher pass +
-index scan + core call + one decoder call, with a prototype when the decoder edits), and
+index search + core call + one decoder call, with a prototype when the decoder edits), and
 :func:`shares` gives each stage's part of the end-to-end time.
 """
 
@@ -76,6 +79,7 @@ def measure_floors(
     if index is not None:
         matrix = index.question_embs  # (N, D)
         out["index_scan"] = _timed(list(q_embs), lambda q: int(np.argmax(matrix @ q)))
+        out["index_search"] = _timed(list(q_embs), lambda q: index.top_questions(q[None], 1))
     if predictor is None or predictor.backend is None:
         return out
     backend = predictor.backend
@@ -90,7 +94,7 @@ def measure_floors(
         protos = list(predictor.decoding.proto_ids(texts)[:, None])  # (1, P) each
         out["decoder_edit_call"] = _timed(
             [lambda e=e, p=p: backend.stepper(e, p) for e, p in zip(embs, protos, strict=True)],
-            lambda st: st.first(),
+            lambda st: _first_edit_call(st, backend.special),
             device,
         )
     out["decoder_step"] = _timed(
@@ -99,6 +103,15 @@ def measure_floors(
         device,
     )
     return out
+
+
+def _first_edit_call(stepper: Any, special: Any) -> Any:
+    """The first decoder call of a speculative edit: the block prefill with ``<bos>`` and
+    the whole prototype as the draft where the stepper has it, else the prefill."""
+    if not getattr(stepper, "drafts_first", False):
+        return stepper.first()
+    proto = [int(t) for t in stepper.proto[0] if t != special.pad_id]
+    return stepper.first_block(np.array([[special.bos_id, *proto]], dtype=np.int64))
 
 
 def _after_first(backend: Any, emb: np.ndarray, proto: np.ndarray | None) -> tuple[Any, Any]:
@@ -114,7 +127,7 @@ def stage_floors(floors: dict[str, dict[str, float]]) -> dict[str, float]:
     decoder = p50.get("decoder_edit_call", p50.get("decoder_call"))
     parts = {
         "teacher": ["teacher_pass"],
-        "retrieval": ["teacher_pass", "index_scan"],
+        "retrieval": ["teacher_pass", "index_search"],
         "core": ["core_call"],
         "decoder": ["decoder_call"],
         "generative": ["teacher_pass", "core_call", "decoder_call"],
@@ -124,9 +137,9 @@ def stage_floors(floors: dict[str, dict[str, float]]) -> dict[str, float]:
         for stage, calls in parts.items()
         if all(c in p50 for c in calls)
     }
-    if decoder is not None and all(c in p50 for c in ("teacher_pass", "index_scan", "core_call")):
+    if decoder is not None and all(c in p50 for c in ("teacher_pass", "index_search", "core_call")):
         out["end_to_end"] = round(
-            p50["teacher_pass"] + p50["index_scan"] + p50["core_call"] + decoder, 4
+            p50["teacher_pass"] + p50["index_search"] + p50["core_call"] + decoder, 4
         )
     return out
 
