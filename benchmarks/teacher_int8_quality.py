@@ -43,6 +43,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="Checkpoint (default: the shipped model).")
     ap.add_argument("--splits", default=",".join(SPLITS))
+    ap.add_argument("--teachers", default="float32,int8", help="Which paths to evaluate.")
+    ap.add_argument(
+        "--int8-selector",
+        type=Path,
+        default=None,
+        help="A selector fitted on the int8 path (default: the export's, fitted on float32).",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -55,6 +62,8 @@ def main() -> None:
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.inference.options import PredictorConfig
+    from celltext.inference.predictor import Predictor
+    from celltext.inference.selector import AnswerSelector
     from celltext.paths import DEFAULT_RELEASE
     from celltext.registry import resolve_model_ref
     from celltext.registry.checkpoint import load_checkpoint
@@ -69,17 +78,18 @@ def main() -> None:
     )
     systems = {}
     for name, folder in (("float32", src), ("int8", dst)):
+        if name not in args.teachers.split(","):
+            continue
         p = load_predictor(str(folder), fallback=True)
+        selector = p.selector
+        if name == "int8" and args.int8_selector is not None:
+            selector = AnswerSelector.load(args.int8_selector)
         start = time.perf_counter()
         bank = RetrievalIndex.for_release(p.teacher, release, "train")  # by its own teacher
         print(f"{name}: bank ready in {time.perf_counter() - start:.0f} s", flush=True)
-        cfg = p.config.replace(bank={"release": release.version})
-        systems[name] = PredictorSystem(
-            p.with_config(cfg).__class__(
-                p.teacher, p.backend, bank, cfg, p.info, p.selector, p.ranker
-            ),
-            gen,
-        )
+        cfg = p.config.replace(bank={"release": release.version, "split": "train"})
+        served = Predictor(p.teacher, p.backend, bank, cfg, p.info, selector, p.ranker)
+        systems[name] = PredictorSystem(served, gen)
     rows = []
     for split in args.splits.split(","):
         for name, system in systems.items():

@@ -71,10 +71,7 @@ def _ensure_export(backend: str) -> None:
         log.warning("no ONNX export (%s: %s); answering with PyTorch", type(exc).__name__, exc)
 
 
-def _answer_samples(samples: list, backend: str) -> list[dict]:
-    from celltext.inference.factory import load_predictor
-
-    predictor = load_predictor(None, backend=backend)
+def _answer_samples(predictor, samples: list) -> list[dict]:
     predictor.answer([samples[0].question])  # warm-up, so latencies are warm
     rows = []
     for pair in samples:
@@ -96,15 +93,19 @@ def _answer_samples(samples: list, backend: str) -> list[dict]:
     return rows
 
 
-def _eval_summary(release, limit: int) -> dict:
-    """``celltext eval --split test_paraphrase --limit N`` on the shipped model (the
-    production path users get: selector, confidence, abstention)."""
+def _eval_summary(predictor, release, limit: int) -> dict:
+    """``celltext eval --split test_paraphrase --limit N`` scores, of the served predictor
+    itself (the production path users get: selector, confidence, abstention; its own
+    teacher and served phrase bank, which holds no ``test_paraphrase`` pair), so the demo
+    builds one phrase bank, not a second one for PyTorch's teacher."""
     from celltext.evaluation.evaluate import EvalRequest, run_eval
+    from celltext.evaluation.systems import GenerativeSystem, PredictorSystem
 
+    system = PredictorSystem(predictor, GenerativeSystem(predictor, name="default"))
     request = EvalRequest(
         None, "test_paraphrase", limit=limit, latency_samples=8, rank_answers=False
     )
-    report = run_eval(request, release)
+    report = run_eval(request, release, system=system)
     return {"n": report["counts"]["n"], **report["metrics"], "latency_ms": report["latency_ms"]}
 
 
@@ -132,9 +133,12 @@ def demo(
     report: dict = {"release": stats, "teacher_check": _teacher_check(samples[0])}
     has_model = (default_model_dir() / "model.safetensors").exists()
     if has_model:
+        from celltext.inference.factory import load_predictor
+
         _ensure_export(backend)
-        report["answers"] = _answer_samples(samples, backend)
-        report["eval"] = _eval_summary(rel, eval_limit)
+        predictor = load_predictor(None, backend=backend)
+        report["answers"] = _answer_samples(predictor, samples)
+        report["eval"] = _eval_summary(predictor, rel, eval_limit)
     else:
         report["samples"] = [dataclasses.asdict(p) for p in samples[:5]]
     if json_out:

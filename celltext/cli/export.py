@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_json, err_console, fail
+from celltext.inference.export_files import SERVED_TEACHER
 from celltext.paths import DEFAULT_RELEASE
 
 export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
@@ -24,8 +25,14 @@ def onnx(
         "`serve` and `demo` then use instead of PyTorch).",
     ),  # fmt: skip
     model: str | None = typer.Option(None, "--model", "-m", help="Model ref (default: shipped)."),
+    teacher: str = typer.Option(
+        SERVED_TEACHER,
+        "--teacher",
+        help="Teacher precision: int8 (what `ask`/`serve` use: its own phrase bank and "
+        "selector) or float32 (answers as PyTorch does).",
+    ),  # fmt: skip
     int8: bool = typer.Option(
-        False, "--int8", help="Also write a dynamic-int8 variant (<out>-int8)."
+        False, "--int8", help="Also write a dynamic-int8 variant of every graph (<out>-int8)."
     ),
     parity: bool = typer.Option(True, "--parity/--no-parity", help="Compare ORT with PyTorch."),
     split: str = typer.Option(
@@ -41,7 +48,8 @@ def onnx(
     The files are written to a temporary folder beside ``--out`` that replaces it when the
     export is complete, so an interrupted export leaves the previous one as it was."""
     from celltext.cli.inference import set_torch_threads
-    from celltext.export.onnx import check_replaceable, export_model, staged_dir
+    from celltext.export.onnx import export_model
+    from celltext.export.publish import check_replaceable, staged_dir
     from celltext.inference.factory import load_predictor
 
     try:
@@ -55,13 +63,16 @@ def onnx(
     if out is None:
         from celltext.inference.loading import export_dir_for, resolve_ref
 
-        out = export_dir_for(resolve_ref(model))
+        out = export_dir_for(resolve_ref(model), teacher)
     try:
         check_replaceable(out)  # an export replaces the whole folder
     except ValueError as exc:
         raise fail(str(exc), code=2) from exc
     err_console.print(f"exporting {predictor.info.label} to {out}")
-    manifest = export_model(predictor, out)
+    try:
+        manifest = export_model(predictor, out, teacher)
+    except ValueError as exc:  # an unknown --teacher
+        raise fail(str(exc), code=2) from exc
     result = {"out": str(out), "decoder_mode": manifest["decoder"]["mode"],
               "files": sorted(manifest_files(out))}  # fmt: skip
     int8_dir = None

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from celltext.cli.common import JSON_OPTION, emit_fields, emit_json, err_console, fail
+from celltext.paths import DEFAULT_RELEASE
 
 teacher_app = typer.Typer(help="The frozen teacher sentence encoder.", no_args_is_help=True)
 
@@ -108,13 +109,13 @@ def int8(
         None,
         "--out",
         "-o",
-        help="Folder of the int8-teacher export (default: beside the "
-        "model's export, '<export>-teacher-int8').",
+        help="Write the int8-teacher export here (default: the model's served export, "
+        "built if needed).",
     ),
     sentences: int = typer.Option(
         50, "--sentences", help="Release texts the two teachers' embeddings are compared on."
     ),
-    release: str = typer.Option("v1", "--release", "-r", help="Release of those texts."),
+    release: str = typer.Option(DEFAULT_RELEASE, "--release", "-r", help="Release of those texts."),
     quality: bool = typer.Option(
         False,
         "--quality",
@@ -126,25 +127,25 @@ def int8(
     limit: int = typer.Option(300, "--limit", help="Questions of --quality."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Write a copy of the model's ONNX export with the teacher quantised to int8 (dynamic,
-    per-channel weights; its id '<teacher>-int8', so its phrase bank is its own); print the
-    cosine of its embeddings to float32's. Serve or measure it with --model/--onnx DIR."""
+    """Compare the model's export with the int8 teacher (dynamic, per-channel weights; its id
+    '<teacher>-int8', so its phrase bank is its own; the served export) with the float32 one:
+    the cosine of its embeddings to float32's, and with --quality the answers."""
     from celltext.data.release import load_release
-    from celltext.export.onnx import build_export
-    from celltext.export.teacher_int8 import (
-        int8_teacher_export,
-        int8_teacher_quality,
-        sample_texts,
-        teacher_agreement,
-    )
+    from celltext.export.onnx import build_export, export_model
+    from celltext.export.teacher_int8 import int8_teacher_quality, sample_texts, teacher_agreement
+    from celltext.inference.factory import load_predictor
 
     if sentences < 1 or limit < 1:
         raise fail("--sentences and --limit must be >= 1")
     try:
         rel = load_release(release)
-        src = build_export(model)
-        dst = out or src.with_name(f"{src.name}-teacher-int8")
-        manifest = int8_teacher_export(src, dst)
+        src = build_export(model, "float32")
+        if out is None:
+            dst = build_export(model, "int8")
+        else:
+            export_model(load_predictor(model, fallback=False, backend="torch"), out, "int8")
+            dst = out
+        manifest = json.loads((dst / "manifest.json").read_text())
         result = {
             "dir": str(dst),
             "float_dir": str(src),

@@ -30,29 +30,29 @@ exported step is the same code as ``decoder.decode``. Tracing uses the TorchScri
 exporter (``dynamo=False``; the dynamo exporter needs ``onnxscript``).
 
 An export is written into a fresh temporary folder beside the output folder, which it
-replaces only when complete (:func:`staged_dir`): a killed export leaves the previous one
+replaces only when complete (:func:`~celltext.export.publish.staged_dir`): a killed export leaves the previous one
 intact, and no file is ever appended to. :func:`build_export` verifies a cached export
 against its manifest before reusing it and rebuilds it when it is broken.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
-import shutil
 import time
-import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from celltext.inference.export_files import FORMAT_VERSION, MANIFEST, SELF_HASH, manifest_hash
+from celltext.export.publish import staged_dir, write_manifest
+from celltext.inference.export_files import (
+    FORMAT_VERSION,
+    SELECTOR_FILES,
+    SERVED_TEACHER,
+    TEACHER_PRECISIONS,
+)
 from celltext.inference.selector import SELECTOR_FILE
 
 log = logging.getLogger(__name__)
@@ -335,25 +335,35 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
     return info
 
 
-def export_model(predictor, out: str | Path) -> dict[str, Any]:
+def export_model(predictor, out: str | Path, teacher: str = "float32") -> dict[str, Any]:
     """Export a loaded :class:`~celltext.inference.predictor.Predictor` to ``out``, atomically
-    (see :func:`staged_dir`): a killed export leaves ``out`` as it was, and a re-export
-    writes fresh files instead of appending to the old ``teacher.onnx.data``."""
+    (see :func:`~celltext.export.publish.staged_dir`): a killed export leaves ``out`` as it
+    was, and a re-export writes fresh files instead of appending to the old
+    ``teacher.onnx.data``. ``teacher``: ``float32`` (answers as PyTorch does) or ``int8``
+    (:func:`~celltext.export.teacher_int8.quantize_export_teacher`; the selector fitted for
+    it, ``selector_int8.json`` beside the checkpoint, where there is one)."""
     if predictor.retrieval_only:
         raise ValueError("the retrieval baseline has no network to export")
+    if teacher not in TEACHER_PRECISIONS:
+        raise ValueError(f"teacher must be one of {', '.join(TEACHER_PRECISIONS)}, not {teacher!r}")
     with staged_dir(out) as tmp:
-        return _export_into(predictor, tmp)
+        return _export_into(predictor, tmp, teacher)
 
 
-def _export_into(predictor, out: Path) -> dict[str, Any]:
+def _export_into(predictor, out: Path, teacher: str) -> dict[str, Any]:
     start = time.perf_counter()
     system, tok = predictor.backend.system, predictor.backend.tokenizer
     teacher_info = export_teacher(predictor.teacher, out)
+    if teacher == "int8":
+        from celltext.export.teacher_int8 import quantize_export_teacher
+
+        teacher_info = quantize_export_teacher(out, teacher_info)
     core_info = export_core(system.core, predictor.dim, out)
     decoder_info = export_decoder(system.decoder, predictor.dim, out)
     tok.save(out / "tokenizer.json")
-    if predictor.selector.fitted:
-        predictor.selector.save(out / SELECTOR_FILE)
+    selector = _selector_for(predictor, teacher)
+    if selector.fitted:
+        selector.save(out / SELECTOR_FILE)
     if predictor.ranker is not None:
         predictor.ranker.save(out)
     decoder_info |= {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
@@ -373,97 +383,34 @@ def _export_into(predictor, out: Path) -> dict[str, Any]:
     return write_manifest(out, manifest)
 
 
-# -- atomic publishing ------------------------------------------------------------------------
-# every file an export (+ parity) holds
-EXPORT_SUFFIXES = (".onnx", ".data", ".json", ".md", ".npz")
+def _selector_for(predictor, teacher: str):
+    """The selector to export: the one fitted for ``teacher``'s precision beside the
+    checkpoint (``selector_int8.json``), else the predictor's own (fitted on float32)."""
+    from celltext.inference.selector import AnswerSelector
+
+    path = Path(predictor.info.path or ".") / SELECTOR_FILES[teacher]
+    if teacher != "float32" and path.is_file():
+        return AnswerSelector.load(path)
+    if teacher != "float32":
+        log.warning("no %s beside the checkpoint: exporting the float32 teacher's selector",
+                    SELECTOR_FILES[teacher])  # fmt: skip
+    return predictor.selector
 
 
-@contextlib.contextmanager
-def staged_dir(out: str | Path) -> Iterator[Path]:
-    """A fresh sibling folder of ``out`` to write into (same filesystem); when the block
-    succeeds it replaces ``out`` by renames, on any failure it is removed and ``out`` stays
-    as it was. Runs under a lock beside ``out``, which also clears temporary folders left by
-    killed runs. An existing ``out`` must look like an export: a folder holding anything
-    else is refused with ``ValueError`` rather than deleted."""
-    from filelock import FileLock
-
-    out = Path(out)
-    check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out.parent / f".{out.name}.lock")):
-        for stale in out.parent.glob(f".tmp-{'?' * 8}-{out.name}"):  # killed runs' (locked)
-            log.warning("removing %s, left by an interrupted export", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = _temp_name(out)
-        tmp.mkdir()
-        try:
-            yield tmp
-            _replace_dir(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def check_replaceable(out: Path) -> None:
-    """Raise ``ValueError`` unless ``out`` is absent, empty or holds only export files."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file, not a folder for an ONNX export")
-    if out.is_dir():
-        foreign = [p.name for p in out.iterdir() if not _export_file(p)]
-        if foreign:
-            raise ValueError(
-                f"refusing to replace {out}: it is not an ONNX export (it holds {foreign[0]}); "
-                "choose a new or empty folder"
-            )
-
-
-def _temp_name(out: Path) -> Path:
-    return out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")
-
-
-def _export_file(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink() and path.name.endswith(EXPORT_SUFFIXES)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Put folder ``src`` at ``dst``: a rename, the old ``dst`` moved aside first (a folder
-    cannot be renamed over a non-empty one) and deleted after."""
-    if not dst.exists():
-        src.rename(dst)
-        return
-    old = _temp_name(dst)
-    dst.rename(old)
-    src.rename(dst)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write ``manifest.json`` with the sha256 of every file in ``out`` and of itself
-    (checked on load by :func:`celltext.inference.export_files.verify_export`); return it."""
-    files = {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(out.iterdir())
-        if p.is_file() and p.name != MANIFEST
-    }
-    full = {k: v for k, v in manifest.items() if k != SELF_HASH} | {"files": files}
-    full[SELF_HASH] = manifest_hash(full)
-    (out / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
-    return full
-
-
-def build_export(ref: str | None = None) -> Path:
-    """The export of ``ref`` (default: the shipped model) at
+def build_export(ref: str | None = None, teacher: str = SERVED_TEACHER) -> Path:
+    """The export of ``ref`` (default: the shipped model) with the ``teacher`` precision at
     :func:`~celltext.inference.loading.export_dir_for`, verified against its manifest before
     it is reused; built now (atomically, :func:`export_model`) if it is missing or broken."""
     from celltext.inference.export_files import ExportIntegrityError, verify_export
     from celltext.inference.factory import load_predictor
     from celltext.inference.loading import export_dir_for, resolve_ref
 
-    out = export_dir_for(resolve_ref(ref))
+    out = export_dir_for(resolve_ref(ref), teacher)
     if out.exists():
         try:
             verify_export(out)
             return out
         except ExportIntegrityError as exc:
             log.warning("cached ONNX export is broken, rebuilding it: %s", exc)
-    export_model(load_predictor(ref, fallback=False, backend="torch"), out)
+    export_model(load_predictor(ref, fallback=False, backend="torch"), out, teacher)
     return out

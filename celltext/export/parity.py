@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from celltext.export.onnx import MANIFEST, write_manifest
+from celltext.export.publish import write_manifest
+from celltext.inference.export_files import MANIFEST
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """An export with the int8 teacher (:mod:`celltext.teacher.int8`), its agreement with the
 float32 teacher, and the quality of the answers it serves.
 
-:func:`int8_teacher_export` copies an export (:mod:`celltext.export.onnx`) with
-``teacher.onnx`` quantised to int8 and the teacher's id changed to ``<id>-int8``; everything
-that serves an export (``celltext ask/serve --model DIR``, ``celltext bench --onnx DIR``)
-then embeds the questions *and* builds its phrase bank with the int8 teacher (the bank's
-cache key holds the teacher id). :func:`teacher_agreement` compares the two teachers'
+:func:`quantize_export_teacher` turns the ``teacher.onnx`` of an export being written
+(:func:`celltext.export.onnx.export_model` with ``teacher="int8"``, the served export) into
+int8 and changes the teacher's id to ``<id>-int8``; everything that serves that export
+(``celltext ask/serve``, ``celltext bench``) then embeds the questions *and* builds its
+phrase bank with the int8 teacher (the bank's cache key holds the teacher id). :func:`teacher_agreement` compares the two teachers'
 embeddings of the same texts; :func:`int8_teacher_quality` answers a release split with
 PyTorch, the float export and the int8 one (:func:`celltext.export.parity.parity_report`:
 identical answers, served answers, semantic similarity to the references by the float
@@ -19,29 +19,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from celltext.export.onnx import staged_dir, write_manifest
-from celltext.inference.export_files import MANIFEST, SELF_HASH, verify_export
 from celltext.teacher.int8 import QUANTIZATION, agreement, int8_id, quantize_teacher
 
 TEACHER_FILE = "teacher.onnx"
-NOT_COPIED = (MANIFEST, "parity.json", "parity.md")  # the parity report is the float export's
 
 
-def int8_teacher_export(src: str | Path, dst: str | Path) -> dict[str, Any]:
-    """Write ``dst``: the export ``src`` (verified first) with its teacher quantised to int8
-    and renamed (``<id>-int8``); atomically, like every export. Returns the new manifest."""
-    src = Path(src)
-    manifest = verify_export(src)
-    teacher = dict(manifest["teacher"])
+def quantize_export_teacher(folder: Path, teacher: dict[str, Any]) -> dict[str, Any]:
+    """Quantise the float32 ``teacher.onnx`` being exported into ``folder`` (its manifest
+    entry ``teacher``) to int8 in place; returns the entry of the int8 teacher (its id
+    ``<id>-int8``, the float teacher's id and the quantisation)."""
     data = teacher.get("external_data")
-    with staged_dir(dst) as tmp:
-        for path in sorted(src.iterdir()):
-            if path.is_file() and path.name not in (*NOT_COPIED, TEACHER_FILE, data):
-                shutil.copy2(path, tmp / path.name)
-        quantize_teacher(src / TEACHER_FILE, tmp / TEACHER_FILE, data)
-        teacher.update(id=int8_id(teacher["id"]), float_id=teacher["id"], quantized=QUANTIZATION)
-        body = {k: v for k, v in manifest.items() if k not in ("files", SELF_HASH)}
-        return write_manifest(tmp, body | {"teacher": teacher})
+    staged = folder / ".int8"
+    staged.mkdir()
+    try:
+        quantize_teacher(folder / TEACHER_FILE, staged / TEACHER_FILE, data)
+        for path in staged.iterdir():
+            path.replace(folder / path.name)  # over the float32 graph and its weights
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return teacher | {"id": int8_id(teacher["id"]), "float_id": teacher["id"],
+                      "quantized": QUANTIZATION}  # fmt: skip
 
 
 def sample_texts(release: Any, n: int, split: str = "test_paraphrase") -> list[str]:
@@ -88,7 +85,7 @@ def int8_teacher_quality(
         p = load_predictor(str(folder), fallback=False)
         bank = RetrievalIndex.for_release(p.teacher, release, "train")  # by its own teacher
         cfg = p.config.replace(fallback={"enabled": True}, bank={"release": release.version})
-        onnx[name] = Predictor(p.teacher, p.backend, bank, cfg, p.info, p.selector)
+        onnx[name] = Predictor(p.teacher, p.backend, bank, cfg, p.info, p.selector, p.ranker)
     torch_pred = load_predictor(
         ref, config=onnx["onnx"].config, bank=onnx["onnx"].bank, backend="torch"
     )
@@ -99,4 +96,6 @@ def int8_teacher_quality(
     return report
 
 
-__all__ = ["int8_teacher_export", "int8_teacher_quality", "sample_texts", "teacher_agreement"]
+__all__ = [
+    "int8_teacher_quality", "quantize_export_teacher", "sample_texts", "teacher_agreement",
+]  # fmt: skip

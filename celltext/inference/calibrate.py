@@ -24,6 +24,7 @@ serving builds it and labelled correct when its teacher cosine to the reference 
 scaling and the abstention threshold.
 
     python -m celltext.inference.calibrate --model models/default      # writes selector.json
+    python -m celltext.inference.calibrate --teacher int8   # selector_int8.json (served export)
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ from typing import Any
 import numpy as np
 
 from celltext.index import unit_rows
+from celltext.inference.export_files import SELECTOR_FILES, TEACHER_PRECISIONS
 from celltext.inference.ranking import dev_subject, dev_template
 from celltext.inference.selector import (
     CORRECT_AT,
-    SELECTOR_FILE,
     AnswerSelector,
     expected_calibration_error,
     fit_selector,
@@ -181,26 +182,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--release", default=DEFAULT_RELEASE)
     parser.add_argument("--seen", type=int, default=1200, help="re-asked train questions")
     parser.add_argument("--val", type=int, default=400, help="val questions")
-    parser.add_argument("--out", default=None, help=f"where to write (default: {SELECTOR_FILE} "
-                        "in the model directory)")  # fmt: skip
+    parser.add_argument(
+        "--teacher",
+        default="float32",
+        choices=TEACHER_PRECISIONS,
+        help="fit it for this teacher: float32 (PyTorch and the float32 "
+        "export) or int8 (the served export, answered through onnxruntime)",
+    )
+    parser.add_argument("--out", default=None, help="where to write (default: selector.json, "
+                        "or selector_int8.json, in the model directory)")  # fmt: skip
     args = parser.parse_args(argv)
     from celltext.data.release import load_release
-    from celltext.inference.loading import load_components, resolve_ref
+    from celltext.inference.loading import resolve_ref
     from celltext.inference.options import BankConfig, PredictorConfig
-    from celltext.inference.predictor import Predictor
 
     release = load_release(args.release)
     config = PredictorConfig(bank=BankConfig(release=args.release, split="train"))
-    # the selector being refitted is not loaded: it may be stale (another feature set)
-    parts = load_components(args.model, config, with_selector=False)
-    predictor = Predictor.from_parts(parts, config)
+    predictor = _unfitted_predictor(args.model, config, args.teacher)
     selector, report = calibrate(
         predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
     )
-    out = Path(args.out) if args.out else resolve_ref(args.model) / SELECTOR_FILE
+    out = Path(args.out) if args.out else resolve_ref(args.model) / SELECTOR_FILES[args.teacher]
     selector.save(out)
     sys.stdout.write(json.dumps({"selector": str(out), **report}, indent=2) + "\n")
     return 0
+
+
+def _unfitted_predictor(ref, config, teacher: str):
+    """The model ``ref`` without a selector (the one being refitted is not loaded: it may be
+    stale), with the train bank of ``config``'s release: on PyTorch for ``float32``, through
+    its built export with the int8 teacher for ``int8`` (``celltext export onnx``)."""
+    from celltext.inference.loading import export_dir_for, load_bank, load_components, resolve_ref
+    from celltext.inference.onnx_backend import load_export
+    from celltext.inference.predictor import Predictor
+
+    if teacher == "float32":
+        return Predictor.from_parts(load_components(ref, config, with_selector=False), config)
+    folder = export_dir_for(resolve_ref(ref), teacher)
+    if not folder.is_dir():
+        where = "" if ref is None else f" --model {ref}"
+        raise SystemExit(
+            f"no {teacher} export yet: `celltext export onnx --teacher {teacher}{where}`"
+        )
+    parts = load_export(folder)
+    bank = load_bank(parts.teacher, config, required=True)
+    return Predictor(parts.teacher, parts.backend, bank, config, parts.info, None, parts.ranker)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The manifest of an ONNX export: sha256 of every file, verified before anything is loaded.
 
-``manifest.json`` (written by :func:`celltext.export.onnx.write_manifest`) lists the
+``manifest.json`` (written by :func:`celltext.export.publish.write_manifest`) lists the
 sha256 of every file of the export and carries a hash of itself (``manifest_sha256``), as a
 checkpoint's ``metadata.json`` does. :func:`verify_export` recomputes them all and raises
 :class:`ExportIntegrityError` naming the first file that is missing, not listed, outside the
@@ -22,6 +22,16 @@ from celltext.hashing import verify_file_hashes
 
 MANIFEST = "manifest.json"
 SELF_HASH = "manifest_sha256"
+TEACHER_PRECISIONS = ("int8", "float32")
+SERVED_TEACHER = "int8"
+"""The teacher precision of the export that serving builds and uses (``build_export``,
+``make demo``, ``celltext ask/serve`` of a checkpoint): int8 weights
+(:mod:`celltext.teacher.int8`), its own phrase bank and its own selector
+(``selector_int8.json`` beside the checkpoint). ``celltext export onnx --teacher float32``
+writes the float32 one, which answers as PyTorch does."""
+SELECTOR_FILES = {"float32": "selector.json", "int8": "selector_int8.json"}
+"""The checkpoint's selector fitted for each teacher precision."""
+
 FORMAT_VERSION = 4
 """Layout of an export's manifest; 2: the ``predictor`` block is the nested
 :class:`~celltext.inference.options.PredictorConfig` (1 had flat fields); 3: the decoder's

@@ -30,19 +30,24 @@ def is_onnx_export(ref: str | Path) -> bool:
 BACKENDS = ("auto", "torch", "onnx")
 
 
-def export_dir_for(checkpoint: str | Path) -> Path:
-    """Where the ONNX export of ``checkpoint`` lives once built (``celltext export onnx``
-    without ``--out``, or ``make demo``): ``cache_dir()/onnx/<name>-<key>``, the key a hash
-    of the checkpoint's file hashes, of its ``selector.json`` and ``ranker.npz`` and of the
-    export format, so retraining, refitting the selector or the ranker or a new export layout
-    never reuses a stale export."""
-    from celltext.inference.export_files import FORMAT_VERSION
+def export_dir_for(checkpoint: str | Path, teacher: str | None = None) -> Path:
+    """Where the ONNX export of ``checkpoint`` with the ``teacher`` precision (default
+    :data:`~celltext.inference.export_files.SERVED_TEACHER`) lives once built (``celltext
+    export onnx`` without ``--out``, or ``make demo``): ``cache_dir()/onnx/<name>-<key>``,
+    the key a hash of the checkpoint's file hashes, of its selectors and ``ranker.npz``, of
+    the export format and of the precision, so retraining, refitting a selector or the
+    ranker, a new export layout or another teacher never reuses a stale export."""
+    from celltext.inference.export_files import FORMAT_VERSION, SELECTOR_FILES, SERVED_TEACHER
     from celltext.paths import cache_dir
 
     checkpoint = Path(checkpoint)
     h = hashlib.sha256((checkpoint / "metadata.json").read_bytes())
     h.update(f"export format {FORMAT_VERSION}".encode())  # a new layout, a new folder
-    for name in ("selector.json", "ranker.npz"):  # refit or retrained: a new export
+    teacher = teacher or SERVED_TEACHER
+    if teacher != "float32":  # (float32 keeps the key it always had)
+        h.update(f"teacher {teacher}".encode())
+    selectors = {SELECTOR_FILES["float32"], SELECTOR_FILES[teacher]}  # its own, or float's
+    for name in (*sorted(selectors), "ranker.npz"):  # refit or retrained: a new export
         if (checkpoint / name).is_file():
             h.update((checkpoint / name).read_bytes())
     return cache_dir() / "onnx" / f"{checkpoint.resolve().name}-{h.hexdigest()[:16]}"

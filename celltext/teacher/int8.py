@@ -12,9 +12,9 @@ An int8 teacher gives other embeddings, so it is another teacher: its id is the 
 teacher's with :data:`INT8_SUFFIX` (``all-MiniLM-L6-v2-int8``), and the phrase bank, whose
 cache key holds the teacher id (:meth:`celltext.index.RetrievalIndex.for_release`), is built
 with it, so queries and bank are embedded alike. The model's core and decoder are unchanged
-(trained on float32 embeddings). Float32 stays the default; an export with the int8 teacher
-is written by :func:`celltext.export.teacher_int8.int8_teacher_export` (``celltext teacher
-int8``).
+(trained on float32 embeddings). The served export has the int8 teacher
+(:data:`celltext.inference.export_files.SERVED_TEACHER`; ``celltext export onnx --teacher
+float32`` writes the float32 one); ``celltext teacher int8`` compares the two.
 
 Nothing here imports torch or another celltext package (the export imports this module).
 """

@@ -67,7 +67,8 @@ def test_bench_onnx_adds_the_comparison(fitted_ckpt, onnx_dir, release_dir):
     )
     # beside every stage: its share of the end-to-end time and its floor, on both backends
     for side in (out, onnx):
-        assert {"teacher_pass", "index_search", "core_call", "decoder_call"} <= set(side["floors_ms"])
+        calls = {"teacher_pass", "index_search", "core_call", "decoder_call"}
+        assert calls <= set(side["floors_ms"])
         assert all(s["p50"] > 0 for s in side["floors_ms"].values())
         assert set(side["stage_floor_ms"]) == {
             "teacher", "retrieval", "core", "decoder", "generative", "end_to_end"

@@ -83,7 +83,7 @@ def test_a_broken_cached_export_is_rebuilt(fitted_ckpt, export_dir, caplog):
     from celltext.export.onnx import build_export
     from celltext.inference.loading import export_dir_for
 
-    cached = export_dir_for(fitted_ckpt)
+    cached = export_dir_for(fitted_ckpt, "float32")  # the float32 export, as export_dir holds
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(export_dir, cached)
     data = cached / "teacher.onnx.data"
@@ -91,7 +91,7 @@ def test_a_broken_cached_export_is_rebuilt(fitted_ckpt, export_dir, caplog):
     with pytest.raises(ExportIntegrityError, match="teacher.onnx.data: sha256 mismatch"):
         verify_export(cached)
     with caplog.at_level(logging.WARNING, logger="celltext.export.onnx"):
-        assert build_export(str(fitted_ckpt)) == cached
+        assert build_export(str(fitted_ckpt), "float32") == cached
     assert "rebuilding" in caplog.text and "sha256 mismatch" in caplog.text
     verify_export(cached)
     assert _sizes(cached)["teacher.onnx.data"] == _sizes(export_dir)["teacher.onnx.data"]

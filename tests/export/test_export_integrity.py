@@ -37,7 +37,7 @@ def _truncate(path) -> None:
 
 def _rewrite_manifest(folder) -> None:
     """Re-hash the folder as an exporter would (the damage is then hash-consistent)."""
-    from celltext.export.onnx import write_manifest
+    from celltext.export.publish import write_manifest
 
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest.pop("files")

@@ -11,7 +11,6 @@ import textwrap
 import pytest
 from serving_tiny import PAIRS
 
-from celltext.paths import DEFAULT_RELEASE
 from celltext.export.parity import (
     parity_report,
     quantize_int8,
@@ -20,13 +19,15 @@ from celltext.export.parity import (
 )
 from celltext.inference.factory import load_predictor
 from celltext.inference.onnx_backend import available_providers
+from celltext.paths import DEFAULT_RELEASE
 
 QUESTIONS = [q for q, _ in PAIRS] + ["Who wrote Hamlet?", "Explain gradient clipping."]
 
 
 @pytest.fixture(scope="module")
 def cli_export(fitted_ckpt, teacher, tmp_path_factory):
-    """``celltext export onnx --json`` of the fitted tiny model, parity on a tiny release."""
+    """``celltext export onnx --teacher float32 --json`` of the fitted tiny model (the export
+    that answers as PyTorch does), parity on a tiny release."""
     from serving_tiny import tiny_release
     from typer.testing import CliRunner
 
@@ -37,7 +38,8 @@ def cli_export(fitted_ckpt, teacher, tmp_path_factory):
     out = root / "tiny"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CELLTEXT_RELEASES", str(root / "releases"))
-        args = ["export", "onnx", "--model", str(fitted_ckpt), "--out", str(out), "--json"]
+        args = ["export", "onnx", "--model", str(fitted_ckpt), "--out", str(out), "--json",
+                "--teacher", "float32"]  # fmt: skip
         result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)

@@ -1,6 +1,6 @@
 """The int8 teacher: embeddings within cosine 0.98 of float32 on 50 real sentences, a
-teacher id of its own (so its phrase bank is cached apart), an export that serves, and
-``celltext teacher int8``."""
+teacher id of its own (so its phrase bank is cached apart), an export that serves with the
+selector fitted for it, a served export key of its own, and ``celltext teacher int8``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ from serving_tiny import PAIRS
 from typer.testing import CliRunner
 
 from celltext.data.release import load_release
-from celltext.export.teacher_int8 import (
-    int8_teacher_export,
-    int8_teacher_quality,
-    sample_texts,
-    teacher_agreement,
-)
+from celltext.export.teacher_int8 import int8_teacher_quality, sample_texts, teacher_agreement
 from celltext.inference.export_files import verify_export
 from celltext.inference.factory import load_predictor
 from celltext.inference.onnx_backend import load_export
@@ -25,9 +20,11 @@ from celltext.teacher.int8 import agreement, int8_id, is_int8
 
 
 @pytest.fixture(scope="module")
-def int8_dir(export_dir, tmp_path_factory):
+def int8_dir(fitted_ckpt, teacher, bank, tmp_path_factory):
+    from celltext.export.onnx import export_model
+
     out = tmp_path_factory.mktemp("int8") / "teacher-int8"
-    int8_teacher_export(export_dir, out)
+    export_model(load_predictor(str(fitted_ckpt), teacher=teacher, bank=bank), out, "int8")
     return out
 
 
@@ -57,6 +54,35 @@ def test_the_int8_export_is_smaller_verified_and_its_own_teacher(export_dir, int
     for name in ("core.onnx", "decoder_step.onnx", "decoder_verify.onnx", "tokenizer.json"):
         assert manifest["files"][name] == float_manifest["files"][name]  # only the teacher
     assert manifest["model"] == float_manifest["model"]
+
+
+def test_the_int8_export_takes_the_selector_fitted_for_it(fitted_ckpt, teacher, bank, tmp_path):
+    """``selector_int8.json`` beside the checkpoint is the int8 export's selector; the
+    float32 export keeps ``selector.json``; the served export's cache key follows both."""
+    import shutil
+
+    from celltext.export.onnx import export_model
+    from celltext.inference.loading import export_dir_for
+    from celltext.inference.selector import AnswerSelector
+    from celltext.paths import default_model_dir
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(fitted_ckpt, ckpt)
+    shutil.copy(default_model_dir() / "selector.json", ckpt / "selector.json")  # a fitted one
+    keys = {t: export_dir_for(ckpt, t) for t in ("float32", "int8")}
+    assert keys["float32"] != keys["int8"] and export_dir_for(ckpt) == keys["int8"]
+    own = AnswerSelector.load(ckpt / "selector.json")
+    own.abstain_below = 0.123  # an int8 selector that differs visibly
+    own.save(ckpt / "selector_int8.json")
+    assert export_dir_for(ckpt, "int8") != keys["int8"]  # refitted: a new served export
+    assert export_dir_for(ckpt, "float32") == keys["float32"]
+    pred = load_predictor(str(ckpt), teacher=teacher, bank=bank, backend="torch")
+    for precision, expected in (("int8", 0.123), ("float32", pred.selector.abstain_below)):
+        out = tmp_path / precision
+        export_model(pred, out, precision)
+        assert AnswerSelector.load(out / "selector.json").abstain_below == expected
+    with pytest.raises(ValueError, match="teacher must be one of"):
+        export_model(pred, tmp_path / "bad", "fp16")
 
 
 def test_the_int8_teacher_builds_its_own_phrase_bank(int8_dir, tmp_path, monkeypatch):
