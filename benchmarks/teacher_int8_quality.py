@@ -4,8 +4,9 @@ through the same evaluation as ``celltext eval`` (metrics by the float32 PyTorch
 
     python benchmarks/teacher_int8_quality.py --out docs/results/v3/teacher_int8.json
 
-Builds both exports when missing (``celltext export onnx``; ``celltext teacher int8``);
-the int8 phrase bank is built on first use (about a minute). Prints one row per split and
+Builds both exports when missing (``celltext export onnx --teacher float32|int8``; the int8
+one is the served export, with the selector fitted for it); each phrase bank of the train
+split is built on first use (about a minute). Prints one row per split and
 teacher: semantic similarity, BLEU, served-and-wrong and abstention rates, ECE.
 """
 
@@ -48,7 +49,7 @@ def main() -> None:
         "--int8-selector",
         type=Path,
         default=None,
-        help="A selector fitted on the int8 path (default: the export's, fitted on float32).",
+        help="Another selector for the int8 path (default: the export's own).",
     )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -58,7 +59,6 @@ def main() -> None:
     from celltext.evaluation.heldout import WithHeldout
     from celltext.evaluation.systems import GenerativeSystem, PredictorSystem
     from celltext.export.onnx import build_export
-    from celltext.export.teacher_int8 import int8_teacher_export
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.inference.options import PredictorConfig
@@ -69,10 +69,7 @@ def main() -> None:
     from celltext.registry.checkpoint import load_checkpoint
 
     release = WithHeldout(load_release(DEFAULT_RELEASE))
-    src = build_export(args.model)
-    dst = src.with_name(f"{src.name}-teacher-int8")
-    if not (dst / "manifest.json").exists():
-        int8_teacher_export(src, dst)
+    src, dst = build_export(args.model, "float32"), build_export(args.model, "int8")
     gen = GenerativeSystem.from_checkpoint(
         load_checkpoint(resolve_model_ref(args.model)), PredictorConfig(), name="default"
     )

