@@ -249,10 +249,16 @@ class GenerativeSystem:
         return self.options.to_dict()
 
     def info(self) -> dict[str, Any]:
-        """Architecture names and parameter counts."""
+        """Architecture names and parameter counts (names only for an onnxruntime export,
+        which has no torch modules to count)."""
         from celltext.models.zoo import count_parameters
 
-        m = self.model
+        m = getattr(self.predictor.backend, "system", None)
+        if m is None:
+            info = self.predictor.info
+            return {"kind": "generative", "core": info.core, "decoder": info.decoder,
+                    "teacher": self.teacher.id, "backend": self.predictor.backend.name,
+                    **self.meta}  # fmt: skip
         return {
             "kind": "generative",
             "core": getattr(m, "core_name", type(m.core).__name__),

@@ -90,6 +90,24 @@ def test_onnxruntime_matches_pytorch(exported, bank):
     assert "| onnx | 10 (100.0%) | 0 |" in report_markdown(report)
 
 
+def test_the_demo_summary_scores_the_onnxruntime_predictor(exported, bank, tmp_path, monkeypatch):
+    """``make demo`` evaluates the served predictor itself: an export, no torch modules."""
+    from serving_tiny import tiny_release
+
+    from celltext.cli.demo import _eval_summary
+    from celltext.data.release import load_release
+    from celltext.evaluation.systems import GenerativeSystem
+
+    _, out, _, _ = exported
+    ort_pred = load_predictor(str(out), bank=bank)
+    info = GenerativeSystem(ort_pred).info()
+    assert info["backend"] == "onnxruntime" and info["core"] and info["decoder"]
+    monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
+    release = load_release(str(tiny_release(tmp_path / "releases")))
+    summary = _eval_summary(ort_pred, release, 4)
+    assert summary["n"] == len(release.pairs("test_paraphrase")) and 0.0 <= summary["semantic_similarity"] <= 1.0 + 1e-6
+
+
 def test_edit_decoder_and_beam_search_match_pytorch(teacher, bank, tmp_path):
     """A retrieve-and-edit decoder exports its prototype prefill; edited, plain and beam
     decodes of the same embeddings agree token for token with PyTorch."""
