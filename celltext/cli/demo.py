@@ -181,8 +181,9 @@ def _print_report(report: dict, has_model: bool, eval_limit: int) -> None:
             "unknown_token_rate")  # fmt: skip
     summary = ", ".join(f"{k}={ev[k]:.3f}" for k in keys if k in ev)
     out.print(
-        f"eval on a fixed sample of {ev['n']} test_paraphrase pairs (production path; "
-        f"`celltext eval --split test_paraphrase --limit {eval_limit}`):"
+        f"eval on a fixed sample of {ev['n']} test_paraphrase pairs (the served path, its "
+        "phrase bank of every release fact, which holds no test_paraphrase pair; `celltext "
+        f"eval --split test_paraphrase --limit {eval_limit}` scores PyTorch on the train bank):"
     )
     out.print(f"  {summary}; batch-1 p50 {ev['latency_ms'].get('p50', float('nan')):.0f} ms")
     out.print("Full-split numbers: README 'Results' and docs/PERFORMANCE_ANALYSIS.md.")
