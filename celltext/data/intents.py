@@ -138,6 +138,54 @@ RELEASE_PHRASINGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+CASUAL_PHRASINGS: dict[str, tuple[str, ...]] = {
+    "definition": (
+        "whats {x}", "{x} meaning", "what's {x} exactly", "explain {x} simply", "{x} explained",
+        "what is meant by {x}", "can u explain {x}", "{x} - what is it", "so what is {x}",
+        "eli5 {x}", "meaning of {x} ?", "wat is {x}",
+    ),
+    "acronym": (
+        "{x} = ?", "what's {x} short for", "{x} expansion", "{x} abbrev", "whats {x} stand for",
+        "what do the letters {x} stand for",
+    ),
+    "kind_of": (
+        "is {x} a type of something", "{x} falls under what", "what genre of thing is {x}",
+        "{x} is a kind of what", "what class of things is {x} in",
+    ),
+    "other_name": (
+        "{x} aka", "another way to say {x}", "{x} also called", "different name for {x} ?",
+        "what's {x} otherwise called",
+    ),
+    "purpose": (
+        "{x} used for?", "why would i use {x}", "point of {x}", "whats the point of {x}",
+        "what is {x} meant for",
+    ),
+    "part_of": ("{x} belongs in what", "where does {x} fit, part of what", "{x} part of?"),
+    "function": (
+        "{x} does what", "what is {x} doing", "what's {x} do", "behaviour of {x} ?",
+    ),
+    "example": ("{x} e.g.?", "an instance of {x}", "name one {x}", "{x} for example"),
+    "antonym": ("{x} opposite", "reverse of {x}", "the opposite word of {x}"),
+    "field": ("{x} is from what field", "which area of study is {x}", "{x} - what subject"),
+}  # fmt: skip
+"""Casual frames of the release's question types, written for calibration only (the ranker
+never trains on them, so the selector meets them as it meets a user's own wording): the
+selector's confidence is fitted on questions asked the way people type, not only in the
+release's templates. ``property`` facts (a symbol, an atomic weight) name the property
+asked, so no casual frame asks for them."""
+
+
+def casual_question(qtype: str, subject: str, rng: random.Random) -> str | None:
+    """``subject`` asked for a fact of ``qtype`` in one of :data:`CASUAL_PHRASINGS`, as typed:
+    lowercase half of the time."""
+    frames = CASUAL_PHRASINGS.get(qtype)
+    if not frames:
+        return None
+    name = re.sub(r"\s*\([^)]*\)$", "", subject)
+    question = rng.choice(frames).format(x=name)
+    return question.lower() if rng.random() < 0.5 else question
+
+
 def release_question(qtype: str, subject: str, rng: random.Random) -> str | None:
     """``subject`` asked for a fact of ``qtype`` in one of :data:`RELEASE_PHRASINGS`."""
     frames = RELEASE_PHRASINGS.get(qtype)

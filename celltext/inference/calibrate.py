@@ -48,8 +48,12 @@ from celltext.inference.selector import (
     AnswerSelector,
     expected_calibration_error,
     fit_selector,
+    risk_coverage,
 )
 from celltext.paths import DEFAULT_RELEASE
+
+PARTS = ("seen", "casual", "unseen", "val", "out_of_scope", "open")
+IN_SCOPE = ("seen", "casual")  # known facts: what the in-scope abstention rule counts
 
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"] + ["qu", "xo", "wy"]
 
@@ -73,13 +77,16 @@ def reask(pair, rng: np.random.Generator, keep=None) -> str | None:
 def calibration_set(
     train, val, n_seen: int = 1200, n_val: int = 400, unseen_rate: float = 0.4,
     oos_rate: float = 0.4, seed: int = 0, open_rate: float = 0.15, keep=None,
+    casual_rate: float = 0.0,
 ):  # fmt: skip
     """Rows ``(question, reference or None, hidden subject or None, part)``; ``open_rate``:
     questions of kinds no release fact answers ("Who invented X?", part ``open``), per seen
-    question."""
-    from celltext.data.intents import open_questions
+    question; ``casual_rate``: the seen fact asked again as people type
+    (:data:`~celltext.data.intents.CASUAL_PHRASINGS`, part ``casual``), per seen question."""
+    from celltext.data.intents import casual_question, open_questions
 
     rng = np.random.default_rng(seed)
+    typed = random.Random(seed + 2)
     rows, seen = [], 0
     for i in rng.permutation(len(train)):
         p = train[int(i)]
@@ -88,6 +95,8 @@ def calibration_set(
             continue
         rows.append((question, p.answer, None, "seen"))
         seen += 1
+        if rng.random() < casual_rate and (casual := casual_question(p.qtype, p.subject, typed)):
+            rows.append((casual, p.answer, None, "casual"))
         if rng.random() < unseen_rate:
             rows.append((question, p.answer, p.subject, "unseen"))
         if rng.random() < oos_rate and p.subject.lower() in question.lower():
@@ -135,14 +144,20 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
     return {
         "matrices": {k: np.concatenate(v) for k, v in mats.items()},
         "correct": {k: np.concatenate(v) for k, v in hits.items()},
-        "seen": np.array([r[3] == "seen" for r in rows]),
+        "seen": np.array([r[3] in IN_SCOPE for r in rows]),
         "part": np.array([r[3] for r in rows]),
     }
 
 
-def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed: int = 0, **sizes):
+def calibrate(
+    predictor, train, val, max_in_scope_abstention: float = 0.03, seed: int = 0,
+    max_risk: float | None = None, casual_rate: float = 0.0, **sizes,
+):  # fmt: skip
     """Fit a selector on calibration rows from ``train`` and ``val`` pairs; returns it and
-    a report. ``sizes``: ``n_seen``, ``n_val`` of :func:`calibration_set`."""
+    a report. ``max_risk``: the threshold rule (:func:`~celltext.inference.selector.
+    fit_selector`; None: at most ``max_in_scope_abstention`` of the known facts abstain);
+    ``casual_rate``: typed rewordings per seen question; ``sizes``: ``n_seen``, ``n_val``
+    of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
     keep = None
@@ -151,21 +166,35 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
         train = [p for p in train if dev_subject(p.subject, ranker.dev_fraction)]
         if ranker.dev_templates > 0:
             keep = functools.partial(dev_template, fraction=ranker.dev_templates)
-    rows = calibration_set(train, val, seed=seed, keep=keep, **sizes)
+    rows = calibration_set(train, val, seed=seed, keep=keep, casual_rate=casual_rate, **sizes)
     # the selector scores the served candidates: no reranking, whatever the caller's config
     table = candidate_table(predictor.with_config(decoding={"rerank": {"candidates": 0}}), rows)
     sel = fit_selector(
-        table["matrices"], table["correct"], table["seen"], max_in_scope_abstention, seed
+        table["matrices"],
+        table["correct"],
+        table["seen"],
+        max_in_scope_abstention,
+        seed,
+        max_risk,
     )
     kinds, conf = sel.choose(table["matrices"])
     hit = np.array([table["correct"][k][i] for i, k in enumerate(kinds)])
     abstain = conf < sel.abstain_below
     part = table["part"]
     report = {
-        "questions": {
-            p: int((part == p).sum()) for p in ("seen", "unseen", "val", "out_of_scope", "open")
-        },
+        "questions": {p: int((part == p).sum()) for p in PARTS},
         "ece": expected_calibration_error(conf, hit),
+        "ece_per_part": {
+            p: expected_calibration_error(conf[part == p], hit[part == p])
+            for p in PARTS
+            if (part == p).any()
+        },  # fmt: skip
+        "threshold_rule": "in-scope abstention" if max_risk is None else f"risk <= {max_risk}",
+        "served": {
+            "coverage": float((~abstain).mean()),
+            "risk": float(1 - hit[~abstain].mean()) if (~abstain).any() else 0.0,
+        },
+        "risk_coverage": _curve_points(conf, hit),
         "accuracy_of_chosen": float(hit.mean()),
         "abstain_below": sel.abstain_below,
         "abstention": {p: float(abstain[part == p].mean()) for p in set(part.tolist())},
@@ -176,12 +205,34 @@ def calibrate(predictor, train, val, max_in_scope_abstention: float = 0.03, seed
     return sel, report
 
 
+def _curve_points(conf: np.ndarray, hit: np.ndarray, n: int = 21) -> list[dict[str, float]]:
+    """The risk-coverage curve at ``n`` evenly spaced thresholds (for the report)."""
+    curve = risk_coverage(conf, hit)
+    rows = []
+    for t in np.linspace(0.0, 1.0, n):
+        at = [r for r in curve if r["threshold"] >= t]
+        if at:
+            rows.append({"threshold": round(float(t), 3), **{k: round(at[0][k], 4)
+                         for k in ("coverage", "risk")}})  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fit the answer selector (train + val only).")
     parser.add_argument("--model", default=None, help="model reference (default: shipped)")
     parser.add_argument("--release", default=DEFAULT_RELEASE)
     parser.add_argument("--seen", type=int, default=1200, help="re-asked train questions")
     parser.add_argument("--val", type=int, default=400, help="val questions")
+    parser.add_argument(
+        "--casual-rate",
+        type=float,
+        default=0.0,
+        help="typed rewordings of "
+        "the re-asked questions, per question (CASUAL_PHRASINGS; in scope)",
+    )
+    parser.add_argument("--max-risk", type=float, default=None, help="threshold rule: the "
+                        "lowest at which at most this share of served answers is wrong "
+                        "(default: at most 3%% of the known facts abstain)")  # fmt: skip
     parser.add_argument(
         "--teacher",
         default="float32",
@@ -200,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     config = PredictorConfig(bank=BankConfig(release=args.release, split="train"))
     predictor = _unfitted_predictor(args.model, config, args.teacher)
     selector, report = calibrate(
-        predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen, n_val=args.val
-    )
+        predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen,
+        n_val=args.val, max_risk=args.max_risk, casual_rate=args.casual_rate,
+    )  # fmt: skip
     out = Path(args.out) if args.out else resolve_ref(args.model) / SELECTOR_FILES[args.teacher]
     selector.save(out)
     sys.stdout.write(json.dumps({"selector": str(out), **report}, indent=2) + "\n")

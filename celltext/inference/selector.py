@@ -186,10 +186,13 @@ def fit_selector(
     in_scope: np.ndarray,
     max_in_scope_abstention: float = 0.03,
     seed: int = 0,
+    max_risk: float | None = None,
 ) -> AnswerSelector:
     """Fit on calibration data: per kind, ``matrices[kind]`` (N, F) and ``correct[kind]``
     (N,) 0/1; ``in_scope`` (N,) marks the questions about known subjects. The abstention
-    threshold is the highest that abstains on at most ``max_in_scope_abstention`` of them."""
+    threshold is the highest that abstains on at most ``max_in_scope_abstention`` of them;
+    with ``max_risk``, the lowest at which at most that share of the served answers (every
+    calibration question at or above it) is wrong (:func:`risk_coverage`)."""
     from sklearn.linear_model import LogisticRegression
 
     sel = AnswerSelector()
@@ -211,10 +214,32 @@ def fit_selector(
     platt = LogisticRegression(C=100.0, max_iter=2000).fit(z, hit)
     sel.platt = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     conf = sel.calibrated(raw)
+    if max_risk is not None:
+        curve = risk_coverage(conf, hit)
+        ok = [row["threshold"] for row in curve if row["risk"] <= max_risk]
+        sel.abstain_below = float(min(ok)) if ok else 1.0
+        return sel
     inside = np.sort(conf[in_scope.astype(bool)])
     k = int(math.floor(max_in_scope_abstention * len(inside)))
     sel.abstain_below = float(inside[k]) if len(inside) and k > 0 else 0.0
     return sel
+
+
+def risk_coverage(conf: np.ndarray, correct: np.ndarray) -> list[dict[str, float]]:
+    """For each distinct confidence ``t`` (ascending): the share of questions served at
+    threshold ``t`` (confidence >= t, the coverage) and the share of those served wrongly
+    (the risk)."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    order = np.argsort(-conf, kind="stable")
+    c, hit = conf[order], correct[order]
+    wrong = np.cumsum(1.0 - hit)  # among the first i + 1 (most confident)
+    rows = []
+    for i in range(len(c)):
+        if i + 1 < len(c) and c[i + 1] == c[i]:
+            continue  # ties are served together
+        rows.append({"threshold": float(c[i]), "coverage": (i + 1) / len(c),
+                     "risk": float(wrong[i] / (i + 1))})  # fmt: skip
+    return rows[::-1]
 
 
 def _key(kind: str) -> str:

@@ -16,6 +16,7 @@ from celltext.inference.selector import (
     expected_calibration_error,
     fit_selector,
     reliability,
+    risk_coverage,
     subject_in_question,
 )
 
@@ -62,6 +63,22 @@ def test_abstention_threshold_respects_the_in_scope_budget():
     _, conf = sel.choose(mats)
     assert 0.0 < sel.abstain_below < 1.0
     assert (conf < sel.abstain_below).mean() <= 0.05
+
+
+def test_risk_rule_and_the_risk_coverage_curve():
+    mats, correct, right = _synthetic()
+    sel = fit_selector(mats, correct, np.ones(len(right), bool), max_risk=0.2)
+    kinds, conf = sel.choose(mats)
+    served = conf >= sel.abstain_below
+    assert 0.0 < served.mean() < 1.0 and 1 - right[served].mean() <= 0.2
+    lower = fit_selector(mats, correct, np.ones(len(right), bool), max_risk=0.4).abstain_below
+    assert lower < sel.abstain_below  # more risk allowed: a lower threshold
+    curve = risk_coverage(np.array([0.9, 0.8, 0.8, 0.1]), np.array([1, 1, 0, 0]))
+    assert curve == [
+        {"threshold": 0.1, "coverage": 1.0, "risk": 0.5},
+        {"threshold": 0.8, "coverage": 0.75, "risk": pytest.approx(1 / 3)},  # ties together
+        {"threshold": 0.9, "coverage": 0.25, "risk": 0.0},
+    ]
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):
@@ -123,6 +140,12 @@ def test_calibration_set_reasks_train_facts_in_other_templates():
             assert hidden is not None
     assert reask(P(1), np.random.default_rng(0)) != P(1).question
     assert pseudo_word(np.random.default_rng(1)).isalpha()
+    for p in train:
+        p.qtype = "definition"
+    typed = calibration_set(train, train[:5], n_seen=40, n_val=5, seed=0, casual_rate=1.0)
+    casual = [r for r in typed if r[3] == "casual"]
+    assert len(casual) == 40  # one typed rewording per re-asked fact, the fact's answer
+    assert all(ref is not None and hidden is None and "widget" in q for q, ref, hidden, _ in casual)
 
 
 def test_a_stale_selector_is_refused_with_a_hint_and_not_needed_to_refit(
