@@ -22,7 +22,9 @@ def _build(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
 
 
 def test_every_core_is_registered():
-    assert families("core") == ("cct", "hybrid_cct_mamba", "lattice3d", "mamba", "mlp")
+    assert families("core") == (
+        "cct", "hybrid_cct_mamba", "lattice3d", "mamba", "mlp", "transformer"
+    )  # fmt: skip
     assert {resolve(f, "core").name for f in families("core")} <= set(CORES)
 
 

@@ -10,6 +10,7 @@ from celltext.models.cores.common import CoreModule, MambaStackConfig
 from celltext.models.cores.face import FaceCore, FaceCoreConfig, Lattice3DCoreConfig
 from celltext.models.cores.hybrid import HybridCCTMambaConfig, HybridCCTMambaCore
 from celltext.models.cores.mlp import MLPCore, MLPCoreConfig
+from celltext.models.cores.transformer import TransformerCore, TransformerCoreConfig
 
 __all__ = [
     "CCTCore",
@@ -23,4 +24,6 @@ __all__ = [
     "MLPCore",
     "MLPCoreConfig",
     "MambaStackConfig",
+    "TransformerCore",
+    "TransformerCoreConfig",
 ]
