@@ -322,8 +322,8 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "shipped_answers_test_
 def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatch, tmp_path):
     """The production path's recorded answers (``tests/golden``: edits of real phrase-bank
     prototypes, selector, confidences) with speculative decoding for every batch, on both
-    backends: the first 60 questions in one batch, and 12 one at a time. The plain
-    loop recorded them, so equal answers are equal tokens."""
+    backends: the first 60 questions in one batch (speculative groups of 8 rows), and 12
+    one at a time. The plain loop recorded them, so equal answers are equal tokens."""
     if not (MODEL / "model.safetensors").is_file():
         pytest.skip(f"no shipped model at {MODEL}")
     import json
@@ -333,7 +333,7 @@ def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatc
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
 
-    monkeypatch.setenv("CELLTEXT_SPECULATIVE_ROWS", "1000")
+    monkeypatch.setenv("CELLTEXT_SPECULATIVE_ROWS", "8")  # every row speculates, in groups
     recorded = json.loads(GOLDEN.read_text(encoding="utf-8"))
     release = load_release()
     tests = release.pairs("test_paraphrase")[: len(recorded)]  # the recorded bank, all 150
@@ -345,7 +345,7 @@ def test_shipped_golden_answers_with_every_batch_speculative(teacher, monkeypatc
     served = load_predictor(str(MODEL), teacher=teacher, bank=bank, backend="torch")
     export_model(served, tmp_path / "onnx")
     for pred in (served, load_predictor(str(tmp_path / "onnx"), bank=bank)):
-        assert pred.backend.speculative_rows == 1000
+        assert pred.backend.speculative_rows == 8
         plain = pred.with_config(fallback={"enabled": False})
         rows = zip(questions, pred.answer(questions), plain.answer(questions), strict=True)
         got = [
