@@ -346,7 +346,9 @@ def _safe(name: str) -> str:
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the texts and both embedding matrices, read in place (the arrays' own
+    buffers: no copy of the 150 MB of a release bank, half the time of ``tobytes``)."""
     h = hashlib.sha256()
     for key in ("texts", "q", "a"):
-        h.update(np.ascontiguousarray(arrays[key]).tobytes())
+        h.update(np.ascontiguousarray(arrays[key]))
     return h.hexdigest()
