@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celltext.index import RetrievalIndex
@@ -55,10 +56,13 @@ def load_predictor(
     from celltext.inference.onnx_backend import load_export  # onnxruntime only when used
 
     try:
-        if bank is None and cfg.fallback.enabled:  # a cached bank before the sessions
-            teacher_id = read_manifest(folder)["teacher"]["id"]
-            bank = load_bank(teacher_id, cfg, required=False, build=False)
-        parts = load_export(folder, threads=threads)
+        with ThreadPoolExecutor(1) as pool:  # a cached bank loads while the sessions open
+            pending = None
+            if bank is None and cfg.fallback.enabled:
+                teacher_id = read_manifest(folder)["teacher"]["id"]
+                pending = pool.submit(load_bank, teacher_id, cfg, required=False, build=False)
+            parts = load_export(folder, threads=threads)
+            bank = bank if pending is None else pending.result()
     except (ExportIntegrityError, OSError, KeyError, ValueError) as exc:
         if not _export_chosen_for_the_caller(ref, backend):
             raise
