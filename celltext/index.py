@@ -125,7 +125,6 @@ class RetrievalIndex:
         self.qtypes = None if qtypes is None else list(qtypes)  # what each pair's question asks
         self._tfidf = None
         self._ann: dict[str, Any] = {}  # side -> celltext.ann.HnswSearch
-        self.source_path: Path | None = None  # the cache file it came from (for_release)
 
     @property
     def dim(self) -> int:
@@ -169,13 +168,14 @@ class RetrievalIndex:
         to ~1e-7). ``build=False``: None unless it is cached (``teacher`` may then be just
         the teacher's id, a string: a cached bank loads before any teacher does).
         ``approximate``: search through HNSW graphs cached beside it (:meth:`approximate`)."""
-        index = cls._for_release(teacher, release, split, root, build)
+        index, path = cls._for_release(teacher, release, split, root, build)
         if index is not None and approximate:
-            index.approximate(index.source_path.with_suffix(""))
+            index.approximate(path.with_suffix(""))  # the graphs beside the bank's file
         return index
 
     @classmethod
-    def _for_release(cls, teacher, release, split, root, build) -> RetrievalIndex | None:
+    def _for_release(cls, teacher, release, split, root, build) -> tuple[Any, Path]:
+        """The index (None when not cached and ``build`` is off) and its cache file."""
         from celltext.data.release import load_release
 
         rel = load_release(release, root=root) if isinstance(release, str) else release
@@ -186,17 +186,14 @@ class RetrievalIndex:
         path = cache_dir() / "phrase_bank" / f"{key}.npz"
         if path.exists():
             try:
-                found = cls.load(path)
-                found.source_path = path
-                return found
+                return cls.load(path), path
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("retrieval index cache %s unreadable (%s); rebuilding", path, exc)
         if not build:
-            return None
+            return None, path
         pairs = [pair for part in split.split("+") for pair in rel.pairs(part)]
         log.info("building retrieval index from %d %s pairs of release %s", len(pairs), split, key)
         index = cls.from_release_pairs(pairs, teacher, source=key)
-        index.source_path = path
         try:
             index.save(path)
         except OSError as exc:  # a full disk must not cost the bank: it is built already
@@ -204,7 +201,7 @@ class RetrievalIndex:
                 "phrase bank cache %s could not be written (%s); the bank is kept in memory "
                 "for this process only and will be rebuilt at the next start", path, exc
             )  # fmt: skip
-        return index
+        return index, path
 
     def approximate(self, stem: str | Path) -> None:
         """Search both sides through HNSW graphs stored at ``<stem>.<side>.hnsw`` (built

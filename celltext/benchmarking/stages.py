@@ -109,9 +109,12 @@ def bench_model(gen: Any, predictor: Any, work: Workload) -> StageResults:
     thr["decoder"] = throughput(lambda: gen.decode(coreb), n, work.reps, dev)
     served = getattr(predictor, "predictor", None)  # the Predictor of a PredictorSystem
     if served is not None and served.edits and served.bank is not None:  # production decoder
-        decoding, opts = served.decoding, served.config.decoding
-        protos = [served.bank.answers[r] for r in served.bank.top_questions(q1, 2)[0][:, 0]]
-        protos_b = [served.bank.answers[r] for r in served.bank.top_questions(qb, 2)[0][:, 0]]
+        decoding, opts, bank = served.decoding, served.config.decoding, served.bank
+
+        def prototypes(q_embs: np.ndarray) -> list[str]:  # the nearest known question's answer
+            return [bank.answers[r] for r in bank.top_questions(q_embs, 1)[0][:, 0]]
+
+        protos, protos_b = prototypes(q1), prototypes(qb)
         lat["decoder_edit"] = measure_latency(
             lambda i: decoding.generate(core1[int(i) : int(i) + 1], opts, [protos[int(i)]]), idx
         )

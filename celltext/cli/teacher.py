@@ -133,6 +133,7 @@ def int8(
     from celltext.data.release import load_release
     from celltext.export.onnx import build_export, export_model
     from celltext.export.teacher_int8 import int8_teacher_quality, sample_texts, teacher_agreement
+    from celltext.inference.export_files import read_manifest
     from celltext.inference.factory import load_predictor
 
     if sentences < 1 or limit < 1:
@@ -145,7 +146,7 @@ def int8(
         else:
             export_model(load_predictor(model, fallback=False, backend="torch"), out, "int8")
             dst = out
-        manifest = json.loads((dst / "manifest.json").read_text())
+        manifest = read_manifest(dst)
         result = {
             "dir": str(dst),
             "float_dir": str(src),

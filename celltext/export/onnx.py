@@ -30,9 +30,10 @@ exported step is the same code as ``decoder.decode``. Tracing uses the TorchScri
 exporter (``dynamo=False``; the dynamo exporter needs ``onnxscript``).
 
 An export is written into a fresh temporary folder beside the output folder, which it
-replaces only when complete (:func:`~celltext.export.publish.staged_dir`): a killed export leaves the previous one
-intact, and no file is ever appended to. :func:`build_export` verifies a cached export
-against its manifest before reusing it and rebuilds it when it is broken.
+replaces only when complete (:func:`~celltext.export.publish.staged_dir`): a killed export
+leaves the previous one intact, and no file is ever appended to. :func:`build_export`
+verifies a cached export against its manifest before reusing it and rebuilds it when it is
+broken.
 """
 
 from __future__ import annotations
@@ -314,7 +315,8 @@ def export_decoder(decoder: nn.Module, dim: int, out: Path) -> dict[str, Any]:
         info["max_proto_tokens"] = width
         if all(layer["kind"] == "KVCache" for layer in spec):  # cut back by slicing (keep)
             block = torch.full((2, VERIFY_TRACE_TOKENS), decoder.cfg.bos_id, dtype=torch.long)
-            block_axes = out_axes | {"proto_ids": {0: "batch"}, "block_ids": {0: "batch", 1: "tokens"},
+            block_axes = out_axes | {"proto_ids": {0: "batch"},
+                                     "block_ids": {0: "batch", 1: "tokens"},
                                      "logits": {0: "batch", 1: "tokens"}}  # fmt: skip
             _export(DecoderPrefillBlock(decoder), (emb, proto, block),
                     out / "decoder_prefill_block.onnx", ["emb", "proto_ids", "block_ids"],
@@ -388,12 +390,12 @@ def _selector_for(predictor, teacher: str):
     checkpoint (``selector_int8.json``), else the predictor's own (fitted on float32)."""
     from celltext.inference.selector import AnswerSelector
 
+    if teacher == "float32":
+        return predictor.selector
     path = Path(predictor.info.path or ".") / SELECTOR_FILES[teacher]
-    if teacher != "float32" and path.is_file():
+    if path.is_file():
         return AnswerSelector.load(path)
-    if teacher != "float32":
-        log.warning("no %s beside the checkpoint: exporting the float32 teacher's selector",
-                    SELECTOR_FILES[teacher])  # fmt: skip
+    log.warning("no %s beside the checkpoint: exporting the float32 teacher's selector", path.name)
     return predictor.selector
 
 

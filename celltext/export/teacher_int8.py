@@ -5,16 +5,15 @@ float32 teacher, and the quality of the answers it serves.
 (:func:`celltext.export.onnx.export_model` with ``teacher="int8"``, the served export) into
 int8 and changes the teacher's id to ``<id>-int8``; everything that serves that export
 (``celltext ask/serve``, ``celltext bench``) then embeds the questions *and* builds its
-phrase bank with the int8 teacher (the bank's cache key holds the teacher id). :func:`teacher_agreement` compares the two teachers'
-embeddings of the same texts; :func:`int8_teacher_quality` answers a release split with
-PyTorch, the float export and the int8 one (:func:`celltext.export.parity.parity_report`:
-identical answers, served answers, semantic similarity to the references by the float
-teacher). ``celltext teacher int8`` runs them.
+phrase bank with the int8 teacher (the bank's cache key holds the teacher id).
+:func:`teacher_agreement` compares the two teachers' embeddings of the same texts;
+:func:`int8_teacher_quality` answers a release split with PyTorch, the float export and the
+int8 one (:func:`celltext.export.parity.parity_report`: identical answers, served answers,
+semantic similarity to the references by the float teacher). ``celltext teacher int8`` runs them.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,9 @@ def quantize_export_teacher(folder: Path, teacher: dict[str, Any]) -> dict[str, 
     """Quantise the float32 ``teacher.onnx`` being exported into ``folder`` (its manifest
     entry ``teacher``) to int8 in place; returns the entry of the int8 teacher (its id
     ``<id>-int8``, the float teacher's id and the quantisation)."""
-    data = teacher.get("external_data")
-    staged = folder / ".int8"
-    staged.mkdir()
-    try:
-        quantize_teacher(folder / TEACHER_FILE, staged / TEACHER_FILE, data)
-        for path in staged.iterdir():
-            path.replace(folder / path.name)  # over the float32 graph and its weights
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+    # quantize_teacher stages the int8 graph in a temporary folder and loads it whole
+    # before it writes over the float32 graph and its weights
+    quantize_teacher(folder / TEACHER_FILE, folder / TEACHER_FILE, teacher.get("external_data"))
     return teacher | {"id": int8_id(teacher["id"]), "float_id": teacher["id"],
                       "quantized": QUANTIZATION}  # fmt: skip
 

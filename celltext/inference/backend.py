@@ -108,8 +108,8 @@ class Backend(Protocol):
     ) -> list[list[int]]:
         """Token ids for (B, D) embeddings (editing ``proto_ids`` (B, P) when given):
         :func:`celltext.generation.generate` over this backend's :meth:`stepper`; greedy
-        decoding of at most ``speculative_rows`` rows with prototypes verifies the
-        prototype's tokens as a draft (:func:`celltext.inference.speculative.generate`, the
+        decoding with prototypes verifies the prototype's tokens as a draft, in groups of
+        ``speculative_rows`` rows (:func:`celltext.inference.speculative.generate`, the
         same tokens in fewer decoder calls)."""
         greedy = options.num_beams == 1 and not options.do_sample
         rows = self.speculative_rows

@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "--casual-rate",
         type=float,
         default=0.0,
-        help="typed rewordings of "
-        "the re-asked questions, per question (CASUAL_PHRASINGS; in scope)",
+        help="typed rewordings of the re-asked questions, per question (CASUAL_PHRASINGS)",
     )
     parser.add_argument("--max-risk", type=float, default=None, help="threshold rule: the "
                         "lowest at which at most this share of served answers is wrong "

@@ -105,7 +105,8 @@ def test_the_demo_summary_scores_the_onnxruntime_predictor(exported, bank, tmp_p
     monkeypatch.setenv("CELLTEXT_RELEASES", str(tmp_path / "releases"))
     release = load_release(str(tiny_release(tmp_path / "releases")))
     summary = _eval_summary(ort_pred, release, 4)
-    assert summary["n"] == len(release.pairs("test_paraphrase")) and 0.0 <= summary["semantic_similarity"] <= 1.0 + 1e-6
+    assert summary["n"] == len(release.pairs("test_paraphrase"))
+    assert 0.0 <= summary["semantic_similarity"] <= 1.0 + 1e-6
 
 
 def test_edit_decoder_and_beam_search_match_pytorch(teacher, bank, tmp_path):
