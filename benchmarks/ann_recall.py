@@ -67,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from celltext.data.release import load_release
-    from celltext.evaluation.heldout import WithHeldout
+    from celltext.data.heldout import WithHeldout
     from celltext.index import RetrievalIndex, unit_rows
     from celltext.inference.factory import load_predictor
     from celltext.paths import DEFAULT_RELEASE

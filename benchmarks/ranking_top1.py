@@ -5,8 +5,10 @@
 For every question of ``test_paraphrase`` (the whole split), the held-out paraphrases
 (``data/heldout/paraphrase_<release>.jsonl``) and the answerable questions of the held-out
 natural set, it counts how often the bank row each system picks carries the reference
-answer: retrieval (the nearest known question), the ranker (its choice among the nearest
-``TOP_K``), and whether the reference is among those ``TOP_K`` at all (the ranker's ceiling).
+answer: retrieval (the nearest known question, as typed), the ranker (its choice among the
+nearest ``TOP_K``, on the question as served, typos corrected against the bank, and as
+typed), and whether the reference is among those ``TOP_K`` at all (the ranker's ceiling).
+The natural development set (``dev_natural``, where the threshold is tuned) is reported too.
 Also: how the ranker's null probability separates the natural set's unanswerable questions.
 """
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from celltext.data.release import load_release
-    from celltext.evaluation.heldout import load_heldout
+    from celltext.data.heldout import load_heldout
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.inference.ranking import TOP_K, Ranker
@@ -52,6 +54,9 @@ def main() -> None:
             (q.question, q.answer) for q in load_heldout("heldout_paraphrase", release=rel.version)
         ],
         "heldout_natural_answerable": [(q.question, q.answer) for q in natural if q.answer],
+        "dev_natural_answerable (tuned on)": [
+            (q.question, q.answer) for q in load_heldout("dev_natural") if q.answer
+        ],
     }
     model = Path(args.model).resolve()
     shown = model.relative_to(ROOT) if model.is_relative_to(ROOT) else model
@@ -60,24 +65,26 @@ def main() -> None:
         questions, refs = [r[0] for r in rows], [r[1] for r in rows]
         start = time.perf_counter()
         q = predictor.embed(questions)
-        preds = predictor.core(q)
-        nearest = bank.top_questions(q, k=TOP_K)[0]  # (N, K)
-        ranked = ranker.rank(questions, q, preds, bank)
+        nearest = bank.top_questions(q, k=TOP_K)[0]  # (N, K): retrieval reads them as typed
         pairs = zip(nearest, refs, strict=True)
         hit = np.array([[bank.answers[r] == ref for r in row] for row, ref in pairs])
-        picked = [bank.answers[r] == a for r, a in zip(ranked.rows, refs, strict=True)]
-        report[name] = {
-            "n": len(rows),
-            "retrieval_top1": float(hit[:, 0].mean()),
-            "ranker_top1": float(np.mean(picked)),
-            "reference_in_top_k": float(hit.any(axis=1).mean()),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
+        report[name] = {"n": len(rows), "retrieval_top1": float(hit[:, 0].mean())}
+        read = predictor.read(questions)  # as served: typing errors corrected
+        for key, texts in (("ranker_top1_as_typed", questions), ("ranker_top1", read)):
+            q = predictor.embed(texts)
+            ranked = ranker.rank(texts, q, predictor.core(q), bank)
+            picked = [bank.answers[r] == a for r, a in zip(ranked.rows, refs, strict=True)]
+            report[name][key] = float(np.mean(picked))
+        found = bank.top_questions(predictor.embed(read), k=TOP_K)[0]
+        in_top = [any(bank.answers[r] == a for r in rw) for rw, a in zip(found, refs, strict=True)]
+        report[name]["reference_in_top_k"] = float(np.mean(in_top))
+        report[name]["seconds"] = round(time.perf_counter() - start, 1)
         print(name, report[name], flush=True)
     unanswerable = [q.question for q in natural if not q.answer]
     answerable = [q.question for q in natural if q.answer]
     nulls = {}
     for name, qs in (("unanswerable", unanswerable), ("answerable", answerable)):
+        qs = predictor.read(qs)
         q = predictor.embed(qs)
         nulls[name] = ranker.rank(qs, q, predictor.core(q), bank).null
     report["heldout_natural_null"] = {

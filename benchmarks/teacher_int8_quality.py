@@ -22,6 +22,7 @@ SPLITS = {  # split -> limit (None: all of it)
     "test_unseen": 500,
     "heldout_paraphrase": None,
     "heldout_natural": None,
+    "dev_natural": None,  # the threshold is tuned on it: reported, not a held-out number
     "out_of_scope": None,
 }
 KEYS = ("semantic_similarity", "bleu", "abstention_rate", "calibration_error", "accuracy",
@@ -56,7 +57,7 @@ def main() -> None:
 
     from celltext.data.release import load_release
     from celltext.evaluation.evaluate import EvalRequest, run_eval
-    from celltext.evaluation.heldout import WithHeldout
+    from celltext.data.heldout import WithHeldout
     from celltext.evaluation.systems import GenerativeSystem, PredictorSystem
     from celltext.export.onnx import build_export
     from celltext.index import RetrievalIndex

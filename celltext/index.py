@@ -10,6 +10,9 @@ Ways to find an answer, from best to last resort:
 - ``by_answer``: a predicted answer embedding -> nearest known answer;
 - ``lexical``: TF-IDF over the train questions, for when the teacher itself fails.
 
+``speller`` corrects typing errors in a question against the bank's own words before the
+teacher embeds it (:mod:`celltext.spelling`).
+
 ``search`` is the general top-k over either side, ``top_questions`` the same as arrays;
 :func:`nearest_rows` is the nearest row of any embedding matrix (answer ranking in
 evaluation, retrieve-and-edit prototypes and validation top-1 in training).
@@ -124,6 +127,7 @@ class RetrievalIndex:
         self.subjects = None if subjects is None else list(subjects)
         self.qtypes = None if qtypes is None else list(qtypes)  # what each pair's question asks
         self._tfidf = None
+        self._speller = None
         self._ann: dict[str, Any] = {}  # side -> celltext.ann.HnswSearch
 
     @property
@@ -324,6 +328,16 @@ class RetrievalIndex:
             order = np.lexsort((part, -np.take_along_axis(scores, part, 1)), axis=1)
             rows = np.take_along_axis(part, order, 1)  # (B, k)
         return rows, np.take_along_axis(scores, rows, 1)
+
+    @property
+    def speller(self):
+        """A :class:`~celltext.spelling.Speller` over the bank's own words (its questions,
+        answers and subjects), built on first use (about 0.5 s for 51,000 pairs)."""
+        if self._speller is None:
+            from celltext.spelling import Speller
+
+            self._speller = Speller([*self.questions, *self.answers, *(self.subjects or ())])
+        return self._speller
 
     def lexical(self, questions: Sequence[str]) -> list[Match]:
         """TF-IDF nearest train question (no teacher needed)."""

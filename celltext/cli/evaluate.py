@@ -26,7 +26,8 @@ def eval_command(
         "--split",
         "-s",
         help="train, val, test_paraphrase, test_unseen, or a held-out set: "
-        "heldout_paraphrase, heldout_sentences, out_of_scope (data/heldout).",
+        "heldout_paraphrase, heldout_sentences, out_of_scope, heldout_natural (data/heldout), "
+        "or dev_natural (data/dev: the natural questions thresholds are tuned on).",
     ),
     model: str | None = MODEL_OPTION,
     release: str = RELEASE_OPTION,
@@ -88,7 +89,7 @@ def eval_command(
     from celltext.config import ConfigError
     from celltext.data.schema import SPLITS
     from celltext.evaluation.evaluate import EvalRequest, run_eval
-    from celltext.evaluation.heldout import HELDOUT_SPLITS, WithHeldout
+    from celltext.data.heldout import HELDOUT_SPLITS, WithHeldout
     from celltext.inference.options import DECODE_MODES, PredictorConfig
 
     if split not in (*SPLITS, *HELDOUT_SPLITS):

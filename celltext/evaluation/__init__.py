@@ -8,7 +8,7 @@
   ranking over :mod:`celltext.metrics` (one definition everywhere: training validation,
   evaluation and the serving quality check);
 - :mod:`~celltext.evaluation.evaluate`: the evaluations and ``run_eval``;
-- :mod:`~celltext.evaluation.heldout`: the held-out sets outside the release.
+- the held-out sets outside the release are read by :mod:`celltext.data.heldout`.
 
 Benchmarks (``celltext bench``) are :mod:`celltext.benchmarking`; experiments that train
 models (the ablation, the scaling analysis) are :mod:`celltext.experiments`; the writers

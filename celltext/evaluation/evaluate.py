@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from celltext import metrics as M
+from celltext.data.heldout import NATURAL_SPLITS
 from celltext.evaluation.scoring import (
     aggregate,
     core_scores,
@@ -257,7 +258,7 @@ class EvalRequest:
     """Model reference (checkpoint dir, ``name@alias``, ``name/version``), ``retrieval``
     (the nearest-neighbour baseline) or None (the shipped default model)."""
     split: str
-    """A release split or a held-out set (:mod:`celltext.evaluation.heldout`)."""
+    """A release split or a held-out set (:mod:`celltext.data.heldout`)."""
     fallback: bool = True
     """The production path (quality check, selector, fallback); False: generative only."""
     decoder_only: bool = False
@@ -315,7 +316,7 @@ def _evaluation(request: EvalRequest, release: Any, pairs: Sequence[Any]) -> Cal
     latency_samples, on_progress=...)``."""
     if request.split == OUT_OF_SCOPE:
         return evaluate_out_of_scope
-    if request.split == "heldout_natural" and not request.decoder_only:
+    if request.split in NATURAL_SPLITS and not request.decoder_only:
         from celltext.evaluation.natural import evaluate_natural
 
         return evaluate_natural

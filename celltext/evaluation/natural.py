@@ -1,6 +1,6 @@
 """Evaluation of a split that mixes answerable and unanswerable questions:
-``heldout_natural`` (``data/heldout/natural_v1.jsonl``, see
-:mod:`celltext.evaluation.heldout`).
+``heldout_natural`` (``data/heldout/natural_v1.jsonl``) and ``dev_natural``
+(``data/dev/natural_dev_v1.jsonl``), see :mod:`celltext.data.heldout`.
 
 Answerable rows are scored like ``heldout_paraphrase`` (BLEU, chrF, ROUGE-L, semantic
 similarity ... against the reference, on the system's best guess, reported with the prefix
@@ -24,10 +24,8 @@ from typing import Any
 import numpy as np
 
 from celltext import metrics as M
-from celltext.evaluation.heldout import OUT_OF_SCOPE_DOMAIN, is_answerable
+from celltext.data.heldout import OUT_OF_SCOPE_DOMAIN, is_answerable
 from celltext.evaluation.scoring import aggregate, mixed_selective_metrics, rounded, score_items
-
-NATURAL_SPLIT = "heldout_natural"
 
 
 def _latency(system: Any, questions: Sequence[str], warmup: int = 2) -> dict[str, float]:

@@ -25,6 +25,12 @@ scaling and the abstention threshold.
 
     python -m celltext.inference.calibrate --model models/default      # writes selector.json
     python -m celltext.inference.calibrate --teacher int8   # selector_int8.json (served export)
+
+``--threshold-on dev_natural`` then moves the abstention threshold to the lowest at which at
+most ``--served-risk`` (default 5%) of the answers served to the hand-written natural
+questions of ``data/dev`` are wrong (:func:`threshold_on_natural`): the selector's
+probabilities come from the calibration set, the threshold from questions typed as people
+type. The held-out sets are refused.
 """
 
 from __future__ import annotations
@@ -77,23 +83,28 @@ def reask(pair, rng: np.random.Generator, keep=None) -> str | None:
 def calibration_set(
     train, val, n_seen: int = 1200, n_val: int = 400, unseen_rate: float = 0.4,
     oos_rate: float = 0.4, seed: int = 0, open_rate: float = 0.15, keep=None,
-    casual_rate: float = 0.0,
+    casual_rate: float = 0.0, typed_rate: float = 0.0,
 ):  # fmt: skip
     """Rows ``(question, reference or None, hidden subject or None, part)``; ``open_rate``:
     questions of kinds no release fact answers ("Who invented X?", part ``open``), per seen
     question; ``casual_rate``: the seen fact asked again as people type
-    (:data:`~celltext.data.intents.CASUAL_PHRASINGS`, part ``casual``), per seen question."""
+    (:data:`~celltext.data.intents.CASUAL_PHRASINGS`, part ``casual``), per seen question;
+    ``typed_rate``: the share of all rows rewritten with typing noise
+    (:func:`~celltext.data.typed.as_typed`)."""
     from celltext.data.intents import casual_question, open_questions
+    from celltext.data.typed import as_typed
 
     rng = np.random.default_rng(seed)
     typed = random.Random(seed + 2)
-    rows, seen = [], 0
+    rows, seen, defined = [], 0, {}
     for i in rng.permutation(len(train)):
         p = train[int(i)]
         question = reask(p, rng, keep)
         if question is None:
             continue
         rows.append((question, p.answer, None, "seen"))
+        if getattr(p, "qtype", "") == "definition":  # typed, it may become the bare subject
+            defined[question] = (p.subject, getattr(p, "domain", ""))
         seen += 1
         if rng.random() < casual_rate and (casual := casual_question(p.qtype, p.subject, typed)):
             rows.append((casual, p.answer, None, "casual"))
@@ -110,7 +121,13 @@ def calibration_set(
     pool = open_questions(subjects, per_frame=1, seed=seed + 1)
     for i in rng.permutation(len(pool))[: int(open_rate * seen)]:
         rows.append((pool[int(i)][0], None, None, "open"))
-    return rows
+    noise = random.Random(seed + 3)
+    return [
+        (as_typed(r[0], noise, *defined.get(r[0], (None, ""))), *r[1:])
+        if noise.random() < typed_rate
+        else r
+        for r in rows
+    ]
 
 
 def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
@@ -121,7 +138,7 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
     hits: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        questions = [r[0] for r in chunk]
+        questions = predictor.read([r[0] for r in chunk])  # as served: typos corrected
         q = predictor.embed(questions)  # (b, D)
         preds = predictor.core(q)  # (b, D)
         exclude = np.stack([subjects == (r[2] or "\0") for r in chunk])  # (b, N)
@@ -151,12 +168,14 @@ def candidate_table(predictor, rows, batch_size: int = 64) -> dict[str, Any]:
 
 def calibrate(
     predictor, train, val, max_in_scope_abstention: float = 0.03, seed: int = 0,
-    max_risk: float | None = None, casual_rate: float = 0.0, **sizes,
+    max_risk: float | None = None, casual_rate: float = 0.0, typed_rate: float = 0.0,
+    **sizes,
 ):  # fmt: skip
     """Fit a selector on calibration rows from ``train`` and ``val`` pairs; returns it and
     a report. ``max_risk``: the threshold rule (:func:`~celltext.inference.selector.
     fit_selector`; None: at most ``max_in_scope_abstention`` of the known facts abstain);
-    ``casual_rate``: typed rewordings per seen question; ``sizes``: ``n_seen``, ``n_val``
+    ``casual_rate``: typed rewordings per seen question; ``typed_rate``: the share of the
+    questions rewritten with typing noise; ``sizes``: ``n_seen``, ``n_val``
     of :func:`calibration_set`."""
     if predictor.bank is None or predictor.retrieval_only:
         raise ValueError("calibration needs a generative model with a phrase bank")
@@ -166,7 +185,9 @@ def calibrate(
         train = [p for p in train if dev_subject(p.subject, ranker.dev_fraction)]
         if ranker.dev_templates > 0:
             keep = functools.partial(dev_template, fraction=ranker.dev_templates)
-    rows = calibration_set(train, val, seed=seed, keep=keep, casual_rate=casual_rate, **sizes)
+    rows = calibration_set(
+        train, val, seed=seed, keep=keep, casual_rate=casual_rate, typed_rate=typed_rate, **sizes
+    )
     # the selector scores the served candidates: no reranking, whatever the caller's config
     table = candidate_table(predictor.with_config(decoding={"rerank": {"candidates": 0}}), rows)
     sel = fit_selector(
@@ -205,6 +226,39 @@ def calibrate(
     return sel, report
 
 
+def threshold_on_natural(
+    predictor, selector: AnswerSelector, rows, max_risk: float
+) -> tuple[float, dict[str, Any]]:
+    """The lowest abstention threshold at which at most ``max_risk`` of the answers
+    ``predictor`` with ``selector`` serves to the natural questions ``rows`` are wrong
+    (``dev_natural``: typed as people type, answerable or not; a served answer to an
+    unanswerable question is wrong), and a report with that set's risk-coverage curve."""
+    from celltext.inference.predictor import Predictor
+
+    p = predictor
+    served = Predictor(p.teacher, p.backend, p.bank, p.config, p.info, selector, p.ranker)
+    answers = [a for s in range(0, len(rows), 64) for a in served.answer([r.question for r in
+               rows[s : s + 64]])]  # fmt: skip
+    guess = unit_rows(served.embed([a.best_guess or a.answer for a in answers]))  # (N, D)
+    refs = unit_rows(served.embed([r.answer or "-" for r in rows]))  # (N, D)
+    answerable = np.array([r.answerable for r in rows])
+    hit = (np.sum(guess * refs, axis=1) >= CORRECT_AT) & answerable
+    conf = np.array([a.confidence for a in answers])
+    curve = risk_coverage(conf, hit)
+    ok = [c["threshold"] for c in curve if c["risk"] <= max_risk]
+    threshold = float(min(ok)) if ok else 1.0
+    at = conf >= threshold
+    return threshold, {
+        "questions": len(rows), "answerable": int(answerable.sum()), "max_risk": max_risk,
+        "abstain_below": threshold, "coverage": float(at.mean()),
+        "risk": float((at & ~hit).sum() / max(at.sum(), 1)),
+        "answerable_correct": float((at & hit).sum() / max(answerable.sum(), 1)),
+        "unanswerable_served": float((at & ~answerable).sum() / max((~answerable).sum(), 1)),
+        "best_guess_correct": float(hit.sum() / max(answerable.sum(), 1)),
+        "risk_coverage": _curve_points(conf, hit),
+    }  # fmt: skip
+
+
 def _curve_points(conf: np.ndarray, hit: np.ndarray, n: int = 21) -> list[dict[str, float]]:
     """The risk-coverage curve at ``n`` evenly spaced thresholds (for the report)."""
     curve = risk_coverage(conf, hit)
@@ -229,6 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="typed rewordings of the re-asked questions, per question (CASUAL_PHRASINGS)",
     )
+    parser.add_argument("--typed-rate", type=float, default=0.0,
+                        help="share of the calibration questions rewritten with typing noise "
+                        "(lower case, no question mark, a typo)")  # fmt: skip
+    parser.add_argument("--threshold-on", default=None, metavar="SPLIT",
+                        help="set the abstention threshold on this natural-question split "
+                        "instead (dev_natural: questions typed as people type, never a "
+                        "held-out set): the lowest at which at most --served-risk of its "
+                        "served answers are wrong")  # fmt: skip
+    parser.add_argument("--served-risk", type=float, default=0.05)
     parser.add_argument("--max-risk", type=float, default=None, help="threshold rule: the "
                         "lowest at which at most this share of served answers is wrong "
                         "(default: at most 3%% of the known facts abstain)")  # fmt: skip
@@ -252,7 +315,20 @@ def main(argv: list[str] | None = None) -> int:
     selector, report = calibrate(
         predictor, release.pairs("train"), release.pairs("val"), n_seen=args.seen,
         n_val=args.val, max_risk=args.max_risk, casual_rate=args.casual_rate,
+        typed_rate=args.typed_rate,
     )  # fmt: skip
+    if args.threshold_on:
+        from celltext.data.heldout import NATURAL_SPLITS, load_heldout
+
+        if args.threshold_on not in NATURAL_SPLITS or args.threshold_on.startswith("heldout"):
+            raise SystemExit(f"--threshold-on: a natural split that is not held out, e.g. "
+                             f"dev_natural (got {args.threshold_on!r})")  # fmt: skip
+        rows = load_heldout(args.threshold_on, release=args.release)
+        threshold, natural = threshold_on_natural(predictor, selector, rows, args.served_risk)
+        report["abstain_below_in_scope_rule"] = selector.abstain_below
+        report["threshold_on"] = {"split": args.threshold_on, **natural}
+        selector.abstain_below = threshold
+        selector.fitted_on = {**selector.fitted_on, "threshold_on": report["threshold_on"]}
     out = Path(args.out) if args.out else resolve_ref(args.model) / SELECTOR_FILES[args.teacher]
     selector.save(out)
     sys.stdout.write(json.dumps({"selector": str(out), **report}, indent=2) + "\n")

@@ -60,7 +60,7 @@ def load_predictor(
             pending = None
             if bank is None and cfg.fallback.enabled:
                 teacher_id = read_manifest(folder)["teacher"]["id"]
-                pending = pool.submit(load_bank, teacher_id, cfg, required=False, build=False)
+                pending = pool.submit(_load_bank, teacher_id, cfg)
             parts = load_export(folder, threads=threads)
             bank = bank if pending is None else pending.result()
     except (ExportIntegrityError, OSError, KeyError, ValueError) as exc:
@@ -77,6 +77,15 @@ def load_predictor(
         bank = load_bank(parts.teacher, cfg, required=False)
     parts.bank = bank
     return Predictor.from_parts(parts, cfg)
+
+
+def _load_bank(teacher_id: str, cfg: PredictorConfig) -> RetrievalIndex | None:
+    """The cached phrase bank of ``cfg`` (None if not built yet), with its speller built when
+    it will be used: both off the caller's thread, while the export's sessions open."""
+    bank = load_bank(teacher_id, cfg, required=False, build=False)
+    if bank is not None and cfg.bank.spelling:
+        bank.speller  # noqa: B018 -- built now, not on the first answer
+    return bank
 
 
 def _export_chosen_for_the_caller(ref: str | None, backend: str | None) -> bool:

@@ -142,6 +142,10 @@ class BankConfig(Config):
     """A split, or several joined by ``+``."""
     approximate: bool = True
     """Search a large bank through HNSW graphs (:mod:`celltext.ann`); False: full scans."""
+    spelling: bool = True
+    """Correct a question's typing errors against the bank's words before the teacher embeds
+    it ("gradiant" -> "gradient", :mod:`celltext.spelling`); the answer keeps the question
+    as typed."""
 
 
 @dataclass

@@ -138,10 +138,11 @@ class Predictor:
         questions = [str(q) for q in questions]
         if not questions:
             return [], None
-        rows, preds = self._answer(questions, config or self.config)
+        cfg = config or self.config
+        rows, preds = self._answer(self.read(questions, cfg), cfg)
         ms = (time.perf_counter() - start) * 1000.0
-        for row in rows:
-            row.latency_ms = ms
+        for row, question in zip(rows, questions, strict=True):
+            row.latency_ms, row.question = ms, question
         return rows, preds
 
     def timeout_answers(self, questions: Sequence[str], timeout_s: float) -> list[Answer] | None:
@@ -153,6 +154,15 @@ class Predictor:
         return self._fallback(list(questions), None, None, [reason] * len(questions), self.config)
 
     # -- the stages, public for evaluation, calibration and parity ------------------------
+    def read(self, questions: Sequence[str], config: PredictorConfig | None = None) -> list[str]:
+        """The questions as the model reads them: typing errors corrected against the phrase
+        bank's words (``bank.spelling``; unchanged without a bank)."""
+        cfg = config or self.config
+        if self.bank is None or not cfg.bank.spelling:
+            return list(questions)
+        speller = self.bank.speller
+        return [speller.correct(q) for q in questions]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Teacher embeddings (N, D) float32, L2-normalised (no disk cache)."""
         return np.asarray(self.teacher.encode(list(texts), cache=False), dtype=np.float32)

@@ -71,9 +71,46 @@ def dev_template(template_id: str, fraction: float) -> bool:
 
 @functools.lru_cache(maxsize=1 << 16)
 def normalise(text: str) -> str:
-    """Lower case, letters and digits only, single spaces ("K-Means" -> "k means")."""
+    """Lower case, letters and digits only, single spaces, no possessive "'s"
+    ("K-Means" -> "k means", "Zipf's law" -> "zipf law")."""
     text = re.sub(r"\s*\([^)]*\)$", "", text)  # "Brazil (country)" is named "Brazil"
+    text = re.sub(r"(?<=\w)['’]s\b", "", text)
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def names_subject(subject: str, question: str) -> bool:
+    """Whether ``question`` names ``subject`` as whole words after :func:`normalise`, also
+    written without its spaces and hyphens ("gradcam" names "Grad-CAM", "mask rcnn" names
+    "Mask R-CNN"; "string" does not name "ring"), or in the plural ("hydrogen bonds")."""
+    s, q = normalise(subject), normalise(question)
+    return bool(s) and (_names(s, q) or _names_member(subject, q) > 0)
+
+
+def _names_member(subject: str, q: str) -> int:
+    """The length of a dotted code name's last part when ``q`` names it ("np.allclose" names
+    ``numpy.allclose``, "ModuleDict" names ``torch.nn.ModuleDict``; 5+ letters), else 0."""
+    if "." not in subject:
+        return 0
+    last = normalise(subject.rsplit(".", 1)[1])
+    return len(last) if len(last.replace(" ", "")) >= 5 and _names(last, q) else 0
+
+
+def _names(s: str, q: str) -> bool:
+    padded = f" {q} "
+    if any(f" {s}{plural} " in padded for plural in ("", "s", "es")):  # "hydrogen bonds"
+        return True
+    compact, words = s.replace(" ", ""), q.split()
+    if len(compact) < 4:
+        return False
+    for i in range(len(words)):
+        joined = ""
+        for word in words[i:]:
+            joined += word
+            if joined == compact:
+                return True
+            if len(joined) >= len(compact) or not compact.startswith(joined):
+                break
+    return False
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -83,15 +120,16 @@ def _trigrams(text: str) -> frozenset[str]:
 
 
 def subject_scores(subject: str, question: str) -> tuple[float, float, int]:
-    """``(exact, fuzzy, length)``: whole-word match of the normalised subject, the share of
-    its letter trigrams in the question, and its length when it matches exactly."""
+    """``(exact, fuzzy, length)``: whether the question names the subject
+    (:func:`names_subject`), the share of its letter trigrams in the question, and the length
+    of the part named (0 when not named)."""
     s, q = normalise(subject), normalise(question)
     if not s:
         return 0.0, 0.0, 0
-    exact = float(f" {s} " in f" {q} ")
+    length = len(s) if _names(s, q) else _names_member(subject, q)
     grams = _trigrams(s)
     fuzzy = len(grams & _trigrams(q)) / max(len(grams), 1)
-    return exact, fuzzy, len(s) if exact else 0
+    return float(length > 0), fuzzy, length
 
 
 def static_features(

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from celltext.inference.ranking import names_subject
 
 SELECTOR_FILE = "selector.json"
 CORRECT_AT = 0.8
@@ -66,11 +67,10 @@ class Features:
 
 
 def subject_in_question(subject: str | None, question: str) -> float:
-    """1.0 if ``subject`` occurs in ``question`` as whole words (case-insensitive)."""
-    if not subject:
-        return 0.0
-    pattern = r"(?<!\w)" + re.escape(subject.lower()) + r"(?!\w)"
-    return float(re.search(pattern, question.lower()) is not None)
+    """1.0 if ``question`` names ``subject`` as whole words, ignoring case, punctuation, a
+    possessive and the subject's own spaces and hyphens
+    (:func:`~celltext.inference.ranking.names_subject`: "gradcam" names "Grad-CAM")."""
+    return float(bool(subject) and names_subject(subject, question))
 
 
 def candidate_matrix(

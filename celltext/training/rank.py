@@ -16,7 +16,9 @@ The examples (:func:`make_examples`):
 - a share ``wider`` of the train pairs also asked in a hand-written wording no template
   has (:data:`celltext.data.intents.RELEASE_PHRASINGS`: "What's the full form of X?");
 - questions of kinds no release fact answers (:func:`celltext.data.intents.open_questions`,
-  frames written by hand over release subjects): the null candidate is the positive.
+  frames written by hand over release subjects): the null candidate is the positive;
+- a share ``typed_rate`` of all of them rewritten as people type
+  (:func:`celltext.data.typed.as_typed`: lower case, no question mark, a typo).
 
 Train subjects are split by a hash: ``dev_fraction`` of them are never trained on, and
 their re-asked questions measure the ranker against retrieval (``dev`` in the report) and
@@ -42,6 +44,7 @@ import torch
 
 from celltext.data.intents import INTENTS, open_questions, release_question
 from celltext.data.reask import reask
+from celltext.data.typed import as_typed
 from celltext.inference.ranking import (
     STATIC_FEATURES,
     TOP_K,
@@ -77,6 +80,7 @@ class RankTrainConfig:
     # wording gives the intent away, so unsmoothed probabilities saturate at 0 and 1 and a
     # user's new wording ("What's the full form of AI?") gets a confident wrong intent
     smoothing: float = 0.1
+    typed_rate: float = 0.5  # share of the questions rewritten with typing noise
 
 
 @dataclass
@@ -89,13 +93,14 @@ class Examples:
     intents: np.ndarray  # (N,) index into INTENTS
     hide_subject: np.ndarray  # (N,) bool
     dev: np.ndarray  # (N,) bool
+    typed: np.ndarray | None = None  # (N,) bool: rewritten with typing noise
 
 
 def make_examples(pairs, cfg: RankTrainConfig) -> Examples:
     """The examples from a release's train pairs (see the module docstring)."""
     rng = random.Random(cfg.seed)
     index = {n: i for i, n in enumerate(INTENTS)}
-    qs, answers, subjects, intents, hide, dev = [], [], [], [], [], []
+    qs, answers, subjects, intents, hide, dev, domains = [], [], [], [], [], [], []
     for p in pairs:
         is_dev = dev_subject(p.subject, cfg.dev_fraction)
         found = [q for t, q in reask(p, cfg.reask, rng, with_ids=True)
@@ -104,6 +109,7 @@ def make_examples(pairs, cfg: RankTrainConfig) -> Examples:
             found.append(release_question(p.qtype, p.subject, rng) or found[0])
         for question in found:
             qs.append(question)
+            domains.append(p.domain)
             answers.append(p.answer)
             subjects.append(p.subject)
             intents.append(index[p.qtype])
@@ -112,12 +118,19 @@ def make_examples(pairs, cfg: RankTrainConfig) -> Examples:
     train_subjects = [p.subject for p in pairs if not dev_subject(p.subject, cfg.dev_fraction)]
     for question, intent in open_questions(train_subjects, cfg.open_per_frame, cfg.seed):
         qs.append(question)
+        domains.append("")
         answers.append(None)
         subjects.append("")
         intents.append(index[intent])
         hide.append(False)
         dev.append(rng.random() < cfg.dev_fraction)
-    return Examples(qs, answers, subjects, np.array(intents), np.array(hide), np.array(dev))
+    typed = np.array([rng.random() < cfg.typed_rate for _ in qs], dtype=bool)
+    definition = INTENTS.index("definition")
+    qs = [
+        as_typed(q, rng, s if i == definition else None, d) if t else q
+        for q, t, s, i, d in zip(qs, typed, subjects, intents, domains, strict=True)
+    ]
+    return Examples(qs, answers, subjects, np.array(intents), np.array(hide), np.array(dev), typed)
 
 
 def candidates(bank, q_embs: np.ndarray, ex: Examples, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +193,7 @@ def fit(net: RankerNet, data: dict[str, torch.Tensor], cfg: RankTrainConfig) -> 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         losses.append(total / n)
     return losses
 
@@ -223,6 +236,7 @@ def prepare(model_dir: str | Path, cfg: RankTrainConfig) -> dict:
         "q": q_embs, "static": static, "intents": candidate_intents(bank, rows),
         "pos": positives(bank, rows, ex), "intent": ex.intents, "train": ~ex.dev, "dev": dev,
         "n": len(ex.questions), "release": {"version": rel.version, "sha256": rel.sha256},
+        "typed": ex.typed,
     }  # fmt: skip
 
 
@@ -241,15 +255,28 @@ def train_variant(data: dict, cfg: RankTrainConfig, zeroed: tuple[str, ...] = ()
     ranker = Ranker({k: v.detach().numpy() for k, v in net.state_dict().items()})
     dev = data["dev"]
     logp, _ = ranker.scores(static[dev], data["intents"][dev], data["q"][dev])
-    return ranker, top1(logp, data["pos"][dev]), losses
+    return ranker, top1(logp, data["pos"][dev]), losses, logp
+
+
+def _split_top1(logp: np.ndarray, pos: np.ndarray, typed: np.ndarray) -> dict[str, float]:
+    """Top-1 of the ranker and of retrieval on the dev questions as written and as typed."""
+    out = {}
+    for name, mask in (("written", ~typed), ("typed", typed)):
+        if mask.any():
+            out[name] = {"n": int(mask.sum()), "ranker": top1(logp[mask], pos[mask]),
+                         "retrieval": float(pos[mask, 0].mean())}  # fmt: skip
+    return out
 
 
 def train_ranker(model_dir: str | Path, cfg: RankTrainConfig | None = None) -> dict:
     """Train the ranker of the model in ``model_dir`` and write it there; returns the report."""
     cfg, start = cfg or RankTrainConfig(), time.perf_counter()
     data = prepare(model_dir, cfg)
-    ranker, dev_top1, losses = train_variant(data, cfg)
+    ranker, dev_top1, losses, dev_logp = train_variant(data, cfg)
     dev = data["dev"]
+    previous = Ranker.load(model_dir)  # the ranker this one replaces, on the same questions
+    if previous is not None:
+        prev_logp, _ = previous.scores(data["static"][dev], data["intents"][dev], data["q"][dev])
     report = {
         "config": asdict(cfg),
         "examples": data["n"],
@@ -257,6 +284,10 @@ def train_ranker(model_dir: str | Path, cfg: RankTrainConfig | None = None) -> d
         "dev_top1_ranker": dev_top1,
         "dev_top1_retrieval": float(data["pos"][dev, 0].mean()),
         "dev_in_top_k": float(data["pos"][dev, :-1].any(axis=1).mean()),
+        "dev_by_surface": _split_top1(dev_logp, data["pos"][dev], data["typed"][dev]),
+        "dev_by_surface_previous": None
+        if previous is None
+        else _split_top1(prev_logp, data["pos"][dev], data["typed"][dev]),
         "epoch_losses": losses,
         "train_s": round(time.perf_counter() - start, 1),
         "release": data["release"],
@@ -289,10 +320,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ablate", type=int, default=0, metavar="SEEDS",
                    help="Compare the variants of ABLATIONS over SEEDS seeds (writes nothing "
                    "into the model; --out FILE keeps the JSON).")  # fmt: skip
+    p.add_argument(
+        "--typed-rate",
+        type=float,
+        default=RankTrainConfig.typed_rate,
+        help="share of the training questions rewritten with typing noise",
+    )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    cfg = RankTrainConfig(release=args.release, seed=args.seed, epochs=args.epochs)
+    cfg = RankTrainConfig(
+        release=args.release, seed=args.seed, epochs=args.epochs, typed_rate=args.typed_rate
+    )
     if args.ablate:
         report = ablate(args.model, cfg, args.ablate)
     else:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from celltext.evaluation.heldout import (
+from celltext.data.heldout import (
     HELDOUT_DIR,
     HELDOUT_SPLITS,
     NATURAL_FILE,

@@ -176,6 +176,48 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
     assert row.abstained and row.provenance == "abstained" and row.answer != row.best_guess
 
 
+def test_threshold_on_natural_rows_keeps_served_risk_under_the_bound(predictor, teacher):
+    from types import SimpleNamespace
+
+    from celltext.data.heldout import HeldoutPair
+    from celltext.inference.calibrate import calibrate, threshold_on_natural
+
+    subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
+                "France", "reinforcement learning", "convolution"]  # fmt: skip
+    bank = RetrievalIndex.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
+    predictor = Predictor(predictor.teacher, predictor.backend, bank, info=predictor.info)
+    pairs = [
+        SimpleNamespace(question=q, answer=a, subject=s, template_id="definition_noun_q1")
+        for q, a, s in zip(QUESTIONS, ANSWERS, subjects, strict=True)
+    ] * 4
+    selector, _ = calibrate(predictor, pairs, pairs[:8], n_seen=32, n_val=8, typed_rate=0.5)
+    rows = [HeldoutPair(str(i), q.lower().rstrip("?"), a, "d") for i, (q, a) in
+            enumerate(zip(QUESTIONS, ANSWERS, strict=True))]  # fmt: skip
+    rows += [
+        HeldoutPair(u, q, "", "out_of_scope", answerable=False)
+        for u, q in (("u1", "who invented the blorfquux"), ("u2", "zzkq vrrm plonk"))
+    ]
+    for bound in (0.0, 0.5):
+        threshold, report = threshold_on_natural(predictor, selector, rows, bound)
+        assert 0.0 <= threshold <= 1.0 and report["abstain_below"] == threshold
+        assert report["risk"] <= bound and report["questions"] == len(rows)
+        assert report["risk_coverage"][0]["coverage"] == 1.0  # threshold 0 serves everything
+    assert predictor.selector is None or not predictor.selector.fitted  # left as it was
+
+
+def test_typing_errors_are_read_corrected_and_the_answer_keeps_the_typed_question(
+    predictor, teacher
+):
+    bank = RetrievalIndex.from_pairs(QUESTIONS, ANSWERS, teacher)
+    served = Predictor(predictor.teacher, predictor.backend, bank, info=predictor.info)
+    typed = "What is backpropogation?"  # one letter off a bank word
+    assert served.read([typed]) == ["What is backpropagation?"]
+    plain = served.config.replace(bank={"spelling": False})
+    assert served.read([typed], plain) == [typed]
+    (row,) = served.answer([typed])
+    assert row.question == typed
+
+
 def test_rerank_picks_the_candidate_closest_to_the_embedding(predictor, monkeypatch):
     decode = predictor.decoding.tokens_to_texts
 

@@ -14,6 +14,7 @@ from celltext.inference.ranking import (
     RANKER_META,
     Ranker,
     candidate_intents,
+    names_subject,
     static_features,
     subject_scores,
 )
@@ -28,6 +29,26 @@ def test_subject_scores_tell_namesakes_and_typos():
     exact, fuzzy, _ = subject_scores("gradient descent", "whats gradiant descent")
     assert exact == 0.0 and 0.5 < fuzzy < 1.0
     assert subject_scores("Brazil (country)", "where is brazil")[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("subject", "question", "named"),
+    [
+        ("Grad-CAM", "gradcam heatmaps, what are they", True),  # written without the hyphen
+        ("Mask R-CNN", "mask rcnn?", True),
+        ("Zipf's law", "what is zipf law", True),  # possessive dropped
+        ("hydrogen bond", "hydrogen bonds in chemistry", True),  # plural
+        ("torch.nn.ModuleDict", "which pytorch module has ModuleDict", True),  # last part
+        ("numpy.allclose", "np.allclose what does it check", True),
+        ("ring", "what is a string", False),  # inside another word
+        ("os.path", "what is a path", False),  # a last part under 5 letters names nothing
+        ("Ridge", "what does RidgeCV do", False),
+    ],
+)
+def test_names_subject_accepts_how_people_write_a_name(subject, question, named):
+    assert names_subject(subject, question) is named
+    exact, _, length = subject_scores(subject, question)
+    assert exact == float(named) and (length > 0) is named
 
 
 def test_open_questions_cover_every_open_kind():

@@ -14,6 +14,11 @@ Never trained or tuned on; evaluated like release splits:
   reference, scored like ``heldout_paraphrase``) mixed with plausible questions the release
   cannot answer (answer ``""``, domain ``out_of_scope``, scored like ``out_of_scope``); see
   :func:`celltext.evaluation.natural.evaluate_natural`.
+
+One set beside them is *not* held out: ``dev_natural`` (``data/dev/natural_dev_v1.jsonl``,
+see its README), natural questions written the same way about other subjects, on which the
+selector's threshold is chosen and changes are compared. It is scored like
+``heldout_natural``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from typing import Any
 from celltext.paths import REPO_ROOT
 
 HELDOUT_DIR = REPO_ROOT / "data" / "heldout"
-HELDOUT_SPLITS = ("heldout_paraphrase", "heldout_sentences", "out_of_scope", "heldout_natural")
+DEV_NATURAL = REPO_ROOT / "data" / "dev" / "natural_dev_v1.jsonl"
+HELDOUT_SPLITS = (
+    "heldout_paraphrase", "heldout_sentences", "out_of_scope", "heldout_natural", "dev_natural"
+)  # fmt: skip
+NATURAL_SPLITS = ("heldout_natural", "dev_natural")  # answerable and unanswerable rows mixed
 NATURAL_FILE = "natural_v1.jsonl"
 OUT_OF_SCOPE_DOMAIN = "out_of_scope"
 _NATURAL_KEYS = ("id", "question", "answerable", "answer", "domain", "kind")
@@ -84,6 +93,8 @@ def load_heldout(name: str, root: Path = HELDOUT_DIR, release: str = "v1") -> li
         return rows
     if name == "heldout_natural":
         return load_natural(root / NATURAL_FILE)
+    if name == "dev_natural":
+        return load_natural(DEV_NATURAL)
     raise ValueError(f"unknown held-out set {name!r}; choose from {', '.join(HELDOUT_SPLITS)}")
 
 
