@@ -66,8 +66,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    from celltext.data.release import load_release
     from celltext.data.heldout import WithHeldout
+    from celltext.data.release import load_release
     from celltext.index import RetrievalIndex, unit_rows
     from celltext.inference.factory import load_predictor
     from celltext.paths import DEFAULT_RELEASE

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from celltext.data.release import load_release
     from celltext.data.heldout import load_heldout
+    from celltext.data.release import load_release
     from celltext.index import RetrievalIndex
     from celltext.inference.factory import load_predictor
     from celltext.inference.ranking import TOP_K, Ranker

@@ -55,9 +55,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
+    from celltext.data.heldout import WithHeldout
     from celltext.data.release import load_release
     from celltext.evaluation.evaluate import EvalRequest, run_eval
-    from celltext.data.heldout import WithHeldout
     from celltext.evaluation.systems import GenerativeSystem, PredictorSystem
     from celltext.export.onnx import build_export
     from celltext.index import RetrievalIndex

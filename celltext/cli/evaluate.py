@@ -41,8 +41,9 @@ def eval_command(
     decode_mode: str = typer.Option(
         "generative",
         "--decode-mode",
-        help="--decoder-only: generative (the decoder alone), edit (retrieve and edit) or "
-        "search (best of plain, edited and retrieved by teacher cosine).",
+        help="--decoder-only: generative (the decoder alone), edit (retrieve and edit), "
+        "search (best of plain, edited and retrieved by teacher cosine) or correct (search, "
+        "then a corrector with feedback; needs --corrector).",
     ),  # fmt: skip
     search_prototypes: int = typer.Option(
         1,
@@ -56,6 +57,23 @@ def eval_command(
         min=0,
         help="--decode-mode search: rounds that edit the best text so far again (kept when "
         "closer to the embedding).",
+    ),  # fmt: skip
+    corrector: str = typer.Option(
+        "",
+        "--corrector",
+        help="--decode-mode correct: folder of a trained corrector (default $CELLTEXT_CORRECTOR).",
+    ),  # fmt: skip
+    correct_steps: int = typer.Option(
+        3, "--correct-steps", min=0, help="--decode-mode correct: rounds of correction."
+    ),
+    correct_beam: int = typer.Option(
+        2, "--correct-beam", min=1, help="--decode-mode correct: texts kept between rounds."
+    ),
+    correct_samples: int = typer.Option(
+        0,
+        "--correct-samples",
+        min=0,
+        help="--decode-mode correct: sampled corrections per kept text and round.",
     ),  # fmt: skip
     rerank: int = typer.Option(
         0, "--rerank", help="Also evaluate best-of-N reranking by teacher cosine (N >= 2)."
@@ -87,9 +105,9 @@ def eval_command(
     import torch
 
     from celltext.config import ConfigError
+    from celltext.data.heldout import HELDOUT_SPLITS, WithHeldout
     from celltext.data.schema import SPLITS
     from celltext.evaluation.evaluate import EvalRequest, run_eval
-    from celltext.data.heldout import HELDOUT_SPLITS, WithHeldout
     from celltext.inference.options import DECODE_MODES, PredictorConfig
 
     if split not in (*SPLITS, *HELDOUT_SPLITS):
@@ -101,6 +119,8 @@ def eval_command(
         "generation": {"num_beams": num_beams, "do_sample": do_sample,
                        "max_new_tokens": max_new_tokens},
         "search": {"prototypes": search_prototypes, "correction_steps": correction_steps},
+        "correction": {"weights": corrector, "steps": correct_steps, "beam": correct_beam,
+                       "samples": correct_samples, "prototypes": search_prototypes},
     }  # fmt: skip
     try:
         options = PredictorConfig().replace(decoding=decoding)

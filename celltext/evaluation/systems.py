@@ -355,8 +355,12 @@ class EditingDecoder:
         return self.with_options(decoding={"rerank": {"candidates": candidates}})
 
     def info(self) -> dict[str, Any]:
-        """The generative model's info, marked with the decoding mode."""
-        return {**self.generative.info(), "kind": f"decoder_{self.mode}"}
+        """The generative model's info, marked with the decoding mode (and, for ``correct``,
+        the corrector's search settings)."""
+        info = {**self.generative.info(), "kind": f"decoder_{self.mode}"}
+        if self.mode == "correct":
+            info["correction"] = self.options.decoding.correction.to_dict()
+        return info
 
     def decode_settings(self) -> None:
         """None: the report names the mode (``decode_mode``)."""

@@ -7,9 +7,10 @@ One :class:`Decoding` serves the predictor, evaluation, calibration and export p
 - :meth:`Decoding.generate`: the decoder, editing prototypes when it can, with optional
   reranking (the plain decode and ``rerank.candidates - 1`` seeded samples, best by the
   teacher's cosine to the target);
-- :meth:`Decoding.texts`: the three modes of :data:`~celltext.inference.options.DECODE_MODES`
+- :meth:`Decoding.texts`: the modes of :data:`~celltext.inference.options.DECODE_MODES`
   (plain, retrieve-and-edit, search with iterative correction as in vec2text, Morris et al.
-  2023, "Text Embeddings Reveal (Almost) As Much As Text").
+  2023, "Text Embeddings Reveal (Almost) As Much As Text", and ``correct``: search, then a
+  corrector with feedback, :mod:`celltext.inference.correction`).
 
 Every method takes its :class:`~celltext.inference.options.DecodingConfig`; nothing here is
 changed by a call. Shapes: B rows, D teacher dimension, C candidate lists, k prototypes,
@@ -60,6 +61,9 @@ class Decoding:
         mode = mode or options.mode
         if mode not in DECODE_MODES:
             raise ValueError(f"mode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
+        if mode == "correct":
+            cfg = options.correction
+            return self.corrector(cfg.weights).texts(embs, options, cfg)
         if mode == "generative" or self.bank is None or not self.edits:
             return self.generate(embs, options)
         if mode == "edit":
@@ -85,6 +89,25 @@ class Decoding:
                 if sc > best_score[i]:
                     best[i], best_score[i] = again[i], sc
         return best
+
+    def corrector(self, weights: str = ""):
+        """The :class:`~celltext.inference.correction.Corrector` of the corrector saved in
+        ``weights`` (default ``$CELLTEXT_CORRECTOR``), loaded once (it runs in PyTorch)."""
+        import os
+
+        path = weights or os.environ.get("CELLTEXT_CORRECTOR", "")
+        if not path:
+            raise ValueError(
+                "decode mode 'correct' needs a trained corrector: set decoding.correction.weights "
+                "(--corrector) or $CELLTEXT_CORRECTOR"
+            )
+        cache = self.__dict__.setdefault("_correctors", {})
+        if path not in cache:
+            from celltext.inference.correction import Corrector
+            from celltext.models.decoders.corrector import RETCorrector
+
+            cache[path] = Corrector(self, RETCorrector.load(path), self.backend.speculative_rows)
+        return cache[path]
 
     # -- generation -----------------------------------------------------------------------
     def generate(

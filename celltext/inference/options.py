@@ -6,7 +6,8 @@
     ├── decoding: DecodingConfig      how texts are written (celltext.inference.decoding)
     │   ├── generation: GenerationOptions   the decoding loop (Hugging Face names)
     │   ├── rerank: RerankConfig            sampled candidates, best by teacher cosine
-    │   └── search: SearchConfig            ``mode="search"``: prototypes, correction
+    │   ├── search: SearchConfig            ``mode="search"``: prototypes, correction
+    │   └── correction: CorrectionConfig    ``mode="correct"``: the corrector, steps, beam
     ├── quality: QualityConfig        re-embedding + coherence -> confidence, threshold
     ├── fallback: FallbackPolicy      phrase bank on failure, abstention
     └── bank: BankConfig              which release's phrase bank
@@ -26,11 +27,13 @@ from celltext.config import Config, require
 from celltext.generation import GenerationOptions
 from celltext.paths import DEFAULT_RELEASE
 
-DecodeMode = Literal["generative", "edit", "search"]
+DecodeMode = Literal["generative", "edit", "search", "correct"]
 DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
 """``generative`` (the decoder alone), ``edit`` (retrieve and edit: the nearest phrase-bank
-answer is the prototype) or ``search`` (best by teacher cosine of the plain decode, the
-nearest phrase-bank texts and their edits)."""
+answer is the prototype), ``search`` (best by teacher cosine of the plain decode, the
+nearest phrase-bank texts and their edits) or ``correct`` (search, then a corrector with
+feedback rewrites the closest texts, :mod:`celltext.inference.correction`; needs
+``correction.weights``)."""
 
 
 @dataclass
@@ -63,6 +66,32 @@ class SearchConfig(Config):
         require(self.correction_steps >= 0, "correction_steps", "must be >= 0")
 
 
+@dataclass
+class CorrectionConfig(Config):
+    """``mode="correct"``: the corrector's search (:mod:`celltext.inference.correction`)."""
+
+    weights: str = ""
+    """Folder of a trained corrector (``corrector.safetensors`` + ``corrector.json``);
+    empty: ``$CELLTEXT_CORRECTOR``."""
+    steps: int = 3
+    """Rounds of correction (each: one corrector decode and one teacher call per kept text)."""
+    beam: int = 2
+    """Texts kept per answer between rounds (the closest by teacher cosine)."""
+    samples: int = 0
+    """Sampled corrections per kept text and round, besides the greedy one."""
+    prototypes: int = 1
+    """Nearest bank answers among the starting candidates (search mode's ``prototypes``)."""
+    temperature: float = 0.7
+    """Temperature of the sampled corrections (top-p 0.95)."""
+
+    def validate(self) -> None:
+        require(self.steps >= 0, "steps", "must be >= 0")
+        require(self.beam >= 1, "beam", "must be >= 1")
+        require(self.samples >= 0, "samples", "must be >= 0")
+        require(self.prototypes >= 1, "prototypes", "must be >= 1")
+        require(self.temperature > 0, "temperature", "must be > 0")
+
+
 def _default_generation() -> GenerationOptions:
     # Never repeat a 4-gram of tokens: the retrieve-and-edit decoder otherwise loops on
     # copied phrases ("rate, and rate, and rate"); 3 also blocks a word's subword tokens
@@ -80,6 +109,7 @@ class DecodingConfig(Config):
     generation: GenerationOptions = field(default_factory=_default_generation)
     rerank: RerankConfig = field(default_factory=RerankConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    correction: CorrectionConfig = field(default_factory=CorrectionConfig)
     seed: int = 0
     """Seed of the sampled candidates: a question always gets the same ones."""
     normalize_core_output: bool = True
@@ -159,6 +189,7 @@ class PredictorConfig(Config):
 
 
 __all__ = [
-    "DECODE_MODES", "SERVED_SPLITS", "BankConfig", "DecodeMode", "DecodingConfig", "FallbackPolicy",
-    "PredictorConfig", "QualityConfig", "RerankConfig", "SearchConfig",
+    "DECODE_MODES", "SERVED_SPLITS", "BankConfig", "CorrectionConfig", "DecodeMode",
+    "DecodingConfig", "FallbackPolicy", "PredictorConfig", "QualityConfig", "RerankConfig",
+    "SearchConfig",
 ]  # fmt: skip

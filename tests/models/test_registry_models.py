@@ -45,11 +45,16 @@ def _inputs(model, entry, seed: int = 1):
 
 
 def _extra(model) -> dict:
-    """Retrieve-and-edit decoders also read a prototype (a keyword input)."""
+    """Retrieve-and-edit decoders also read a prototype (a keyword input); a corrector with
+    feedback (``ret_correct``) also the embedding of its hypothesis."""
     if not hasattr(model, "prefix_length"):
         return {}
     gen = torch.Generator().manual_seed(1)
-    return {"proto_ids": torch.randint(3, model.cfg.vocab_size, (BATCH, 3), generator=gen)}
+    extra = {"proto_ids": torch.randint(3, model.cfg.vocab_size, (BATCH, 3), generator=gen)}
+    if hasattr(model, "feedback"):
+        hyp = torch.randn(BATCH, model.cfg.dim, generator=gen)
+        extra["hyp_emb"] = torch.nn.functional.normalize(hyp, dim=-1)
+    return extra
 
 
 def _check_shape(out, model, entry):
