@@ -147,10 +147,10 @@ def test_model_info(predictor):
     assert info["label"] == "tiny-mlp-ret/0"
 
 
-def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
+def _with_subject_bank(predictor, teacher):
+    """The test predictor over a bank of PAIRS with subjects, and those pairs as release
+    pairs (four times: enough re-asked questions to calibrate on)."""
     from types import SimpleNamespace
-
-    from celltext.inference.calibrate import calibrate
 
     subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
                 "France", "reinforcement learning", "convolution"]  # fmt: skip
@@ -160,6 +160,13 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
         SimpleNamespace(question=q, answer=a, subject=s, template_id="definition_noun_q1")
         for q, a, s in zip(QUESTIONS, ANSWERS, subjects, strict=True)
     ] * 4
+    return predictor, pairs
+
+
+def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
+    from celltext.inference.calibrate import calibrate
+
+    predictor, pairs = _with_subject_bank(predictor, teacher)
     selector, report = calibrate(predictor, pairs, pairs[:8], n_seen=32, n_val=8)
     assert selector.fitted and 0.0 <= report["ece"] <= 1.0
     assert report["questions"]["seen"] > 0 and report["questions"]["val"] == 8
@@ -177,19 +184,10 @@ def test_fitted_selector_chooses_calibrates_and_abstains(predictor, teacher):
 
 
 def test_threshold_on_natural_rows_keeps_served_risk_under_the_bound(predictor, teacher):
-    from types import SimpleNamespace
-
     from celltext.data.heldout import HeldoutPair
     from celltext.inference.calibrate import calibrate, threshold_on_natural
 
-    subjects = ["backpropagation", "neural network", "SGD", "overfitting", "tokenizer",
-                "France", "reinforcement learning", "convolution"]  # fmt: skip
-    bank = RetrievalIndex.from_pairs(QUESTIONS, ANSWERS, teacher, subjects=subjects)
-    predictor = Predictor(predictor.teacher, predictor.backend, bank, info=predictor.info)
-    pairs = [
-        SimpleNamespace(question=q, answer=a, subject=s, template_id="definition_noun_q1")
-        for q, a, s in zip(QUESTIONS, ANSWERS, subjects, strict=True)
-    ] * 4
+    predictor, pairs = _with_subject_bank(predictor, teacher)
     selector, _ = calibrate(predictor, pairs, pairs[:8], n_seen=32, n_val=8, typed_rate=0.5)
     rows = [HeldoutPair(str(i), q.lower().rstrip("?"), a, "d") for i, (q, a) in
             enumerate(zip(QUESTIONS, ANSWERS, strict=True))]  # fmt: skip
