@@ -332,7 +332,7 @@ class RetrievalIndex:
     @property
     def speller(self):
         """A :class:`~celltext.spelling.Speller` over the bank's own words (its questions,
-        answers and subjects), built on first use (about 0.5 s for 51,000 pairs)."""
+        answers and subjects), built on first use (0.2-0.5 s for 51,000 pairs)."""
         if self._speller is None:
             from celltext.spelling import Speller
 

@@ -50,17 +50,23 @@ def val_split(rel):
     return texts[:-TUNE], texts[-TUNE:]
 
 
-def cmd_hyps(a):
-    from celltext.training.correction import build_hypotheses, save_hypotheses
+def unseen_texts(rel):
+    """(extra texts the shipped decoder never trained on, shuffled; the train answers)."""
     from celltext.training.data import _stable_subset
 
-    rel, teacher, pred, cfg = load_parts()
-    val_train, val_tune = val_split(rel)
     used = set(_stable_subset(list(rel.extra_texts()), 5000, lambda t: t))
     seen = used | set(p.answer for p in rel.pairs("train"))
     extra = [t for t in rel.extra_texts() if t not in seen]
     random.Random(1).shuffle(extra)
-    train_ans = sorted(set(p.answer for p in rel.pairs("train")))
+    return extra, sorted(set(p.answer for p in rel.pairs("train")))
+
+
+def cmd_hyps(a):
+    from celltext.training.correction import build_hypotheses, save_hypotheses
+
+    rel, teacher, pred, cfg = load_parts()
+    val_train, val_tune = val_split(rel)
+    extra, train_ans = unseen_texts(rel)
     random.Random(2).shuffle(train_ans)
     sets = {
         "val_tune": (val_tune, 0.0),
@@ -178,15 +184,10 @@ def cmd_synth(a):
     from celltext.data.release import load_release
     from celltext.teacher import load_teacher
     from celltext.training.correction import save_hypotheses, synthetic_hypotheses
-    from celltext.training.data import _stable_subset
 
     rel, teacher = load_release("v2"), load_teacher()
     val_train, _ = val_split(rel)
-    used = set(_stable_subset(list(rel.extra_texts()), 5000, lambda t: t))
-    seen = used | set(p.answer for p in rel.pairs("train"))
-    extra = [t for t in rel.extra_texts() if t not in seen]
-    random.Random(1).shuffle(extra)
-    train_ans = sorted(set(p.answer for p in rel.pairs("train")))
+    extra, train_ans = unseen_texts(rel)
     vocab = sorted({w for t in train_ans[:20000] + extra[:5000] for w in t.split()})
     targets = extra[3500 : 3500 + a.n_extra] + val_train
     t0 = time.perf_counter()

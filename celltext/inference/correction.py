@@ -64,11 +64,7 @@ class Corrector:
         """One correction of each hypothesis: (B, D) targets, B texts, (B, D) embeddings ->
         B texts (greedy and speculative; sampled when ``options.do_sample``)."""
         tok = self.decoding.backend.tokenizer
-        limit = self.model.cfg.max_proto_tokens
-        proto = np.full((len(hyps), limit), self.special.pad_id, dtype=np.int64)  # (B, P)
-        for i, h in enumerate(hyps):
-            row = tok.encode(h)[:limit]
-            proto[i, : len(row)] = row
+        proto = self.decoding.proto_ids(hyps, self.model.cfg.max_proto_tokens)  # (B, P)
         as_t = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
         greedy = options.num_beams == 1 and not options.do_sample
         out: list[list[int]] = []
@@ -116,16 +112,12 @@ class Corrector:
         return rows
 
     def _start(self, embs: np.ndarray, options, cfg: CorrectionConfig) -> list[list[str]]:
-        """Search mode's candidate lists, k x (B,) each: the first edit, the plain decode, the
-        k prototypes and the other edits (the first edit first: ties keep it)."""
-        dec, k = self.decoding, cfg.prototypes
-        plain = dec.tokens_to_texts(embs, options.generation, seed=options.seed)
+        """Search mode's candidate lists (B texts each) with ``cfg.prototypes`` prototypes;
+        the plain decode alone without a bank or an editing decoder."""
+        dec = self.decoding
         if dec.bank is None or not dec.edits:
-            return [plain]
-        hits = dec.bank.search(embs, k=k, side="answer")  # (B, k)
-        protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]
-        edits = [dec.generate(embs, options, p) for p in protos]
-        return [edits[0], plain, *protos, *edits[1:]]
+            return [dec.tokens_to_texts(embs, options.generation, seed=options.seed)]
+        return dec.search_candidates(embs, options, cfg.prototypes)
 
     def _add(self, rows: list[_Row], embs: np.ndarray, cands: list[list[str]], beam: int) -> None:
         owners = [b for _ in cands for b in range(len(rows))]

@@ -74,12 +74,9 @@ class Decoding:
         """Best by teacher cosine of the plain decode, the ``search.prototypes`` nearest bank
         texts and their edits (the first edit first: ties keep it); then
         ``search.correction_steps`` rounds re-editing the best, kept where closer."""
-        k = options.search.prototypes
-        hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
-        protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
-        edits = [self.generate(embs, options, p) for p in protos]
-        plain = self.tokens_to_texts(embs, options.generation, seed=options.seed)
-        best, best_score = self.closest([edits[0], plain, *protos, *edits[1:]], embs)
+        best, best_score = self.closest(
+            self.search_candidates(embs, options, options.search.prototypes), embs
+        )
         for _ in range(options.search.correction_steps):
             again = self.generate(embs, options, best)
             if not (changed := [i for i in range(len(embs)) if again[i] != best[i]]):
@@ -89,6 +86,18 @@ class Decoding:
                 if sc > best_score[i]:
                     best[i], best_score[i] = again[i], sc
         return best
+
+    def search_candidates(
+        self, embs: np.ndarray, options: DecodingConfig, k: int
+    ) -> list[list[str]]:
+        """Search mode's candidate lists, each of B texts: the edit of the nearest bank text,
+        the plain decode, the ``k`` nearest bank texts and the edits of the other ``k - 1``
+        (the first edit first, so ties keep it)."""
+        hits = self.bank.search(embs, k=k, side="answer")  # (B, k)
+        protos = [[h[min(j, len(h) - 1)].text for h in hits] for j in range(k)]  # k x (B,)
+        edits = [self.generate(embs, options, p) for p in protos]
+        plain = self.tokens_to_texts(embs, options.generation, seed=options.seed)
+        return [edits[0], plain, *protos, *edits[1:]]
 
     def corrector(self, weights: str = ""):
         """The :class:`~celltext.inference.correction.Corrector` of the corrector saved in
@@ -142,14 +151,16 @@ class Decoding:
         ids = self.backend.generate(embs, proto_ids, generation, rng)
         return [self.backend.tokenizer.decode(seq).strip() for seq in ids]
 
-    def proto_ids(self, protos: list[str]) -> np.ndarray:
-        """Prototype texts -> token ids (B, P) padded to the decoder's ``max_proto_tokens``.
+    def proto_ids(self, protos: list[str], limit: int | None = None) -> np.ndarray:
+        """Prototype texts -> token ids (B, P) padded to ``limit`` (default: the decoder's
+        ``max_proto_tokens``).
 
         The width is fixed, not the batch's longest prototype: training pads each batch's
         prototypes with ``<pad>`` before the separator, so every row is padded here too, and
         a row's prefix (hence its answer) never depends on what it is batched with.
         """
-        limit, tok = self.backend.capabilities.max_proto_tokens, self.backend.tokenizer
+        limit = limit or self.backend.capabilities.max_proto_tokens
+        tok = self.backend.tokenizer
         out = np.full((len(protos), limit), int(tok.pad_id), dtype=np.int64)
         for i, p in enumerate(protos):
             row = tok.encode(p)[:limit]

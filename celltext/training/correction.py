@@ -1,6 +1,7 @@
 """Training a corrector with feedback (``ret_correct``, vec2text: Morris et al. 2023).
 
-Two steps, each a function and a ``python -m celltext.training.correction`` subcommand:
+Two steps, each a function (``scripts/corrector_experiment.py`` runs them: its ``hyps`` and
+``train`` subcommands):
 
 1. :func:`build_hypotheses` writes what the *shipped* decoder actually produces for target
    texts it never saw (validation answers, release extra texts outside the decoder's

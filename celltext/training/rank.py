@@ -93,7 +93,7 @@ class Examples:
     intents: np.ndarray  # (N,) index into INTENTS
     hide_subject: np.ndarray  # (N,) bool
     dev: np.ndarray  # (N,) bool
-    typed: np.ndarray | None = None  # (N,) bool: rewritten with typing noise
+    typed: np.ndarray  # (N,) bool: rewritten with typing noise
 
 
 def make_examples(pairs, cfg: RankTrainConfig) -> Examples:
@@ -258,7 +258,7 @@ def train_variant(data: dict, cfg: RankTrainConfig, zeroed: tuple[str, ...] = ()
     return ranker, top1(logp, data["pos"][dev]), losses, logp
 
 
-def _split_top1(logp: np.ndarray, pos: np.ndarray, typed: np.ndarray) -> dict[str, float]:
+def _split_top1(logp: np.ndarray, pos: np.ndarray, typed: np.ndarray) -> dict[str, dict]:
     """Top-1 of the ranker and of retrieval on the dev questions as written and as typed."""
     out = {}
     for name, mask in (("written", ~typed), ("typed", typed)):
